@@ -1,0 +1,19 @@
+// groupscaler: scales a Kafka consumer service by its consumer group's lag.
+// This file only wires the sub-commands.
+
+#include <vector>
+
+#include "cli/cli.h"
+#include "cli/simulate_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "groupscaler scales a Kafka consumer service by its consumer group's lag, never past the "
+      "partition count.",
+      "groupscaler"};
+  app.set_version_flag("--version", "groupscaler 0.1.0");
+  std::vector<groupscaler::cli::Command> commands = {
+      groupscaler::cli::AddSimulateCommand(app),
+  };
+  return groupscaler::cli::Run(app, commands, argc, argv);
+}

@@ -1,0 +1,55 @@
+#pragma once
+
+// The pure decision core. No I/O, no clock, no globals: everything a decision
+// depends on comes in as an argument, so the same arguments always give the
+// same Decision and a reconcile can be replayed exactly.
+
+#include <cstdint>
+#include <optional>
+
+#include "common/status.h"
+#include "policy/types.h"
+
+namespace groupscaler::policy {
+
+// The HPA's defaults: up: 0 s window, max(+4 pods, +100%) per 15 s;
+// down: 300 s window, 100% per 15 s. Both select Max.
+ScalingRules DefaultScaleUp();
+ScalingRules DefaultScaleDown();
+
+// `rules` with every unset field taken from `defaults`.
+ScalingRules Resolve(const ScalingRules& rules, const ScalingRules& defaults);
+
+// Checks what the types cannot: min <= max, lagThreshold > 0, positive
+// periods, ... The message names the field in the CR's spelling
+// ("spec.minReplicas").
+Status ValidateSpec(const Spec& spec);
+
+// The lag of one partition, in messages:
+// committed present: max(0, end - max(committed, logStart)), a committed
+// offset beyond the end clamped and flagged; committed absent: end - logStart
+// under earliest, 0 under latest. `previous_end` is the partition's log-end
+// offset at the last observation; a partition without a commit whose end moved
+// since then is active. Integer math only: exact for offsets up to 2^63-1.
+PartitionLag ComputePartitionLag(const PartitionObservation& p, OffsetResetPolicy reset,
+                                 std::optional<int64_t> previous_end);
+
+// ceil(partitions / consumers_per_replica): the most replicas a group can keep
+// busy. consumers_per_replica must be > 0.
+int32_t PartitionCeiling(int32_t partitions, int32_t consumers_per_replica);
+
+// ceil(a / b) for a >= 0, b > 0, without overflow.
+int64_t CeilDiv(int64_t a, int64_t b);
+
+// The replica count after `alignment`, for `desired` replicas over
+// `partitions` partitions (see Alignment). Never above `ceiling`; a
+// divisor above the ceiling leaves `desired` as it is.
+int32_t Align(int32_t desired, int32_t partitions, Alignment alignment, int32_t ceiling);
+
+// Decides the replica count for one autoscaler. `history` is what the
+// previous Decide returned (empty at first); the returned Decision carries the
+// next one. `spec` must have passed ValidateSpec.
+Decision Decide(const Observation& observation, History history, const Spec& spec,
+                Timestamp now);
+
+}  // namespace groupscaler::policy

@@ -1,0 +1,214 @@
+#pragma once
+
+// The values the pure decision core works on: what was observed of a consumer
+// group, what the user asked for, what was decided before, and what is
+// decided now. Plain data; no I/O anywhere in src/policy.
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace groupscaler::policy {
+
+// ---------------------------------------------------------------------------
+// Spec: the scaling part of a ConsumerGroupAutoscaler's spec.
+
+// What a consumer does on a partition where its group never committed: the
+// consumers' `auto.offset.reset`. Kafka's default is latest.
+enum class OffsetResetPolicy { kLatest, kEarliest };
+
+// How the replica count is rounded so that partitions spread evenly.
+enum class Alignment {
+  kNone,
+  // The smallest count whose busiest replica holds no more partitions than at
+  // the raw count (12 partitions, 5 -> 4: five replicas leave one with 3).
+  kBalanced,
+  // Round up to a divisor of the partition count (12 partitions, 5 -> 6).
+  kDivisor,
+};
+
+// As the HPA's behavior.*.policies[].type.
+enum class ScalingPolicyType { kPods, kPercent };
+
+// As the HPA's behavior.*.selectPolicy.
+enum class SelectPolicy { kMax, kMin, kDisabled };
+
+struct ScalingPolicy {
+  ScalingPolicyType type = ScalingPolicyType::kPods;
+  int32_t value = 0;           // pods, or percent of the replicas at the period's start
+  int32_t period_seconds = 15;
+  friend bool operator==(const ScalingPolicy&, const ScalingPolicy&) = default;
+};
+
+// One direction of behavior. Unset fields take the HPA's defaults for that
+// direction (see DefaultScaleUp, DefaultScaleDown).
+struct ScalingRules {
+  std::optional<int32_t> stabilization_window_seconds;
+  std::optional<SelectPolicy> select_policy;
+  std::optional<std::vector<ScalingPolicy>> policies;
+  friend bool operator==(const ScalingRules&, const ScalingRules&) = default;
+};
+
+struct Behavior {
+  ScalingRules scale_up;
+  ScalingRules scale_down;
+  friend bool operator==(const Behavior&, const Behavior&) = default;
+};
+
+struct Fallback {
+  // Consecutive failed observations before `replicas` applies.
+  int32_t failure_threshold = 3;
+  // Unset: hold the current replicas however long observation fails.
+  std::optional<int32_t> replicas;
+  friend bool operator==(const Fallback&, const Fallback&) = default;
+};
+
+struct Spec {
+  int32_t min_replicas = 1;  // 0 allows scale to zero
+  int32_t max_replicas = 10;
+  int32_t consumers_per_replica = 1;   // consumer threads per replica
+  int64_t lag_threshold = 1000;        // target backlog per replica, messages
+  int64_t activation_lag_threshold = 0;  // only for 0 <-> 1
+  OffsetResetPolicy offset_reset_policy = OffsetResetPolicy::kLatest;
+  Alignment alignment = Alignment::kBalanced;
+  bool allow_idle_consumers = false;
+  bool limit_to_partitions_with_lag = false;
+  // How long lag must stay at or below activation_lag_threshold before
+  // scaling to zero.
+  int64_t cooldown_seconds = 300;
+  Behavior behavior;
+  Fallback fallback;
+  bool paused = false;
+  friend bool operator==(const Spec&, const Spec&) = default;
+};
+
+// ---------------------------------------------------------------------------
+// Observation: one reading of the group and its topics.
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  friend auto operator<=>(const TopicPartition&, const TopicPartition&) = default;
+};
+
+struct PartitionObservation {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t log_start_offset = 0;
+  int64_t log_end_offset = 0;
+  // Absent where the group never committed on this partition.
+  std::optional<int64_t> committed_offset;
+  // The offsets of this partition could not be read; the others are valid.
+  bool failed = false;
+};
+
+struct Observation {
+  std::vector<PartitionObservation> partitions;
+  int32_t current_replicas = 0;
+  // Members of the group where the broker reports them; unknown otherwise.
+  std::optional<int32_t> members;
+  // The whole observation failed (Kafka unreachable, deadline exceeded): no
+  // offset in it means anything, and it must never read as zero lag.
+  bool failed = false;
+  std::string error;  // why it failed, for the decision's message
+};
+
+// ---------------------------------------------------------------------------
+// History: what Decide needs to remember between reconciles. Decide takes it
+// by value and returns the next one, so a reconcile can be replayed exactly.
+
+struct Recommendation {
+  Timestamp time;
+  int32_t replicas = 0;
+  friend bool operator==(const Recommendation&, const Recommendation&) = default;
+};
+
+// A change of the replica count that Decide asked for (`delta` > 0 up).
+struct ScaleEvent {
+  Timestamp time;
+  int32_t delta = 0;
+  friend bool operator==(const ScaleEvent&, const ScaleEvent&) = default;
+};
+
+struct History {
+  // Raw recommendations, pruned to the longest stabilization window.
+  std::vector<Recommendation> recommendations;
+  // Replica changes, pruned to the longest policy period.
+  std::vector<ScaleEvent> scale_events;
+  // Log-end offsets at the last successful observation, to tell whether a
+  // partition without a committed offset is active.
+  std::map<TopicPartition, int64_t> last_end_offsets;
+  int32_t consecutive_failures = 0;
+  // Since when total lag has been at or below activation_lag_threshold.
+  std::optional<Timestamp> low_lag_since;
+  friend bool operator==(const History&, const History&) = default;
+};
+
+// ---------------------------------------------------------------------------
+// Decision.
+
+enum class Reason {
+  kScaleUp,
+  kScaleDown,
+  kSteady,              // desired equals current
+  kScaleDownStabilized,  // a lower count was held by the scale-down window
+  kScaleUpStabilized,    // a higher count was held by the scale-up window
+  kScaleUpLimited,       // behavior.scaleUp.policies limited the step
+  kScaleDownLimited,     // behavior.scaleDown.policies limited the step
+  kScalingDisabled,      // selectPolicy Disabled in the wanted direction
+  kScaleFromZero,
+  kScaleToZero,
+  kCooldown,             // at zero lag, waiting cooldownSeconds before zero
+  kPaused,
+  kObservationFailed,    // hold: the observation failed
+  kFallback,             // fallback.replicas after failureThreshold failures
+  kNoPartitions,         // hold: no partition was observed
+};
+
+// "ScaleUp", "ScaleDownStabilized", ... (CamelCase, as Kubernetes reasons).
+const char* ReasonName(Reason reason);
+
+struct PartitionLag {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t lag = 0;
+  bool known = true;     // false where the partition's observation failed
+  bool active = false;   // lag > 0, or no commit yet and the end advanced
+  bool committed_beyond_end = false;  // clamped to the end
+  bool committed_missing = false;
+  bool negative_offsets = false;      // an offset < 0 or start > end: lag unknown
+};
+
+struct DecisionFlags {
+  bool at_ceiling = false;        // lag asks for at least the ceiling
+  bool idle_members = false;      // members or current replicas above the ceiling
+  bool partial_observation = false;  // some partitions failed: lag is a lower bound
+  bool committed_beyond_end = false;
+  bool committed_missing = false;
+  bool negative_offsets = false;
+  bool min_above_partitions = false;  // minReplicas capped at the partition ceiling
+  friend bool operator==(const DecisionFlags&, const DecisionFlags&) = default;
+};
+
+struct Decision {
+  int32_t current = 0;
+  int32_t desired = 0;
+  int32_t raw = 0;      // ceil(totalLag / lagThreshold), before bounds
+  int32_t ceiling = 0;  // min(maxReplicas, partition ceiling)
+  int32_t partitions = 0;
+  int32_t partitions_with_lag = 0;
+  int64_t total_lag = 0;  // saturates at INT64_MAX
+  Reason reason = Reason::kSteady;
+  // One line with the numbers that made the decision.
+  std::string message;
+  DecisionFlags flags;
+  std::vector<PartitionLag> partition_lags;
+  History history;  // to pass to the next Decide
+};
+
+}  // namespace groupscaler::policy
