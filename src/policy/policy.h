@@ -49,7 +49,6 @@ int32_t Align(int32_t desired, int32_t partitions, Alignment alignment, int32_t 
 // Decides the replica count for one autoscaler. `history` is what the
 // previous Decide returned (empty at first); the returned Decision carries the
 // next one. `spec` must have passed ValidateSpec.
-Decision Decide(const Observation& observation, History history, const Spec& spec,
-                Timestamp now);
+Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now);
 
 }  // namespace groupscaler::policy

@@ -40,7 +40,7 @@ enum class SelectPolicy { kMax, kMin, kDisabled };
 
 struct ScalingPolicy {
   ScalingPolicyType type = ScalingPolicyType::kPods;
-  int32_t value = 0;           // pods, or percent of the replicas at the period's start
+  int32_t value = 0;  // pods, or percent of the replicas at the period's start
   int32_t period_seconds = 15;
   friend bool operator==(const ScalingPolicy&, const ScalingPolicy&) = default;
 };
@@ -71,8 +71,8 @@ struct Fallback {
 struct Spec {
   int32_t min_replicas = 1;  // 0 allows scale to zero
   int32_t max_replicas = 10;
-  int32_t consumers_per_replica = 1;   // consumer threads per replica
-  int64_t lag_threshold = 1000;        // target backlog per replica, messages
+  int32_t consumers_per_replica = 1;     // consumer threads per replica
+  int64_t lag_threshold = 1000;          // target backlog per replica, messages
   int64_t activation_lag_threshold = 0;  // only for 0 <-> 1
   OffsetResetPolicy offset_reset_policy = OffsetResetPolicy::kLatest;
   Alignment alignment = Alignment::kBalanced;
@@ -155,7 +155,7 @@ struct History {
 enum class Reason {
   kScaleUp,
   kScaleDown,
-  kSteady,              // desired equals current
+  kSteady,               // desired equals current
   kScaleDownStabilized,  // a lower count was held by the scale-down window
   kScaleUpStabilized,    // a higher count was held by the scale-up window
   kScaleUpLimited,       // behavior.scaleUp.policies limited the step
@@ -163,11 +163,12 @@ enum class Reason {
   kScalingDisabled,      // selectPolicy Disabled in the wanted direction
   kScaleFromZero,
   kScaleToZero,
-  kCooldown,             // at zero lag, waiting cooldownSeconds before zero
+  kCooldown,  // at zero lag, waiting cooldownSeconds before zero
   kPaused,
-  kObservationFailed,    // hold: the observation failed
-  kFallback,             // fallback.replicas after failureThreshold failures
-  kNoPartitions,         // hold: no partition was observed
+  kObservationFailed,   // hold: the observation failed
+  kFallback,            // fallback.replicas after failureThreshold failures
+  kNoPartitions,        // hold: no partition was observed
+  kPartialObservation,  // scale-down held: some partitions could not be read
 };
 
 // "ScaleUp", "ScaleDownStabilized", ... (CamelCase, as Kubernetes reasons).
@@ -177,16 +178,18 @@ struct PartitionLag {
   std::string topic;
   int32_t partition = 0;
   int64_t lag = 0;
-  bool known = true;     // false where the partition's observation failed
-  bool active = false;   // lag > 0, or no commit yet and the end advanced
+  bool known = true;  // false where the partition's observation failed
+  // No commit yet and the log end advanced since the last observation: the
+  // group would have work that lag (under `latest`) does not show.
+  bool active = false;
   bool committed_beyond_end = false;  // clamped to the end
   bool committed_missing = false;
-  bool negative_offsets = false;      // an offset < 0 or start > end: lag unknown
+  bool negative_offsets = false;  // an offset < 0 or start > end: lag unknown
 };
 
 struct DecisionFlags {
-  bool at_ceiling = false;        // lag asks for at least the ceiling
-  bool idle_members = false;      // members or current replicas above the ceiling
+  bool at_ceiling = false;           // lag asks for at least the ceiling
+  bool idle_members = false;         // members or current replicas above the ceiling
   bool partial_observation = false;  // some partitions failed: lag is a lower bound
   bool committed_beyond_end = false;
   bool committed_missing = false;
