@@ -365,6 +365,7 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   }
   history.consecutive_failures = 0;
   history.last_end_offsets = std::move(end_offsets);
+  d.lag_known = true;
   d.flags.partial_observation = unknown > 0;
 
   // Ceiling and floor.

@@ -206,6 +206,9 @@ struct Decision {
   int32_t partitions = 0;
   int32_t partitions_with_lag = 0;
   int64_t total_lag = 0;  // saturates at INT64_MAX
+  // False when the observation failed or held no partitions: total_lag then
+  // means nothing and must not be shown or exported as zero.
+  bool lag_known = false;
   Reason reason = Reason::kSteady;
   // One line with the numbers that made the decision.
   std::string message;

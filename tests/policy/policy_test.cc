@@ -558,6 +558,7 @@ TEST(DecideFailure, HoldsCurrentNeverZero) {
   EXPECT_EQ(d.reason, Reason::kObservationFailed);
   EXPECT_THAT(d.message, HasSubstr("all brokers down"));
   EXPECT_EQ(d.history.consecutive_failures, 1);
+  EXPECT_FALSE(d.lag_known) << "a failed observation must not read as zero lag";
 }
 
 TEST(DecideFailure, FallbackAfterThresholdAndResetOnSuccess) {
@@ -614,6 +615,7 @@ TEST(DecidePaused, Holds) {
   EXPECT_EQ(d.desired, 2);
   EXPECT_EQ(d.reason, Reason::kPaused);
   EXPECT_EQ(d.total_lag, 90'000) << "status still shows the lag";
+  EXPECT_TRUE(d.lag_known);
 }
 
 TEST(DecideNoPartitions, Holds) {
