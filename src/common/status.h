@@ -83,7 +83,11 @@ class [[nodiscard]] StatusOr {
   StatusOr(Status status) : data_(std::move(status)) { assert(!std::get<Status>(data_).ok()); }
 
   bool ok() const { return std::holds_alternative<T>(data_); }
-  Status status() const { return ok() ? Status() : std::get<Status>(data_); }
+  // A reference that lives as long as this StatusOr.
+  const Status& status() const {
+    static const Status kOk;
+    return ok() ? kOk : std::get<Status>(data_);
+  }
 
   // Precondition: ok().
   const T& value() const& { return std::get<T>(data_); }
