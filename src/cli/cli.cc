@@ -8,6 +8,20 @@ namespace groupscaler::cli {
 
 int Run(CLI::App& app, const std::vector<Command>& commands, int argc, const char* const* argv) {
   app.require_subcommand(1);
+  // CLI11 reads an unknown word as a stray argument and only says a
+  // sub-command is required; name the word instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string word = argv[1];
+    const bool known = std::any_of(commands.begin(), commands.end(),
+                                   [&](const Command& c) { return c.app->check_name(word); });
+    if (!known) {
+      std::string names;
+      for (const Command& c : commands) names += (names.empty() ? "" : ", ") + c.app->get_name();
+      std::cerr << app.get_name() << ": unknown sub-command '" << word
+                << "' (expected one of: " << names << ")\n";
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,341 @@
+// Runs the real, built `groupscaler` binary (GROUPSCALER_BINARY) as a user
+// would, and checks its exit code, stdout and stderr.
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace groupscaler::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+struct Output {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Input files for the bad-input cases. ctest runs each case in its own
+// process, in parallel: every process writes its own copies (the pid in the
+// name) and removes them when it exits.
+class TempFiles {
+ public:
+  ~TempFiles() {
+    for (const std::string& path : paths_) std::filesystem::remove(path);
+  }
+  std::string Write(const std::string& name, const std::string& content) {
+    std::string path =
+        ::testing::TempDir() + "/cli_test_" + std::to_string(::getpid()) + "_" + name;
+    std::ofstream(path, std::ios::binary) << content;
+    paths_.push_back(path);
+    return path;
+  }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+TempFiles temp_files;
+
+std::string WriteTemp(const std::string& name, const std::string& content) {
+  return temp_files.Write(name, content);
+}
+
+// Runs the binary with `args`; stdout and stderr go to files, so that large
+// outputs cannot block on a pipe.
+Output RunBinary(const std::vector<std::string>& args) {
+  static int run_number = 0;
+  const std::string base = ::testing::TempDir() + "/cli_test_run" + std::to_string(::getpid()) +
+                           "_" + std::to_string(run_number++);
+  const std::string out_path = base + ".out";
+  const std::string err_path = base + ".err";
+
+  std::vector<std::string> argv_strings = {GROUPSCALER_BINARY};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  pid_t pid = 0;
+  Output output;
+  int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "cannot run " << argv[0] << ": " << std::strerror(spawned);
+    return output;
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  // A signal (a crash) shows as 128 + signal, as in a shell.
+  output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  output.out = ReadFile(out_path);
+  output.err = ReadFile(err_path);
+  std::filesystem::remove(out_path);
+  std::filesystem::remove(err_path);
+  return output;
+}
+
+std::string Source(const std::string& relative) {
+  return std::string(GROUPSCALER_SOURCE_DIR) + "/" + relative;
+}
+
+const std::string kDailyWave = Source("bench/traces/daily-wave.csv");
+const std::string kBurst = Source("bench/traces/burst.csv");
+const std::string kExampleSpec = Source("manifests/examples/consumergroupautoscaler.yaml");
+
+size_t Lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
+
+const char* const kSummaryKeys[] = {"replicaSeconds",   "maxLag",           "lagSecondsAboveTarget",
+                                    "directionChanges", "secondsAtCeiling", "messagesProduced",
+                                    "messagesConsumed", "durationSeconds",  "maxReplicas",
+                                    "scaleUps",         "scaleDowns",       "polls"};
+const char* const kTimelineKeys[] = {"time",    "produceRate", "lag",    "replicas",
+                                     "desired", "ceiling",     "reason", "message"};
+
+// Checks `out` is exactly one JSON object with the documented shape and
+// returns it.
+nlohmann::json ParseSimulateJson(const std::string& out) {
+  nlohmann::json json = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_TRUE(json.is_object()) << out.substr(0, 200);
+  if (!json.is_object()) return json;
+  EXPECT_EQ(json.size(), 2u);
+  EXPECT_TRUE(json["summary"].is_object());
+  EXPECT_TRUE(json["timeline"].is_array());
+  for (const char* key : kSummaryKeys) {
+    EXPECT_TRUE(json["summary"].contains(key)) << key;
+    EXPECT_TRUE(json["summary"][key].is_number_integer()) << key;
+  }
+  EXPECT_FALSE(json["timeline"].empty());
+  for (const auto& entry : json["timeline"]) {
+    for (const char* key : kTimelineKeys) EXPECT_TRUE(entry.contains(key)) << key;
+  }
+  const auto& s = json["summary"];
+  if (s.contains("messagesProduced") && s.contains("messagesConsumed") && s.contains("finalLag")) {
+    EXPECT_EQ(s["messagesProduced"].get<int64_t>(),
+              s["messagesConsumed"].get<int64_t>() + s["finalLag"].get<int64_t>());
+  }
+  return json;
+}
+
+// ---------------------------------------------------------------------------
+// Runs that succeed.
+
+struct RunCase {
+  std::string name;
+  std::vector<std::string> args;
+  std::function<void(const Output&)> check;
+};
+
+void PrintTo(const RunCase& c, std::ostream* os) { *os << c.name; }
+
+class SimulateRunTest : public ::testing::TestWithParam<RunCase> {};
+
+TEST_P(SimulateRunTest, Succeeds) {
+  const RunCase& c = GetParam();
+  Output output = RunBinary(c.args);
+  EXPECT_EQ(output.exit_code, 0) << output.err;
+  EXPECT_EQ(output.err, "");
+  c.check(output);
+}
+
+void CheckTable(const Output& output) {
+  EXPECT_THAT(output.out, StartsWith("      time"));
+  EXPECT_THAT(output.out, HasSubstr("\nsummary\n"));
+  for (const char* key : kSummaryKeys) EXPECT_THAT(output.out, HasSubstr(key));
+  EXPECT_THAT(output.out, HasSubstr("ScaleUp"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, SimulateRunTest,
+    ::testing::Values(
+        RunCase{.name = "DailyWaveTable",
+                .args = {"simulate", "--trace", kDailyWave, "--partitions", "12", "--replica-rate",
+                         "500"},
+                .check = CheckTable},
+        RunCase{.name = "BurstTable",
+                .args = {"simulate", "--trace", kBurst, "--partitions", "12", "--replica-rate",
+                         "500", "--output", "table"},
+                .check = CheckTable},
+        RunCase{.name = "DailyWaveJson",
+                .args = {"simulate", "--trace", kDailyWave, "--partitions", "12", "--replica-rate",
+                         "500", "--output", "json"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json = ParseSimulateJson(output.out);
+                      // A day plus the 60 s tail, a poll every 10 s.
+                      EXPECT_EQ(json["summary"]["durationSeconds"], 86400 + 60);
+                      EXPECT_EQ(json["summary"]["polls"], 8646);
+                      EXPECT_EQ(json["timeline"].size(), 8646u);
+                      EXPECT_LE(json["summary"]["maxReplicas"].get<int>(), 12);
+                    }},
+        RunCase{.name = "BurstJson",
+                .args = {"simulate", "--output", "json", "--trace", kBurst, "--partitions", "12",
+                         "--replica-rate", "500", "--startup-seconds", "30"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json = ParseSimulateJson(output.out);
+                      EXPECT_EQ(json["summary"]["startupSeconds"], 30);
+                      // The burst's 9000/s is beyond 12 x 500.
+                      EXPECT_EQ(json["summary"]["maxReplicas"], 12);
+                      EXPECT_GT(json["summary"]["secondsAtCeiling"].get<int64_t>(), 0);
+                    }},
+        RunCase{.name = "ExampleSpecJson",
+                .args = {"simulate", "--trace", kBurst, "--partitions", "12", "--replica-rate",
+                         "500", "--spec", kExampleSpec, "--output", "json"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json = ParseSimulateJson(output.out);
+                      EXPECT_EQ(json["summary"]["lagThreshold"], 2000);
+                      EXPECT_EQ(json["summary"]["pollIntervalSeconds"], 10);
+                    }},
+        RunCase{.name = "DurationOverridesTheTrace",
+                .args = {"simulate", "--trace", kBurst, "--partitions", "6", "--replica-rate",
+                         "1000", "--duration", "95", "--output", "json"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json = ParseSimulateJson(output.out);
+                      EXPECT_EQ(json["summary"]["durationSeconds"], 95);
+                      EXPECT_EQ(json["summary"]["polls"], 10);
+                      EXPECT_EQ(json["timeline"].back()["time"], 90);
+                    }},
+        RunCase{.name = "SimulateHelp",
+                .args = {"simulate", "--help"},
+                .check =
+                    [](const Output& output) {
+                      for (const char* flag :
+                           {"--trace", "--partitions", "--replica-rate", "--startup-seconds",
+                            "--spec", "--duration", "--output"}) {
+                        EXPECT_THAT(output.out, HasSubstr(flag));
+                      }
+                    }},
+        RunCase{
+            .name = "TopLevelHelp",
+            .args = {"--help"},
+            .check = [](const Output& output) { EXPECT_THAT(output.out, HasSubstr("simulate")); }}),
+    [](const auto& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------
+// Bad input: exit 2, one line on stderr naming the problem, nothing on stdout.
+
+struct UsageCase {
+  std::string name;
+  std::vector<std::string> args;
+  std::string what;  // a part of the stderr line
+};
+
+void PrintTo(const UsageCase& c, std::ostream* os) { *os << c.name; }
+
+class SimulateUsageTest : public ::testing::TestWithParam<UsageCase> {};
+
+TEST_P(SimulateUsageTest, ExitsTwoWithOneLine) {
+  const UsageCase& c = GetParam();
+  Output output = RunBinary(c.args);
+  EXPECT_EQ(output.exit_code, 2);
+  EXPECT_EQ(Lines(output.err), 1u) << output.err;
+  EXPECT_THAT(output.err, HasSubstr(c.what));
+  EXPECT_EQ(output.out, "");
+}
+
+const std::string kBadTrace = WriteTemp("bad.csv", "time_seconds,produce_rate\n0,100\n60,fast\n");
+const std::string kBadSpec =
+    WriteTemp("bad.yaml",
+              "apiVersion: groupscaler.io/v1alpha1\nkind: ConsumerGroupAutoscaler\nspec:\n"
+              "  maxReplicas: 12\n  lagTreshold: 10\n");
+const std::string kInvalidSpec =
+    WriteTemp("invalid.yaml",
+              "apiVersion: groupscaler.io/v1alpha1\nkind: ConsumerGroupAutoscaler\nspec:\n"
+              "  maxReplicas: 2\n  minReplicas: 3\n");
+
+std::vector<std::string> Simulate(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"simulate", "--trace",        kBurst, "--partitions",
+                                   "12",       "--replica-rate", "500"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, SimulateUsageTest,
+    ::testing::Values(
+        UsageCase{.name = "UnknownFlag", .args = Simulate({"--bogus"}), .what = "--bogus"},
+        UsageCase{.name = "MissingTrace",
+                  .args = {"simulate", "--partitions", "12", "--replica-rate", "500"},
+                  .what = "--trace"},
+        UsageCase{.name = "MissingPartitions",
+                  .args = {"simulate", "--trace", kBurst, "--replica-rate", "500"},
+                  .what = "--partitions"},
+        UsageCase{.name = "MissingReplicaRate",
+                  .args = {"simulate", "--trace", kBurst, "--partitions", "12"},
+                  .what = "--replica-rate"},
+        UsageCase{.name = "PartitionsNotANumber",
+                  .args = {"simulate", "--trace", kBurst, "--partitions", "many", "--replica-rate",
+                           "500"},
+                  .what = "--partitions"},
+        UsageCase{
+            .name = "ZeroPartitions",
+            .args = {"simulate", "--trace", kBurst, "--partitions", "0", "--replica-rate", "500"},
+            .what = "--partitions"},
+        UsageCase{.name = "NegativeStartup",
+                  .args = Simulate({"--startup-seconds", "-1"}),
+                  .what = "--startup-seconds"},
+        UsageCase{
+            .name = "ZeroDuration", .args = Simulate({"--duration", "0"}), .what = "--duration"},
+        UsageCase{.name = "BadOutput", .args = Simulate({"--output", "xml"}), .what = "--output"},
+        UsageCase{.name = "NoSubcommand", .args = {}, .what = "subcommand"},
+        UsageCase{.name = "UnknownSubcommand",
+                  .args = {"simulat"},
+                  .what = "unknown sub-command 'simulat'"},
+        UsageCase{.name = "MissingTraceFile",
+                  .args = {"simulate", "--trace", "/nonexistent/t.csv", "--partitions", "12",
+                           "--replica-rate", "500"},
+                  .what = "/nonexistent/t.csv: cannot read: No such file or directory"},
+        UsageCase{.name = "BadTraceNamesFileAndLine",
+                  .args = {"simulate", "--trace", kBadTrace, "--partitions", "12", "--replica-rate",
+                           "500"},
+                  .what = kBadTrace + ":3: produce_rate: must be a whole number, got \"fast\""},
+        UsageCase{.name = "BadSpecNamesFileAndLine",
+                  .args = Simulate({"--spec", kBadSpec}),
+                  .what = kBadSpec + ":5: spec: unknown field \"lagTreshold\" (did you mean "
+                                     "\"lagThreshold\"?)"},
+        UsageCase{.name = "InvalidSpecNamesFileAndLine",
+                  .args = Simulate({"--spec", kInvalidSpec}),
+                  .what = kInvalidSpec + ":5: spec.minReplicas must be <= spec.maxReplicas"},
+        UsageCase{.name = "MissingSpecFile",
+                  .args = Simulate({"--spec", "/nonexistent/s.yaml"}),
+                  .what = "/nonexistent/s.yaml: cannot read"}),
+    [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace groupscaler::cli
