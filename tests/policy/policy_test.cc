@@ -75,6 +75,8 @@ struct LagCase {
   bool want_negative = false;
 };
 
+void PrintTo(const LagCase& c, std::ostream* os) { *os << c.name; }
+
 class PartitionLagTest : public ::testing::TestWithParam<LagCase> {};
 
 TEST_P(PartitionLagTest, Computes) {
@@ -167,6 +169,8 @@ struct DesiredCase {
   int64_t want_total_lag = -1;  // -1: don't check
   bool want_at_ceiling = false;
 };
+
+void PrintTo(const DesiredCase& c, std::ostream* os) { *os << c.name; }
 
 class DesiredTest : public ::testing::TestWithParam<DesiredCase> {};
 
@@ -314,6 +318,8 @@ struct AlignCase {
   int32_t want;
 };
 
+void PrintTo(const AlignCase& c, std::ostream* os) { *os << c.name; }
+
 class AlignTest : public ::testing::TestWithParam<AlignCase> {};
 
 TEST_P(AlignTest, Aligns) {
@@ -373,6 +379,8 @@ struct FromZeroCase {
   int32_t want_desired;
   Reason want_reason;
 };
+
+void PrintTo(const FromZeroCase& c, std::ostream* os) { *os << c.name; }
 
 class FromZeroTest : public ::testing::TestWithParam<FromZeroCase> {};
 
@@ -442,6 +450,8 @@ struct BehaviorCase {
   Spec spec = BaseSpec();
   std::vector<Step> steps;
 };
+
+void PrintTo(const BehaviorCase& c, std::ostream* os) { *os << c.name; }
 
 class BehaviorTest : public ::testing::TestWithParam<BehaviorCase> {};
 
@@ -634,6 +644,8 @@ struct FlagCase {
   DecisionFlags want;
 };
 
+void PrintTo(const FlagCase& c, std::ostream* os) { *os << c.name; }
+
 class FlagTest : public ::testing::TestWithParam<FlagCase> {};
 
 TEST_P(FlagTest, Flags) {
@@ -690,6 +702,8 @@ struct ValidateCase {
   Spec spec;
   std::string want_error;  // empty: valid
 };
+
+void PrintTo(const ValidateCase& c, std::ostream* os) { *os << c.name; }
 
 class ValidateTest : public ::testing::TestWithParam<ValidateCase> {};
 
