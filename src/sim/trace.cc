@@ -6,33 +6,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/files.h"
+
 namespace groupscaler::sim {
 namespace {
 
 // A trace of a week at one row per second is about 10 MB; more is a mistake.
 constexpr size_t kMaxFileBytes = 64 * 1024 * 1024;
-
-// Reads at most `limit` bytes of `path`; more is an error, so that neither a
-// huge file nor an endless one (/dev/zero, a pipe) can exhaust memory.
-StatusOr<std::string> ReadFileBounded(const std::string& path, size_t limit) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return InvalidArgumentError(path + ": cannot read: is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidArgumentError(path + ": cannot read: " + std::strerror(errno));
-  std::string text;
-  char chunk[64 * 1024];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-    text.append(chunk, static_cast<size_t>(in.gcount()));
-    if (text.size() > limit) {
-      return InvalidArgumentError(path + ": cannot read: larger than " + std::to_string(limit) +
-                                  " bytes");
-    }
-  }
-  if (in.bad()) return InvalidArgumentError(path + ": cannot read: " + std::strerror(errno));
-  return text;
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

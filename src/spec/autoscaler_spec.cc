@@ -17,6 +17,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/files.h"
 #include "policy/policy.h"
 
 namespace groupscaler::spec {
@@ -42,28 +43,6 @@ struct Context {
   // fields but know no lines, can be reported at the right line.
   std::map<std::string, int> lines;
 };
-
-// Reads at most `limit` bytes of `path`; more is an error, so that neither a
-// huge file nor an endless one (/dev/zero, a pipe) can exhaust memory.
-StatusOr<std::string> ReadFileBounded(const std::string& path, size_t limit) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return InvalidArgumentError(path + ": cannot read: is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidArgumentError(path + ": cannot read: " + std::strerror(errno));
-  std::string text;
-  char chunk[64 * 1024];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-    text.append(chunk, static_cast<size_t>(in.gcount()));
-    if (text.size() > limit) {
-      return InvalidArgumentError(path + ": cannot read: larger than " + std::to_string(limit) +
-                                  " bytes");
-    }
-  }
-  if (in.bad()) return InvalidArgumentError(path + ": cannot read: " + std::strerror(errno));
-  return text;
-}
 
 int LineOf(const YAML::Mark& mark) { return mark.is_null() ? 1 : mark.line + 1; }
 
