@@ -17,6 +17,9 @@ enum class StatusCode {
   kOk = 0,
   kInvalidArgument,  // bad input from a user: flag, file, spec
   kNotFound,
+  kAlreadyExists,     // a create found the object there already
+  kAborted,           // a concurrent write won (HTTP 409 Conflict): re-read, retry
+  kOutOfRange,        // a position no longer valid (an expired resourceVersion)
   kUnavailable,       // a peer (Kafka, API server) could not be reached; retry
   kDeadlineExceeded,  // a call ran out of time
   kUnimplemented,     // the peer does not support the request
@@ -110,6 +113,12 @@ inline std::string_view StatusCodeName(StatusCode code) {
       return "INVALID_ARGUMENT";
     case StatusCode::kNotFound:
       return "NOT_FOUND";
+    case StatusCode::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case StatusCode::kAborted:
+      return "ABORTED";
+    case StatusCode::kOutOfRange:
+      return "OUT_OF_RANGE";
     case StatusCode::kUnavailable:
       return "UNAVAILABLE";
     case StatusCode::kDeadlineExceeded:

@@ -1,0 +1,563 @@
+// Typed Kubernetes calls: builds paths and JSON bodies, reads answers with
+// cpprestsdk's web::json. Every JSON access is checked or inside a
+// try/catch, so a surprising answer becomes a Status, never an exception.
+
+#include "kube/kube_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cpprest/json.h>
+#include <ctime>
+#include <thread>
+
+namespace groupscaler::kube {
+namespace {
+
+using web::json::value;
+
+constexpr char kMergePatch[] = "application/merge-patch+json";
+constexpr char kJson[] = "application/json";
+constexpr char kCgaPath[] = "/apis/groupscaler.io/v1alpha1";
+constexpr char kCgaResource[] = "consumergroupautoscalers";
+
+// Kubernetes names are DNS labels/subdomains; escape anyway so that a bad
+// name can only produce a 404, never a different path.
+std::string Escape(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// "/api/v1" or "/apis/G/V", then namespaces/NS/RESOURCE (or RESOURCE alone
+// for every namespace), then /NAME and /SUBRESOURCE when given.
+std::string Path(std::string_view prefix, const std::string& ns, std::string_view resource,
+                 const std::string& name = "", std::string_view subresource = "") {
+  std::string p(prefix);
+  if (!ns.empty()) p += "/namespaces/" + Escape(ns);
+  p += "/";
+  p += resource;
+  if (!name.empty()) p += "/" + Escape(name);
+  if (!subresource.empty()) {
+    p += "/";
+    p += subresource;
+  }
+  return p;
+}
+
+std::string Str(const value& v, const char* key) {
+  if (!v.is_object() || !v.has_field(key) || !v.at(key).is_string()) return "";
+  return v.at(key).as_string();
+}
+
+int64_t Int(const value& v, const char* key, int64_t fallback = 0) {
+  if (!v.is_object() || !v.has_field(key) || !v.at(key).is_number()) return fallback;
+  return v.at(key).as_number().to_int64();
+}
+
+const value& Obj(const value& v, const char* key) {
+  static const value kNull = value::null();
+  if (!v.is_object() || !v.has_field(key)) return kNull;
+  return v.at(key);
+}
+
+ObjectMeta MetaOf(const value& obj) {
+  const value& m = Obj(obj, "metadata");
+  return {Str(m, "namespace"), Str(m, "name"), Str(m, "uid"), Str(m, "resourceVersion"),
+          Int(m, "generation")};
+}
+
+StatusOr<value> Parse(const std::string& text, std::string_view what) {
+  try {
+    value v = value::parse(text);
+    if (!v.is_object()) return InternalError(std::string(what) + ": answer is not a JSON object");
+    return v;
+  } catch (const std::exception& e) {
+    return InternalError(std::string(what) + ": answer is not JSON: " + e.what());
+  }
+}
+
+Autoscaler AutoscalerOf(const value& obj) { return {MetaOf(obj), obj.serialize()}; }
+
+std::string FormatSeconds(Timestamp t) {
+  std::time_t secs =
+      std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(t));
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string WithFieldManager(const std::string& path, const ClientOptions& options) {
+  return path + "?fieldManager=" + Escape(options.field_manager);
+}
+
+value LeaseToJson(const Lease& lease) {
+  value v = value::object();
+  v["apiVersion"] = value::string("coordination.k8s.io/v1");
+  v["kind"] = value::string("Lease");
+  v["metadata"] = value::object();
+  v["metadata"]["name"] = value::string(lease.metadata.name);
+  v["metadata"]["namespace"] = value::string(lease.metadata.namespace_name);
+  if (!lease.metadata.resource_version.empty()) {
+    v["metadata"]["resourceVersion"] = value::string(lease.metadata.resource_version);
+  }
+  value spec = value::object();
+  spec["holderIdentity"] = value::string(lease.holder_identity);
+  spec["leaseDurationSeconds"] = value::number(lease.lease_duration_seconds);
+  if (lease.acquire_time) spec["acquireTime"] = value::string(FormatMicroTime(*lease.acquire_time));
+  if (lease.renew_time) spec["renewTime"] = value::string(FormatMicroTime(*lease.renew_time));
+  spec["leaseTransitions"] = value::number(lease.lease_transitions);
+  v["spec"] = spec;
+  return v;
+}
+
+StatusOr<Lease> LeaseFromJson(const value& v) {
+  Lease lease;
+  lease.metadata = MetaOf(v);
+  const value& spec = Obj(v, "spec");
+  lease.holder_identity = Str(spec, "holderIdentity");
+  lease.lease_duration_seconds = static_cast<int32_t>(Int(spec, "leaseDurationSeconds"));
+  lease.lease_transitions = static_cast<int32_t>(Int(spec, "leaseTransitions"));
+  for (auto [key, field] :
+       {std::pair{"acquireTime", &lease.acquire_time}, std::pair{"renewTime", &lease.renew_time}}) {
+    std::string text = Str(spec, key);
+    if (text.empty()) continue;
+    auto t = ParseTime(text);
+    if (!t.ok()) return InternalError("lease " + lease.metadata.name + ": " + t.status().message());
+    *field = *t;
+  }
+  return lease;
+}
+
+StatusOr<Scale> ScaleFromJson(const std::string& body) {
+  auto v = Parse(body, "scale");
+  if (!v.ok()) return v.status();
+  Scale s;
+  s.spec_replicas = static_cast<int32_t>(Int(Obj(*v, "spec"), "replicas"));
+  s.status_replicas = static_cast<int32_t>(Int(Obj(*v, "status"), "replicas"));
+  s.selector = Str(Obj(*v, "status"), "selector");
+  s.resource_version = MetaOf(*v).resource_version;
+  return s;
+}
+
+std::string ScalePath(const WorkloadRef& ref) {
+  return Path("/apis/apps/v1", ref.namespace_name,
+              ref.kind == WorkloadKind::kDeployment ? "deployments" : "statefulsets", ref.name,
+              "scale");
+}
+
+// The list-then-watch loop of WatchAutoscalers, on its own thread.
+class AutoscalerWatch final : public WatchHandle {
+ public:
+  AutoscalerWatch(KubeClient* client, std::string ns, WatchHandlers handlers)
+      : client_(client),
+        ns_(std::move(ns)),
+        handlers_(std::move(handlers)),
+        thread_([this](std::stop_token stop) { Run(stop); }) {}
+
+  ~AutoscalerWatch() override {
+    thread_.request_stop();
+    thread_.join();
+  }
+
+ private:
+  void Run(std::stop_token stop) {
+    RestClient& rest = client_->rest();
+    const ClientOptions& options = rest.options();
+    std::string rv;
+    int failures = 0;
+    auto backoff = [&] {
+      ++failures;
+      auto wait =
+          std::min(options.backoff_max, options.backoff_base * (1 << std::min(failures - 1, 20)));
+      rest.sleeper().SleepFor(wait, stop);
+    };
+    while (!stop.stop_requested()) {
+      if (rv.empty()) {
+        auto list = client_->ListAutoscalers(ns_);
+        if (!list.ok()) {
+          spdlog::warn("kube: listing {} failed: {}", kCgaResource, list.status().message());
+          backoff();
+          continue;
+        }
+        rv = list->resource_version;
+        if (handlers_.on_list) handlers_.on_list(*list);
+      }
+      std::string path = Path(kCgaPath, ns_, kCgaResource) +
+                         "?watch=1&allowWatchBookmarks=true&resourceVersion=" + Escape(rv) +
+                         "&timeoutSeconds=" + std::to_string(options.watch_timeout.count());
+      bool expired = false;
+      Status event_error;
+      int events = 0;
+      Status s = rest.Stream(
+          path,
+          [&](std::string_view line) {
+            value ev;
+            try {
+              ev = value::parse(std::string(line));
+            } catch (const std::exception& e) {
+              event_error = InternalError(std::string("watch event is not JSON: ") + e.what());
+              return false;
+            }
+            std::string type = Str(ev, "type");
+            const value& obj = Obj(ev, "object");
+            if (type == "ERROR") {
+              if (Int(obj, "code") == 410) {
+                expired = true;
+              } else {
+                event_error = UnavailableError("watch ERROR event: " + Str(obj, "reason") + ": " +
+                                               Str(obj, "message"));
+              }
+              return false;
+            }
+            AutoscalerEvent event;
+            if (type == "ADDED") {
+              event.type = WatchEventType::kAdded;
+            } else if (type == "MODIFIED") {
+              event.type = WatchEventType::kModified;
+            } else if (type == "DELETED") {
+              event.type = WatchEventType::kDeleted;
+            } else if (type == "BOOKMARK") {
+              event.type = WatchEventType::kBookmark;
+            } else {
+              event_error = InternalError("watch event of unknown type \"" + type + "\"");
+              return false;
+            }
+            event.object = AutoscalerOf(obj);
+            if (!event.object.metadata.resource_version.empty()) {
+              rv = event.object.metadata.resource_version;
+            }
+            ++events;
+            if (handlers_.on_event) handlers_.on_event(event);
+            return !stop.stop_requested();
+          },
+          stop);
+      if (stop.stop_requested()) break;
+      if (expired || IsExpired(s)) {
+        // Events were lost: only a fresh list tells what exists now.
+        spdlog::info("kube: watch of {} expired at resourceVersion {}; relisting", kCgaResource,
+                     rv);
+        rv.clear();
+        failures = 0;
+        continue;
+      }
+      if (events > 0) failures = 0;
+      if (!s.ok() || !event_error.ok()) {
+        spdlog::warn("kube: watch of {} failed: {}; resuming from resourceVersion {}", kCgaResource,
+                     (!s.ok() ? s : event_error).message(), rv);
+        backoff();
+      } else if (events == 0) {
+        // A stream that ends at once, again and again, must not spin.
+        backoff();
+      }
+    }
+  }
+
+  KubeClient* client_;
+  const std::string ns_;
+  const WatchHandlers handlers_;
+  std::jthread thread_;  // last: starts after the members it reads
+};
+
+}  // namespace
+
+std::string_view WatchEventTypeName(WatchEventType type) {
+  switch (type) {
+    case WatchEventType::kAdded:
+      return "ADDED";
+    case WatchEventType::kModified:
+      return "MODIFIED";
+    case WatchEventType::kDeleted:
+      return "DELETED";
+    case WatchEventType::kBookmark:
+      return "BOOKMARK";
+  }
+  return "UNKNOWN";
+}
+
+StatusOr<WorkloadKind> ParseWorkloadKind(std::string_view kind) {
+  if (kind == "Deployment") return WorkloadKind::kDeployment;
+  if (kind == "StatefulSet") return WorkloadKind::kStatefulSet;
+  return InvalidArgumentError("scaleTargetRef.kind \"" + std::string(kind) +
+                              "\" is not supported (Deployment or StatefulSet)");
+}
+
+std::vector<HpaInfo> HpasTargeting(const std::vector<HpaInfo>& hpas, const WorkloadRef& ref) {
+  std::string kind = ref.kind == WorkloadKind::kDeployment ? "Deployment" : "StatefulSet";
+  std::vector<HpaInfo> out;
+  for (const auto& h : hpas) {
+    bool apps = h.target_api_version.empty() || h.target_api_version.rfind("apps/", 0) == 0;
+    if (apps && h.namespace_name == ref.namespace_name && h.target_kind == kind &&
+        h.target_name == ref.name) {
+      out.push_back(h);
+    }
+  }
+  return out;
+}
+
+std::string FormatMicroTime(Timestamp t) {
+  std::string s = FormatSeconds(t);
+  auto ms = (t.time_since_epoch() % std::chrono::seconds(1)).count();
+  if (ms < 0) ms += 1000;
+  char frac[32];
+  std::snprintf(frac, sizeof frac, ".%03d000Z", static_cast<int>(ms));
+  s.pop_back();  // the 'Z'
+  return s + frac;
+}
+
+StatusOr<Timestamp> ParseTime(std::string_view text) {
+  std::string s(text);
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+      consumed != 19) {
+    return InvalidArgumentError("time \"" + s + "\" is not RFC 3339");
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::chrono::milliseconds ms(0);
+  size_t i = 19;
+  if (i < s.size() && s[i] == '.') {
+    int digits = 0;
+    int64_t frac = 0;
+    for (++i; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i, ++digits) {
+      if (digits < 3) frac = frac * 10 + (s[i] - '0');
+    }
+    for (int d = digits; d < 3; ++d) frac *= 10;
+    ms = std::chrono::milliseconds(frac);
+  }
+  int64_t offset_seconds = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z') && i + 1 == s.size()) {
+    // UTC
+  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+    int hh = std::atoi(s.substr(i + 1, 2).c_str());
+    int mm = std::atoi(s.substr(i + 4, 2).c_str());
+    offset_seconds = (s[i] == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+  } else {
+    return InvalidArgumentError("time \"" + s + "\" is not RFC 3339");
+  }
+  std::time_t secs = timegm(&tm) - offset_seconds;
+  return Timestamp(std::chrono::seconds(secs)) + ms;
+}
+
+StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(const RestConfig& config,
+                                                         ClientOptions options, const Clock* clock,
+                                                         Sleeper* sleeper) {
+  auto transport = NewHttpTransport(config);
+  if (!transport.ok()) return transport.status();
+  return std::make_unique<KubeClient>(std::move(*transport), config.token, std::move(options),
+                                      clock, sleeper);
+}
+
+KubeClient::KubeClient(std::unique_ptr<Transport> transport, std::shared_ptr<TokenSource> token,
+                       ClientOptions options, const Clock* clock, Sleeper* sleeper)
+    : owned_clock_(clock == nullptr ? std::make_unique<RealClock>() : nullptr),
+      owned_sleeper_(sleeper == nullptr ? std::make_unique<RealSleeper>() : nullptr),
+      rest_(std::move(transport), std::move(token), std::move(options),
+            clock == nullptr ? owned_clock_.get() : clock,
+            sleeper == nullptr ? owned_sleeper_.get() : sleeper) {}
+
+StatusOr<AutoscalerList> KubeClient::ListAutoscalers(const std::string& namespace_name) {
+  auto body = rest_.Call("GET", Path(kCgaPath, namespace_name, kCgaResource));
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "list consumergroupautoscalers");
+  if (!v.ok()) return v.status();
+  AutoscalerList list;
+  list.resource_version = Str(Obj(*v, "metadata"), "resourceVersion");
+  const value& items = Obj(*v, "items");
+  if (items.is_array()) {
+    for (const auto& item : items.as_array()) list.items.push_back(AutoscalerOf(item));
+  }
+  return list;
+}
+
+StatusOr<Autoscaler> KubeClient::GetAutoscaler(const std::string& namespace_name,
+                                               const std::string& name) {
+  auto body = rest_.Call("GET", Path(kCgaPath, namespace_name, kCgaResource, name));
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "get consumergroupautoscaler");
+  if (!v.ok()) return v.status();
+  return AutoscalerOf(*v);
+}
+
+StatusOr<Autoscaler> KubeClient::PatchAutoscalerStatus(const std::string& namespace_name,
+                                                       const std::string& name,
+                                                       const std::string& status_json,
+                                                       const std::string& resource_version) {
+  value patch = value::object();
+  try {
+    patch["status"] = value::parse(status_json);
+  } catch (const std::exception& e) {
+    return InvalidArgumentError(std::string("status patch is not JSON: ") + e.what());
+  }
+  if (!patch["status"].is_object()) {
+    return InvalidArgumentError("status patch must be a JSON object");
+  }
+  if (!resource_version.empty()) {
+    patch["metadata"] = value::object();
+    patch["metadata"]["resourceVersion"] = value::string(resource_version);
+  }
+  auto body =
+      rest_.Call("PATCH",
+                 WithFieldManager(Path(kCgaPath, namespace_name, kCgaResource, name, "status"),
+                                  rest_.options()),
+                 kMergePatch, patch.serialize());
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "patch consumergroupautoscaler status");
+  if (!v.ok()) return v.status();
+  return AutoscalerOf(*v);
+}
+
+std::unique_ptr<WatchHandle> KubeClient::WatchAutoscalers(const std::string& namespace_name,
+                                                          WatchHandlers handlers) {
+  return std::make_unique<AutoscalerWatch>(this, namespace_name, std::move(handlers));
+}
+
+StatusOr<Scale> KubeClient::GetScale(const WorkloadRef& ref) {
+  auto body = rest_.Call("GET", ScalePath(ref));
+  if (!body.ok()) return body.status();
+  return ScaleFromJson(*body);
+}
+
+StatusOr<Scale> KubeClient::PatchScale(const WorkloadRef& ref, int32_t replicas) {
+  if (replicas < 0) return InvalidArgumentError("replicas must be >= 0");
+  value patch = value::object();
+  patch["spec"] = value::object();
+  patch["spec"]["replicas"] = value::number(replicas);
+  auto body = rest_.Call("PATCH", WithFieldManager(ScalePath(ref), rest_.options()), kMergePatch,
+                         patch.serialize());
+  if (!body.ok()) return body.status();
+  return ScaleFromJson(*body);
+}
+
+Status KubeClient::RecordEvent(const Event& event) {
+  const Timestamp now = rest_.clock().Now();
+  const auto& ref = event.involved;
+  // Unique per client and moment, as client-go's "<name>.<unix nanos hex>".
+  char suffix[40];
+  std::snprintf(suffix, sizeof suffix, ".%llx",
+                static_cast<unsigned long long>(now.time_since_epoch().count()) * 1000000ULL +
+                    (event_sequence_.fetch_add(1) % 1000000ULL));
+  value v = value::object();
+  v["apiVersion"] = value::string("v1");
+  v["kind"] = value::string("Event");
+  v["metadata"] = value::object();
+  v["metadata"]["name"] = value::string(ref.name + suffix);
+  v["metadata"]["namespace"] = value::string(ref.namespace_name);
+  value involved = value::object();
+  involved["apiVersion"] = value::string(ref.api_version);
+  involved["kind"] = value::string(ref.kind);
+  involved["namespace"] = value::string(ref.namespace_name);
+  involved["name"] = value::string(ref.name);
+  if (!ref.uid.empty()) involved["uid"] = value::string(ref.uid);
+  v["involvedObject"] = involved;
+  v["reason"] = value::string(event.reason);
+  v["message"] = value::string(event.message);
+  v["type"] = value::string(event.type == EventType::kWarning ? "Warning" : "Normal");
+  v["source"] = value::object();
+  v["source"]["component"] = value::string("groupscaler");
+  v["firstTimestamp"] = value::string(FormatSeconds(now));
+  v["lastTimestamp"] = value::string(FormatSeconds(now));
+  v["count"] = value::number(1);
+  v["reportingComponent"] = value::string("groupscaler");
+  auto body = rest_.Call(
+      "POST", WithFieldManager(Path("/api/v1", ref.namespace_name, "events"), rest_.options()),
+      kJson, v.serialize());
+  return body.ok() ? Status::Ok() : body.status();
+}
+
+StatusOr<std::map<std::string, std::string>> KubeClient::GetSecretData(
+    const std::string& namespace_name, const std::string& name) {
+  auto body = rest_.Call("GET", Path("/api/v1", namespace_name, "secrets", name));
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "get secret");
+  if (!v.ok()) return v.status();
+  std::map<std::string, std::string> out;
+  const value& data = Obj(*v, "data");
+  if (data.is_object()) {
+    for (const auto& [key, encoded] : data.as_object()) {
+      if (!encoded.is_string()) continue;
+      auto decoded = Base64Decode(encoded.as_string());
+      // The value itself must not reach a log line: name the key only.
+      if (!decoded.ok()) {
+        return InternalError("secret " + namespace_name + "/" + name + ": key \"" + key +
+                             "\" is not valid base64");
+      }
+      out[key] = std::move(*decoded);
+    }
+  }
+  return out;
+}
+
+StatusOr<Lease> KubeClient::GetLease(const std::string& namespace_name, const std::string& name) {
+  auto body =
+      rest_.Call("GET", Path("/apis/coordination.k8s.io/v1", namespace_name, "leases", name));
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "get lease");
+  if (!v.ok()) return v.status();
+  return LeaseFromJson(*v);
+}
+
+StatusOr<Lease> KubeClient::CreateLease(const Lease& lease) {
+  Lease fresh = lease;
+  fresh.metadata.resource_version.clear();
+  auto body = rest_.Call("POST",
+                         WithFieldManager(Path("/apis/coordination.k8s.io/v1",
+                                               lease.metadata.namespace_name, "leases"),
+                                          rest_.options()),
+                         kJson, LeaseToJson(fresh).serialize());
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "create lease");
+  if (!v.ok()) return v.status();
+  return LeaseFromJson(*v);
+}
+
+StatusOr<Lease> KubeClient::UpdateLease(const Lease& lease) {
+  if (lease.metadata.resource_version.empty()) {
+    // Without it the update would be unconditional, and two candidates could
+    // both believe they hold the lease.
+    return InvalidArgumentError("UpdateLease needs the resourceVersion it read");
+  }
+  auto body = rest_.Call(
+      "PUT",
+      WithFieldManager(Path("/apis/coordination.k8s.io/v1", lease.metadata.namespace_name, "leases",
+                            lease.metadata.name),
+                       rest_.options()),
+      kJson, LeaseToJson(lease).serialize());
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "update lease");
+  if (!v.ok()) return v.status();
+  return LeaseFromJson(*v);
+}
+
+StatusOr<std::vector<HpaInfo>> KubeClient::ListHpas(const std::string& namespace_name) {
+  auto body =
+      rest_.Call("GET", Path("/apis/autoscaling/v2", namespace_name, "horizontalpodautoscalers"));
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "list horizontalpodautoscalers");
+  if (!v.ok()) return v.status();
+  std::vector<HpaInfo> out;
+  const value& items = Obj(*v, "items");
+  if (items.is_array()) {
+    for (const auto& item : items.as_array()) {
+      ObjectMeta meta = MetaOf(item);
+      const value& target = Obj(Obj(item, "spec"), "scaleTargetRef");
+      out.push_back({meta.namespace_name, meta.name, Str(target, "apiVersion"), Str(target, "kind"),
+                     Str(target, "name")});
+    }
+  }
+  return out;
+}
+
+}  // namespace groupscaler::kube

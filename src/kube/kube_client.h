@@ -1,0 +1,69 @@
+#pragma once
+
+// The real implementation of every interface in client.h, over RestClient.
+// Thread-safe: calls may come from many workers at once. Watches started by
+// WatchAutoscalers use the client: destroy their handles first.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "common/clock.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "kube/rest_client.h"
+
+namespace groupscaler::kube {
+
+class KubeClient final : public AutoscalerClient,
+                         public ScaleClient,
+                         public EventRecorder,
+                         public SecretReader,
+                         public LeaseClient,
+                         public HpaLister {
+ public:
+  // Builds the HTTP transport for `config`. `clock` and `sleeper` must
+  // outlive the client (and its watches); null means the real ones.
+  static StatusOr<std::unique_ptr<KubeClient>> Create(const RestConfig& config,
+                                                      ClientOptions options = {},
+                                                      const Clock* clock = nullptr,
+                                                      Sleeper* sleeper = nullptr);
+  // Over any transport (tests).
+  KubeClient(std::unique_ptr<Transport> transport, std::shared_ptr<TokenSource> token,
+             ClientOptions options, const Clock* clock, Sleeper* sleeper);
+
+  StatusOr<AutoscalerList> ListAutoscalers(const std::string& namespace_name) override;
+  StatusOr<Autoscaler> GetAutoscaler(const std::string& namespace_name,
+                                     const std::string& name) override;
+  StatusOr<Autoscaler> PatchAutoscalerStatus(const std::string& namespace_name,
+                                             const std::string& name,
+                                             const std::string& status_json,
+                                             const std::string& resource_version = "") override;
+  std::unique_ptr<WatchHandle> WatchAutoscalers(const std::string& namespace_name,
+                                                WatchHandlers handlers) override;
+
+  StatusOr<Scale> GetScale(const WorkloadRef& ref) override;
+  StatusOr<Scale> PatchScale(const WorkloadRef& ref, int32_t replicas) override;
+
+  Status RecordEvent(const Event& event) override;
+
+  StatusOr<std::map<std::string, std::string>> GetSecretData(const std::string& namespace_name,
+                                                             const std::string& name) override;
+
+  StatusOr<Lease> GetLease(const std::string& namespace_name, const std::string& name) override;
+  StatusOr<Lease> CreateLease(const Lease& lease) override;
+  StatusOr<Lease> UpdateLease(const Lease& lease) override;
+
+  StatusOr<std::vector<HpaInfo>> ListHpas(const std::string& namespace_name) override;
+
+  RestClient& rest() { return rest_; }
+
+ private:
+  std::unique_ptr<Clock> owned_clock_;
+  std::unique_ptr<Sleeper> owned_sleeper_;
+  RestClient rest_;
+  // Makes Event names unique within one millisecond.
+  std::atomic<uint64_t> event_sequence_{0};
+};
+
+}  // namespace groupscaler::kube
