@@ -1,0 +1,378 @@
+// kafka_bench: one observation cycle of G consumer groups x P partitions on
+// librdkafka's mock cluster (3 brokers, loopback TCP), done our way (one
+// shared client, batched ListOffsets, one OffsetFetch per group) and KEDA's
+// way (a new client per group per cycle, one ListOffsets per partition).
+//
+//   kafka_bench --groups G --partitions P [--cycles N] [--mode ours|keda|both]
+//
+// Each group consumes its own topic of P partitions, with one message in
+// every partition and a committed offset of 0 on each. Each mode runs in its
+// own child process so that peak RSS is the mode's own (the mock cluster
+// lives in the same process; its share is the "after set-up" figure).
+
+#include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "kafka/rdkafka_lag_reader.h"
+#include "kafka/statistics.h"
+#include "support/mock_cluster.h"
+
+namespace groupscaler {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+struct Options {
+  int groups = 100;
+  int partitions = 64;
+  int cycles = 5;
+  int brokers = 3;
+  std::string mode = "both";
+};
+
+double Ms(SteadyClock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+long PeakRssKiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+std::string Topic(int g) { return "bench-topic-" + std::to_string(g); }
+std::string Group(int g) { return "bench-group-" + std::to_string(g); }
+
+std::vector<std::string> Split(const std::string& csv) {
+  std::vector<std::string> out;
+  std::stringstream in(csv);
+  for (std::string s; std::getline(in, s, ',');) out.push_back(s);
+  return out;
+}
+
+// Commits offset 0 on every partition of every group, through
+// AlterConsumerGroupOffsets on one admin client (one client per group would
+// dominate the set-up).
+bool CommitAll(const std::string& bootstrap, const Options& o) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
+  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err)), rd_kafka_destroy);
+  if (!rk) return false;
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk.get()),
+                                                                       rd_kafka_queue_destroy);
+  int outstanding = 0;
+  for (int g = 0; g < o.groups; ++g) {
+    rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(o.partitions);
+    for (int p = 0; p < o.partitions; ++p) {
+      rd_kafka_topic_partition_list_add(parts, Topic(g).c_str(), p)->offset = 0;
+    }
+    rd_kafka_AlterConsumerGroupOffsets_t* alter =
+        rd_kafka_AlterConsumerGroupOffsets_new(Group(g).c_str(), parts);
+    rd_kafka_AlterConsumerGroupOffsets(rk.get(), &alter, 1, nullptr, queue.get());
+    rd_kafka_AlterConsumerGroupOffsets_destroy(alter);
+    rd_kafka_topic_partition_list_destroy(parts);
+    ++outstanding;
+  }
+  bool ok = true;
+  while (outstanding > 0) {
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 30'000);
+    if (ev == nullptr) return false;
+    ok = ok && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_event_destroy(ev);
+    --outstanding;
+  }
+  return ok;
+}
+
+struct CycleFigures {
+  double ms = 0;
+  kafka::RequestCounts requests;
+};
+
+struct ModeResult {
+  std::string mode;
+  CycleFigures cold;
+  std::vector<CycleFigures> steady;
+  long rss_after_setup_kib = 0;
+  long peak_rss_kib = 0;
+  std::string note;
+};
+
+void PrintResult(const ModeResult& r, const Options& o) {
+  std::printf("[%s] cold cycle: %.1f ms, requests %lld (%s)\n", r.mode.c_str(), r.cold.ms,
+              static_cast<long long>(r.cold.requests.Total()), r.cold.requests.ToString().c_str());
+  double sum = 0, max = 0;
+  int64_t req_max = 0;
+  for (const CycleFigures& c : r.steady) {
+    sum += c.ms;
+    max = std::max(max, c.ms);
+    req_max = std::max(req_max, c.requests.Total());
+  }
+  const double mean = r.steady.empty() ? 0 : sum / static_cast<double>(r.steady.size());
+  std::printf("[%s] steady cycles (%zu): mean %.1f ms, max %.1f ms\n", r.mode.c_str(),
+              r.steady.size(), mean, max);
+  if (!r.steady.empty()) {
+    std::printf("[%s] steady requests per cycle: %lld (%s)%s\n", r.mode.c_str(),
+                static_cast<long long>(r.steady.back().requests.Total()),
+                r.steady.back().requests.ToString().c_str(), r.note.c_str());
+  }
+  if (r.mode == "ours") {
+    const int64_t target = 1 + 2 * o.brokers + o.groups;
+    std::printf("[%s] target: requests <= 1 + 2 x %d brokers + %d groups = %lld: %s (max %lld)\n",
+                r.mode.c_str(), o.brokers, o.groups, static_cast<long long>(target),
+                req_max <= target ? "met" : "MISSED", static_cast<long long>(req_max));
+    if (o.groups == 100 && o.partitions == 64) {
+      std::printf("[%s] target: cycle under 200 ms: %s (max %.1f ms)\n", r.mode.c_str(),
+                  max < 200 ? "met" : "MISSED", max);
+    }
+  }
+  std::printf("[%s] RSS after set-up %.1f MiB, peak %.1f MiB (cycles added %.1f MiB)\n",
+              r.mode.c_str(), r.rss_after_setup_kib / 1024.0, r.peak_rss_kib / 1024.0,
+              (r.peak_rss_kib - r.rss_after_setup_kib) / 1024.0);
+  // Machine-readable line for the comparison.
+  std::printf("RESULT %s %.3f %.3f %lld %ld %ld\n", r.mode.c_str(), r.cold.ms, mean,
+              static_cast<long long>(r.steady.empty() ? 0 : r.steady.back().requests.Total()),
+              r.rss_after_setup_kib, r.peak_rss_kib);
+  std::fflush(stdout);
+}
+
+kafka::ClusterConfig Config(const testing::MockCluster& cluster) {
+  return {.bootstrap_servers = Split(cluster.bootstrap_servers()), .auth = {}};
+}
+
+std::vector<kafka::GroupQuery> Queries(const Options& o) {
+  std::vector<kafka::GroupQuery> q;
+  for (int g = 0; g < o.groups; ++g) q.push_back({Group(g), {Topic(g)}});
+  return q;
+}
+
+// Our way: one shared reader, reused across cycles.
+ModeResult RunOurs(const testing::MockCluster& cluster, const Options& o) {
+  ModeResult r;
+  r.mode = "ours";
+  r.rss_after_setup_kib = PeakRssKiB();
+  kafka::ReaderOptions options;
+  options.statistics_interval = milliseconds(20);
+  auto reader = kafka::NewRdKafkaLagReader(Config(cluster), options);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "%s\n", reader.status().ToString().c_str());
+    std::exit(1);
+  }
+  const auto queries = Queries(o);
+  kafka::RequestCounts before;  // a fresh client has sent nothing
+  for (int cycle = 0; cycle <= o.cycles; ++cycle) {
+    const auto start = SteadyClock::now();
+    auto result = (*reader)->Observe(queries, milliseconds(60'000));
+    const double ms = Ms(SteadyClock::now() - start);
+    if (!result.ok()) {
+      std::fprintf(stderr, "cycle failed: %s\n", result.status().ToString().c_str());
+      std::exit(1);
+    }
+    for (const auto& g : *result) {
+      if (g.observation.failed || g.observation.partitions.size() != size_t(o.partitions)) {
+        std::fprintf(stderr, "group %s: %s\n", g.group_id.c_str(), g.observation.error.c_str());
+        std::exit(1);
+      }
+    }
+    auto after = (*reader)->RequestCountsSnapshot(milliseconds(5'000));
+    if (!after.ok()) std::exit(1);
+    CycleFigures f{ms, after->Since(before)};
+    before = *after;
+    if (cycle == 0) {
+      r.cold = f;
+    } else {
+      r.steady.push_back(f);
+    }
+  }
+  r.peak_rss_kib = PeakRssKiB();
+  return r;
+}
+
+// KEDA's way for one group: a new client, metadata for the topic, the
+// group's committed offsets, then one ListOffsets per partition (latest).
+bool KedaGroup(const std::string& bootstrap, int g, const Options& o, int stats_ms,
+               kafka::RequestCounts* counts) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
+  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+  struct Stats {
+    int reports = 0;
+    std::string json;
+  } stats;
+  if (counts != nullptr) {
+    rd_kafka_conf_set(conf, "statistics.interval.ms", std::to_string(stats_ms).c_str(), err,
+                      sizeof(err));
+    rd_kafka_conf_set_opaque(conf, &stats);
+    rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
+      auto* s = static_cast<Stats*>(opaque);
+      s->json.assign(json, len);
+      ++s->reports;
+      return 0;
+    });
+  }
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(
+      rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)), rd_kafka_destroy);
+  if (!rk) return false;
+  const std::string topic = Topic(g);
+  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> rkt(
+      rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr), rd_kafka_topic_destroy);
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 10'000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return false;
+  }
+  rd_kafka_metadata_destroy(md);
+  // Committed offsets of the group.
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk.get()),
+                                                                       rd_kafka_queue_destroy);
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(o.partitions);
+  for (int p = 0; p < o.partitions; ++p) rd_kafka_topic_partition_list_add(parts, topic.c_str(), p);
+  rd_kafka_ListConsumerGroupOffsets_t* req =
+      rd_kafka_ListConsumerGroupOffsets_new(Group(g).c_str(), parts);
+  rd_kafka_ListConsumerGroupOffsets(rk.get(), &req, 1, nullptr, queue.get());
+  rd_kafka_ListConsumerGroupOffsets_destroy(req);
+  rd_kafka_topic_partition_list_destroy(parts);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 10'000);
+  if (ev == nullptr) return false;
+  rd_kafka_event_destroy(ev);
+  // Latest offset per partition, one request each.
+  for (int p = 0; p < o.partitions; ++p) {
+    rd_kafka_topic_partition_list_t* one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
+    const rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk.get(), one, 10'000);
+    rd_kafka_topic_partition_list_destroy(one);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  }
+  if (counts != nullptr) {
+    const int wanted = stats.reports + 2;
+    while (stats.reports < wanted) rd_kafka_poll(rk.get(), 5);
+    StatusOr<kafka::RequestCounts> parsed = kafka::ParseRequestCounts(stats.json);
+    if (!parsed.ok()) return false;
+    for (const auto& [api, n] : parsed->by_api) counts->by_api[api] += n;
+  }
+  return true;
+}
+
+ModeResult RunKeda(const testing::MockCluster& cluster, const Options& o) {
+  ModeResult r;
+  r.mode = "keda";
+  r.rss_after_setup_kib = PeakRssKiB();
+  const std::string bootstrap = cluster.bootstrap_servers();
+  // Requests are counted from each short-lived client's statistics, which
+  // costs two statistics intervals per client: count on a sample of groups,
+  // outside the timed cycles, and scale to G (every group is the same shape).
+  const int sample = std::min(o.groups, 10);
+  kafka::RequestCounts sampled;
+  for (int g = 0; g < sample; ++g) {
+    if (!KedaGroup(bootstrap, g, o, 10, &sampled)) std::exit(1);
+  }
+  kafka::RequestCounts per_cycle;
+  for (const auto& [api, n] : sampled.by_api) per_cycle.by_api[api] = n * o.groups / sample;
+  if (sample < o.groups) {
+    r.note = " [counted on " + std::to_string(sample) + " groups, scaled to " +
+             std::to_string(o.groups) + "]";
+  }
+  for (int cycle = 0; cycle <= o.cycles; ++cycle) {
+    const auto start = SteadyClock::now();
+    for (int g = 0; g < o.groups; ++g) {
+      if (!KedaGroup(bootstrap, g, o, 0, nullptr)) {
+        std::fprintf(stderr, "keda group %d failed\n", g);
+        std::exit(1);
+      }
+    }
+    CycleFigures f{Ms(SteadyClock::now() - start), per_cycle};
+    if (cycle == 0) {
+      r.cold = f;
+    } else {
+      r.steady.push_back(f);
+    }
+  }
+  r.peak_rss_kib = PeakRssKiB();
+  return r;
+}
+
+int RunMode(const std::string& mode, const Options& o) {
+  spdlog::set_level(spdlog::level::off);
+  auto cluster = testing::MockCluster::Start(o.brokers);
+  if (!cluster.ok()) return 1;
+  std::map<std::string, std::vector<int64_t>> counts;
+  const auto create_start = SteadyClock::now();
+  // The mock answers topic creation at its I/O thread's pace (hundreds of
+  // ms each): create from many threads at once.
+  std::atomic<int> next{0}, failed{0};
+  std::vector<std::thread> creators;
+  for (int t = 0; t < 64; ++t) {
+    creators.emplace_back([&] {
+      for (int g = next++; g < o.groups; g = next++) {
+        if (!(*cluster)->CreateTopic(Topic(g), o.partitions).ok()) ++failed;
+      }
+    });
+  }
+  for (std::thread& t : creators) t.join();
+  if (failed > 0) return 1;
+  for (int g = 0; g < o.groups; ++g) counts[Topic(g)] = std::vector<int64_t>(o.partitions, 1);
+  std::fprintf(stderr, "[%s] set-up: create topics %.0f ms\n", mode.c_str(),
+               Ms(SteadyClock::now() - create_start));
+  const auto setup_start = SteadyClock::now();
+  if (!testing::ProduceCounts((*cluster)->bootstrap_servers(), counts).ok()) return 1;
+  const double produce_ms = Ms(SteadyClock::now() - setup_start);
+  if (!CommitAll((*cluster)->bootstrap_servers(), o)) {
+    std::fprintf(stderr, "committing failed\n");
+    return 1;
+  }
+  std::fprintf(stderr, "[%s] set-up: produce %.0f ms, commit %.0f ms\n", mode.c_str(), produce_ms,
+               Ms(SteadyClock::now() - setup_start) - produce_ms);
+  const ModeResult r = mode == "ours" ? RunOurs(**cluster, o) : RunKeda(**cluster, o);
+  PrintResult(r, o);
+  return 0;
+}
+
+}  // namespace
+
+}  // namespace groupscaler
+
+int main(int argc, char** argv) {
+  groupscaler::Options o;
+  CLI::App app{
+      "Observes G groups x P partitions on librdkafka's mock cluster, our way and KEDA's."};
+  app.add_option("--groups", o.groups, "consumer groups")->required()->check(CLI::PositiveNumber);
+  app.add_option("--partitions", o.partitions, "partitions per group's topic")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--cycles", o.cycles, "steady cycles after the cold one")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--mode", o.mode, "ours, keda or both")
+      ->check(CLI::IsMember({"ours", "keda", "both"}));
+  CLI11_PARSE(app, argc, argv);
+  std::printf("== %d groups x %d partitions, %d brokers, 1 cold + %d steady cycles ==\n", o.groups,
+              o.partitions, o.brokers, o.cycles);
+  std::fflush(stdout);
+  if (o.mode != "both") return groupscaler::RunMode(o.mode, o);
+  for (const char* mode : {"ours", "keda"}) {
+    const pid_t pid = fork();
+    if (pid == 0) std::_Exit(groupscaler::RunMode(mode, o));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,61 @@
+#pragma once
+
+// How groupscaler authenticates to a Kafka cluster. Settings arrive as a
+// string map (the Kubernetes work fills it from a Secret; `groupscaler lag`
+// reads it from --auth-file) and are checked here, before any client exists,
+// so that a typo fails loudly instead of silently connecting in plaintext.
+//
+// Keys (case-sensitive; every other key is rejected, naming the key):
+//
+//   sasl               none (default) | plain | scram_sha256 | scram_sha512 | oauthbearer
+//   username           SASL user           (plain, scram_*: required)
+//   password           SASL password       (plain, scram_*: required)        [secret]
+//   oauthTokenEndpointUri  OIDC token endpoint, https://...  (oauthbearer: required)
+//   oauthClientId      OIDC client id      (oauthbearer: required)
+//   oauthClientSecret  OIDC client secret  (oauthbearer: required)           [secret]
+//   oauthScope         OIDC scope          (oauthbearer: optional)
+//   tls                disable (default) | enable
+//   ca | caFile        CA certificate(s), PEM text | path        (tls: optional, at most one)
+//   cert | certFile    client certificate, PEM text | path      (tls: optional, at most one)
+//   key | keyFile      client private key, PEM text | path      (tls: with cert; at most one)
+//   keyPassword        password of the private key              (with key)   [secret]
+//
+// Hostname verification is always on under tls (there is no key to turn it
+// off). Contradictions are rejected: SASL credentials without the matching
+// `sasl`, TLS material without `tls: enable`, both `ca` and `caFile`, a
+// certificate without a key, ... Secret values never appear in messages.
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace groupscaler::kafka {
+
+using AuthSettings = std::map<std::string, std::string>;
+
+// The librdkafka configuration that realises AuthSettings, plus the secret
+// values that must be redacted wherever text could leak them.
+struct AuthConfig {
+  // librdkafka property name -> value, in a stable order.
+  std::vector<std::pair<std::string, std::string>> properties;
+  // The values of secret settings (non-empty ones only).
+  std::vector<std::string> secrets;
+};
+
+// Validates `settings` and translates them. Errors are INVALID_ARGUMENT and
+// name the offending key, never its value.
+StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings);
+
+// Reads `key=value` lines (blank lines and lines starting with '#' skipped,
+// whitespace around key and value trimmed) into AuthSettings. Errors name the
+// file and line, never a value. Does not validate keys: BuildAuthConfig does.
+StatusOr<AuthSettings> ReadAuthFile(const std::string& path);
+
+// `text` with every occurrence of every secret replaced by "[redacted]".
+std::string Redact(std::string text, const std::vector<std::string>& secrets);
+
+}  // namespace groupscaler::kafka

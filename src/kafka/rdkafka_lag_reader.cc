@@ -1,0 +1,852 @@
+#include "kafka/rdkafka_lag_reader.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <set>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "kafka/api_versions_probe.h"
+#include "kafka/statistics.h"
+
+namespace groupscaler::kafka {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// ---------------------------------------------------------------------------
+// RAII for librdkafka handles.
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct ListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+};
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
+};
+struct AdminOptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+struct ListGroupOffsetsDeleter {
+  void operator()(rd_kafka_ListConsumerGroupOffsets_t* r) const {
+    rd_kafka_ListConsumerGroupOffsets_destroy(r);
+  }
+};
+using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
+using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
+using ListGroupOffsetsPtr =
+    std::unique_ptr<rd_kafka_ListConsumerGroupOffsets_t, ListGroupOffsetsDeleter>;
+
+// What librdkafka's callbacks reach through the handle's opaque. Shared, so
+// that a handle abandoned to a background destroy (see ParkHandle) never
+// outlives it.
+struct HandleContext {
+  std::string name;  // for log lines: "kafka 127.0.0.1:9092,..."
+  std::vector<std::string> secrets;
+  std::mutex mu;
+  RequestCounts counts;  // guarded by mu
+  int64_t reports = 0;   // statistics reports received; guarded by mu
+};
+
+void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  auto* ctx = static_cast<HandleContext*>(rd_kafka_opaque(rk));
+  // librdkafka's own lines can quote configuration and broker messages:
+  // redact before anything leaves the process.
+  const std::string line = Redact(text, ctx != nullptr ? ctx->secrets : std::vector<std::string>{});
+  const std::string_view name = ctx != nullptr ? std::string_view(ctx->name) : "kafka";
+  spdlog::level::level_enum lvl = level <= 3   ? spdlog::level::err
+                                  : level == 4 ? spdlog::level::warn
+                                  : level <= 6 ? spdlog::level::info
+                                               : spdlog::level::debug;
+  spdlog::log(lvl, "{}: librdkafka {}: {}", name, facility, line);
+}
+
+int StatsCallback(rd_kafka_t*, char* json, size_t len, void* opaque) {
+  auto* ctx = static_cast<HandleContext*>(opaque);
+  StatusOr<RequestCounts> counts = ParseRequestCounts(std::string_view(json, len));
+  std::lock_guard lock(ctx->mu);
+  if (counts.ok()) ctx->counts = std::move(counts).value();
+  ++ctx->reports;
+  return 0;  // librdkafka frees json
+}
+
+StatusOr<KafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::string>>& properties,
+                             HandleContext* ctx) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char err[512];
+  for (const auto& [name, value] : properties) {
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
+      // librdkafka's message quotes the property, not its value.
+      return InvalidArgumentError("librdkafka property " + name + ": " + Redact(err, ctx->secrets));
+    }
+  }
+  rd_kafka_conf_set_opaque(conf.get(), ctx);
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  rd_kafka_conf_set_stats_cb(conf.get(), StatsCallback);
+  // A consumer handle that never subscribes, so never joins a group; its
+  // metadata requests never ask the broker to auto-create a topic (a
+  // producer's would).
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err));
+  if (rk == nullptr) {
+    return InvalidArgumentError("kafka client: " + Redact(err, ctx->secrets));
+  }
+  conf.release();  // owned by rk now
+  return KafkaPtr(rk);
+}
+
+int RemainingMs(SteadyClock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX));
+}
+
+// Errors worth another attempt within the same cycle.
+bool Retriable(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
+    case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
+      return true;
+    default:
+      return false;
+  }
+}
+
+StatusCode CodeFor(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+      return StatusCode::kDeadlineExceeded;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return StatusCode::kNotFound;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      return StatusCode::kPermissionDenied;
+    case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+      return StatusCode::kUnimplemented;
+    default:
+      return StatusCode::kUnavailable;
+  }
+}
+
+std::string ErrText(rd_kafka_resp_err_t err) {
+  return std::string(rd_kafka_err2name(err)) + " (" + rd_kafka_err2str(err) + ")";
+}
+
+using TopicPartition = policy::TopicPartition;
+
+struct OffsetResult {
+  int64_t offset = -1;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+struct CommittedResult {
+  Status status;                                      // the group's
+  std::map<TopicPartition, OffsetResult> partitions;  // offset < 0: no commit
+};
+
+constexpr int kMaxAttempts = 3;
+constexpr milliseconds kRetryBackoff{100};
+
+// ---------------------------------------------------------------------------
+
+class RdKafkaLagReader final : public LagReader {
+ public:
+  RdKafkaLagReader(ClusterConfig cluster, ReaderOptions options, AuthConfig auth)
+      : cluster_(std::move(cluster)), options_(std::move(options)), auth_(std::move(auth)) {
+    std::string servers;
+    for (const std::string& s : cluster_.bootstrap_servers) {
+      servers += (servers.empty() ? "" : ",") + s;
+    }
+    servers_ = servers;
+    if (options_.clock == nullptr) options_.clock = &real_clock_;
+    for (const auto& [name, value] : auth_.properties) {
+      if (name == "security.protocol") plaintext_ = value == "plaintext";
+    }
+  }
+
+  ~RdKafkaLagReader() override {
+    std::lock_guard lock(mu_);
+    describe_rk_.reset();
+    rk_.reset();
+  }
+
+  Status Init() {
+    ctx_ = std::make_shared<HandleContext>();
+    ctx_->name = "kafka " + servers_;
+    ctx_->secrets = auth_.secrets;
+    auto rk = NewHandle(Properties(), ctx_.get());
+    if (!rk.ok()) return rk.status();
+    rk_ = std::move(rk).value();
+    return Status::Ok();
+  }
+
+  StatusOr<std::vector<GroupObservation>> Observe(const std::vector<GroupQuery>& groups,
+                                                  milliseconds timeout) override {
+    std::lock_guard lock(mu_);
+    const auto deadline = SteadyClock::now() + timeout;
+    std::set<std::string> wanted;
+    for (const GroupQuery& g : groups) wanted.insert(g.topics.begin(), g.topics.end());
+
+    Status md = RefreshMetadataIfDue(wanted, deadline);
+    if (!md.ok() && !have_metadata_) {
+      rd_kafka_poll(rk_.get(), 0);
+      return md;
+    }
+
+    std::vector<TopicPartition> tps;
+    for (const std::string& topic : wanted) {
+      auto it = topics_.find(topic);
+      if (it == topics_.end() || it->second.err) continue;
+      for (int32_t p = 0; p < it->second.partitions; ++p) tps.push_back({topic, p});
+    }
+
+    // Describe runs on its own handle, concurrently with the offset queries.
+    QueuePtr describe_queue = StartDescribe(groups, deadline);
+
+    // Log ends, log starts and committed offsets are all in flight at once:
+    // a broker that does not answer costs the cycle its deadline once, not
+    // three times, and cannot starve the other requests of time.
+    std::future<std::map<TopicPartition, OffsetResult>> ends_future, starts_future;
+    if (!tps.empty()) {
+      ends_future = std::async(std::launch::async,
+                               [&] { return QueryOffsets(tps, RD_KAFKA_OFFSET_END, deadline); });
+      starts_future = std::async(std::launch::async, [&] {
+        return QueryOffsets(tps, RD_KAFKA_OFFSET_BEGINNING, deadline);
+      });
+    }
+    std::vector<CommittedResult> committed = FetchCommitted(groups, deadline);
+    std::map<std::string, std::pair<std::string, std::vector<Member>>> described =
+        FinishDescribe(describe_queue.get(), deadline);
+    std::map<TopicPartition, OffsetResult> ends, starts;
+    if (!tps.empty()) {
+      ends = ends_future.get();
+      starts = starts_future.get();
+      const bool all_failed = std::all_of(tps.begin(), tps.end(), [&](const TopicPartition& tp) {
+        return ends[tp].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+      });
+      if (all_failed) {
+        const rd_kafka_resp_err_t err = ends[tps.front()].err;
+        rd_kafka_poll(rk_.get(), 0);
+        return Status(CodeFor(err) == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded
+                                                                    : StatusCode::kUnavailable,
+                      "kafka " + servers_ + ": no log-end offset could be read within " +
+                          std::to_string(timeout.count()) + "ms: " + ErrText(err) +
+                          (md.ok() ? "" : "; " + md.message()));
+      }
+    }
+
+    std::vector<GroupObservation> out;
+    out.reserve(groups.size());
+    for (size_t i = 0; i < groups.size(); ++i) {
+      out.push_back(Assemble(groups[i], committed[i], ends, starts, described));
+    }
+    rd_kafka_poll(rk_.get(), 0);  // serve statistics
+    return out;
+  }
+
+  StatusOr<std::vector<std::string>> CommittedTopics(const std::string& group,
+                                                     milliseconds timeout) override {
+    std::lock_guard lock(mu_);
+    const auto deadline = SteadyClock::now() + timeout;
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    ListGroupOffsetsPtr request(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr));
+    AdminOptionsPtr options = NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+    rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
+    rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
+    EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
+    if (!event) {
+      return DeadlineExceededError("kafka " + servers_ + ": committed offsets of group " + group +
+                                   ": no answer within " + std::to_string(timeout.count()) + "ms");
+    }
+    std::set<std::string> topics;
+    CommittedResult result = ParseCommitted(event.get());
+    if (!result.status.ok()) return result.status;
+    for (const auto& [tp, r] : result.partitions) {
+      if (r.offset >= 0) topics.insert(tp.topic);
+    }
+    if (topics.empty()) {
+      return NotFoundError("kafka " + servers_ +
+                           ": the broker lists no committed offsets for "
+                           "group " +
+                           group + "; name the topics (--topic)");
+    }
+    return std::vector<std::string>(topics.begin(), topics.end());
+  }
+
+  StatusOr<RequestCounts> RequestCountsSnapshot(milliseconds timeout) override {
+    std::lock_guard lock(mu_);
+    const auto deadline = SteadyClock::now() + timeout;
+    auto reports = [&] {
+      std::lock_guard l(ctx_->mu);
+      return ctx_->reports;
+    };
+    // The first report served may have been generated before this call;
+    // the second was generated after it began.
+    const int64_t wanted = reports() + 2;
+    while (reports() < wanted) {
+      if (SteadyClock::now() >= deadline) {
+        return DeadlineExceededError("kafka " + servers_ + ": no statistics report within " +
+                                     std::to_string(timeout.count()) + "ms");
+      }
+      rd_kafka_poll(rk_.get(), 10);
+      if (describe_rk_) rd_kafka_poll(describe_rk_.get(), 0);
+    }
+    RequestCounts total;
+    for (HandleContext* ctx : {ctx_.get(), describe_ctx_.get()}) {
+      if (ctx == nullptr) continue;
+      std::lock_guard l(ctx->mu);
+      for (const auto& [api, n] : ctx->counts.by_api) total.by_api[api] += n;
+    }
+    return total;
+  }
+
+ private:
+  struct TopicMeta {
+    int32_t partitions = 0;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::vector<int32_t> leaders;  // by partition; -1 when unknown
+  };
+
+  std::vector<std::pair<std::string, std::string>> Properties() const {
+    std::vector<std::pair<std::string, std::string>> p = {
+        {"bootstrap.servers", servers_},
+        {"client.id", "groupscaler"},
+        // Never joined (the handle never subscribes), but librdkafka 2.0.2
+        // dereferences the handle's group when an OffsetFetch answers
+        // NOT_COORDINATOR, and crashes without one (librdkafka#5040).
+        {"group.id", "groupscaler-observer"},
+        {"enable.auto.commit", "false"},
+        {"statistics.interval.ms", std::to_string(options_.statistics_interval.count())},
+    };
+    p.insert(p.end(), auth_.properties.begin(), auth_.properties.end());
+    p.insert(p.end(), options_.extra_properties.begin(), options_.extra_properties.end());
+    return p;
+  }
+
+  Status RefreshMetadataIfDue(const std::set<std::string>& wanted,
+                              SteadyClock::time_point deadline) {
+    const Timestamp now = options_.clock->Now();
+    bool due = !have_metadata_ || now - metadata_at_ >= options_.metadata_max_age;
+    if (!due && now - metadata_at_ >= options_.metadata_min_interval) {
+      due = stale_ || std::any_of(wanted.begin(), wanted.end(), [&](const std::string& t) {
+              auto it = topics_.find(t);
+              return it == topics_.end() || it->second.err;
+            });
+    }
+    if (!due) return Status::Ok();
+
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
+      const rd_kafka_metadata_t* raw = nullptr;
+      err = rd_kafka_metadata(rk_.get(), /*all_topics=*/1, nullptr, &raw,
+                              std::max(1, RemainingMs(deadline)));
+      MetadataPtr md(raw);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        std::map<std::string, TopicMeta> topics;
+        bool topic_errors = false;
+        for (int i = 0; i < md->topic_cnt; ++i) {
+          const rd_kafka_metadata_topic_t& t = md->topics[i];
+          TopicMeta meta{t.partition_cnt, t.err, std::vector<int32_t>(t.partition_cnt, -1)};
+          for (int j = 0; j < t.partition_cnt; ++j) {
+            const int32_t id = t.partitions[j].id;
+            if (id >= 0 && id < t.partition_cnt) meta.leaders[id] = t.partitions[j].leader;
+          }
+          for (int j = 0; j < t.partition_cnt && !meta.err; ++j) {
+            // A partition without a leader cannot answer ListOffsets now.
+            if (t.partitions[j].err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+              meta.err = t.partitions[j].err;
+            }
+          }
+          topic_errors = topic_errors || (wanted.count(t.topic) && meta.err);
+          topics[t.topic] = meta;
+        }
+        const bool retry = topic_errors && attempt < kMaxAttempts &&
+                           RemainingMs(deadline) > 2 * kRetryBackoff.count();
+        if (retry) {
+          std::this_thread::sleep_for(kRetryBackoff);
+          continue;
+        }
+        topics_ = std::move(topics);
+        have_metadata_ = true;
+        stale_ = topic_errors;
+        metadata_at_ = now;
+        return Status::Ok();
+      }
+      if (!Retriable(err) || RemainingMs(deadline) <= 2 * kRetryBackoff.count()) break;
+      std::this_thread::sleep_for(kRetryBackoff);
+    }
+    return Status(CodeFor(err) == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded
+                                                                : StatusCode::kUnavailable,
+                  "kafka " + servers_ + ": metadata: " + ErrText(err));
+  }
+
+  // Log-end (`which` = RD_KAFKA_OFFSET_END) or log-start offsets of `tps`:
+  // one rd_kafka_offsets_for_times per leader broker (as the metadata cache
+  // knows them), all at once. Split by leader because librdkafka answers a
+  // call only when every leader in it has: one broker down would otherwise
+  // fail every partition.
+  std::map<TopicPartition, OffsetResult> QueryOffsets(const std::vector<TopicPartition>& tps,
+                                                      int64_t which,
+                                                      SteadyClock::time_point deadline) {
+    std::map<int32_t, std::vector<TopicPartition>> by_leader;
+    for (const TopicPartition& tp : tps) {
+      auto it = topics_.find(tp.topic);
+      int32_t leader = -1;
+      if (it != topics_.end() && tp.partition < static_cast<int32_t>(it->second.leaders.size())) {
+        leader = it->second.leaders[tp.partition];
+      }
+      by_leader[leader].push_back(tp);
+    }
+    std::vector<std::future<std::map<TopicPartition, OffsetResult>>> futures;
+    for (auto& [leader, batch] : by_leader) {
+      futures.push_back(std::async(std::launch::async, [this, &batch = batch, which, deadline] {
+        return QueryOffsetsBatch(batch, which, deadline);
+      }));
+    }
+    std::map<TopicPartition, OffsetResult> out;
+    for (auto& f : futures) out.merge(f.get());
+    return out;
+  }
+
+  // One batch; failed partitions are retried while retriable and time
+  // remains.
+  std::map<TopicPartition, OffsetResult> QueryOffsetsBatch(const std::vector<TopicPartition>& tps,
+                                                           int64_t which,
+                                                           SteadyClock::time_point deadline) {
+    std::map<TopicPartition, OffsetResult> out;
+    std::vector<TopicPartition> pending = tps;
+    for (int attempt = 1; !pending.empty(); ++attempt) {
+      const int remaining = RemainingMs(deadline);
+      if (remaining <= 0) {
+        for (const TopicPartition& tp : pending) out[tp].err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        break;
+      }
+      ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(pending.size())));
+      for (const TopicPartition& tp : pending) {
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+            which;
+      }
+      const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), list.get(), remaining);
+      std::vector<TopicPartition> failed;
+      for (int i = 0; i < list->cnt; ++i) {
+        const rd_kafka_topic_partition_t& e = list->elems[i];
+        TopicPartition tp{e.topic, e.partition};
+        OffsetResult r;
+        if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0) {
+          r.offset = e.offset;
+        } else {
+          r.err = e.err != RD_KAFKA_RESP_ERR_NO_ERROR ? e.err
+                  : err != RD_KAFKA_RESP_ERR_NO_ERROR ? err
+                                                      : RD_KAFKA_RESP_ERR__NO_OFFSET;
+          if (Retriable(r.err)) failed.push_back(tp);
+          stale_ = true;  // a leader may have moved: refresh metadata soon
+        }
+        out[tp] = r;
+      }
+      if (failed.empty() || attempt >= kMaxAttempts ||
+          RemainingMs(deadline) <= 2 * kRetryBackoff.count()) {
+        break;
+      }
+      std::this_thread::sleep_for(kRetryBackoff);
+      pending = std::move(failed);
+    }
+    return out;
+  }
+
+  AdminOptionsPtr NewAdminOptions(rd_kafka_admin_op_t op, SteadyClock::time_point deadline) {
+    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), op));
+    char err[256];
+    rd_kafka_AdminOptions_set_request_timeout(options.get(), std::max(1, RemainingMs(deadline)),
+                                              err, sizeof(err));
+    return options;
+  }
+
+  CommittedResult ParseCommitted(rd_kafka_event_t* event) {
+    CommittedResult result;
+    if (rd_kafka_event_error(event)) {
+      const rd_kafka_resp_err_t err = rd_kafka_event_error(event);
+      result.status = Status(CodeFor(err), ErrText(err));
+      last_group_err_ = err;
+      return result;
+    }
+    const auto* res = rd_kafka_event_ListConsumerGroupOffsets_result(event);
+    size_t n = 0;
+    const rd_kafka_group_result_t** groups =
+        res != nullptr ? rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n) : nullptr;
+    if (n != 1) {
+      result.status = InternalError("unexpected answer to ListConsumerGroupOffsets");
+      last_group_err_ = RD_KAFKA_RESP_ERR__FAIL;
+      return result;
+    }
+    if (const rd_kafka_error_t* error = rd_kafka_group_result_error(groups[0])) {
+      last_group_err_ = rd_kafka_error_code(error);
+      result.status = Status(CodeFor(last_group_err_),
+                             std::string(rd_kafka_error_name(error)) + " (" +
+                                 Redact(rd_kafka_error_string(error), auth_.secrets) + ")");
+      return result;
+    }
+    last_group_err_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+    const rd_kafka_topic_partition_list_t* parts = rd_kafka_group_result_partitions(groups[0]);
+    for (int i = 0; parts != nullptr && i < parts->cnt; ++i) {
+      const rd_kafka_topic_partition_t& e = parts->elems[i];
+      result.partitions[{e.topic, e.partition}] = {e.offset, e.err};
+    }
+    return result;
+  }
+
+  // Committed offsets of every group: one ListConsumerGroupOffsets each,
+  // all in flight at once on one queue.
+  std::vector<CommittedResult> FetchCommitted(const std::vector<GroupQuery>& groups,
+                                              SteadyClock::time_point deadline) {
+    std::vector<CommittedResult> results(groups.size());
+    std::vector<ListPtr> lists(groups.size());
+    std::vector<int> attempts(groups.size(), 0);
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    auto send = [&](size_t i) {
+      ++attempts[i];
+      ListGroupOffsetsPtr request(
+          rd_kafka_ListConsumerGroupOffsets_new(groups[i].group_id.c_str(), lists[i].get()));
+      AdminOptionsPtr options =
+          NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+      rd_kafka_AdminOptions_set_opaque(options.get(), reinterpret_cast<void*>(i));
+      rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
+      rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
+    };
+    size_t outstanding = 0;
+    std::vector<bool> done(groups.size(), false);
+    for (size_t i = 0; i < groups.size(); ++i) {
+      lists[i].reset(rd_kafka_topic_partition_list_new(8));
+      for (const std::string& topic : groups[i].topics) {
+        auto it = topics_.find(topic);
+        if (it == topics_.end() || it->second.err) continue;
+        for (int32_t p = 0; p < it->second.partitions; ++p) {
+          rd_kafka_topic_partition_list_add(lists[i].get(), topic.c_str(), p);
+        }
+      }
+      // The mock broker answers an empty list with nothing, and a real one
+      // with every topic: never send one.
+      if (lists[i]->cnt == 0) {
+        done[i] = true;
+        continue;
+      }
+      send(i);
+      ++outstanding;
+    }
+    while (outstanding > 0) {
+      const int remaining = RemainingMs(deadline);
+      if (remaining <= 0) break;
+      EventPtr event(rd_kafka_queue_poll(queue.get(), remaining));
+      if (!event) continue;
+      const auto i = reinterpret_cast<size_t>(rd_kafka_event_opaque(event.get()));
+      if (i >= groups.size() || done[i]) continue;
+      CommittedResult r = ParseCommitted(event.get());
+      if (!r.status.ok() && Retriable(last_group_err_) && attempts[i] < kMaxAttempts &&
+          RemainingMs(deadline) > 2 * kRetryBackoff.count()) {
+        std::this_thread::sleep_for(kRetryBackoff);
+        send(i);
+        continue;
+      }
+      results[i] = std::move(r);
+      done[i] = true;
+      --outstanding;
+    }
+    for (size_t i = 0; i < groups.size(); ++i) {
+      if (!done[i]) {
+        results[i].status =
+            DeadlineExceededError("no answer to OffsetFetch before the cycle's deadline");
+      }
+      if (!results[i].status.ok()) {
+        results[i].status = Status(results[i].status.code(),
+                                   "kafka " + servers_ + ": committed offsets of group " +
+                                       groups[i].group_id + ": " + results[i].status.message());
+      }
+    }
+    return results;
+  }
+
+  QueuePtr StartDescribe(const std::vector<GroupQuery>& groups, SteadyClock::time_point deadline) {
+    if (!options_.describe_groups || describe_unsupported_ || groups.empty()) return nullptr;
+    if (!describe_probed_ && plaintext_) {
+      // See api_versions_probe.h: never let librdkafka find out the hard way.
+      const auto probe_deadline = std::min(deadline, SteadyClock::now() + milliseconds(1000));
+      for (const std::string& server : cluster_.bootstrap_servers) {
+        StatusOr<bool> supported = BrokerSupportsApi(
+            server, kApiDescribeGroups, milliseconds(std::max(1, RemainingMs(probe_deadline))));
+        if (!supported.ok()) continue;
+        describe_probed_ = true;
+        if (!*supported) {
+          spdlog::info("{}: brokers do not describe groups; members stay unknown", ctx_->name);
+          describe_unsupported_ = true;
+          return nullptr;
+        }
+        break;
+      }
+      if (!describe_probed_) return nullptr;  // unreachable now: try next cycle
+    }
+    if (!describe_rk_) {
+      describe_ctx_ = std::make_shared<HandleContext>();
+      describe_ctx_->name = ctx_->name + " (describe)";
+      describe_ctx_->secrets = auth_.secrets;
+      auto rk = NewHandle(Properties(), describe_ctx_.get());
+      if (!rk.ok()) return nullptr;
+      describe_rk_ = std::move(rk).value();
+    }
+    std::vector<const char*> ids;
+    for (const GroupQuery& g : groups) ids.push_back(g.group_id.c_str());
+    QueuePtr queue(rd_kafka_queue_new(describe_rk_.get()));
+    AdminOptionsPtr options(
+        rd_kafka_AdminOptions_new(describe_rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS));
+    char err[256];
+    rd_kafka_AdminOptions_set_request_timeout(options.get(), std::max(1, RemainingMs(deadline)),
+                                              err, sizeof(err));
+    rd_kafka_DescribeConsumerGroups(describe_rk_.get(), ids.data(), ids.size(), options.get(),
+                                    queue.get());
+    return queue;
+  }
+
+  // group id -> (state, members). Never fails the cycle: what is not
+  // described stays unknown.
+  std::map<std::string, std::pair<std::string, std::vector<Member>>> FinishDescribe(
+      rd_kafka_queue_t* queue, SteadyClock::time_point deadline) {
+    std::map<std::string, std::pair<std::string, std::vector<Member>>> out;
+    if (queue == nullptr) return out;
+    EventPtr event(rd_kafka_queue_poll(queue, RemainingMs(deadline)));
+    if (!event || rd_kafka_event_error(event.get())) return out;
+    const auto* res = rd_kafka_event_DescribeConsumerGroups_result(event.get());
+    size_t n = 0;
+    const rd_kafka_ConsumerGroupDescription_t** descs =
+        res != nullptr ? rd_kafka_DescribeConsumerGroups_result_groups(res, &n) : nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      const rd_kafka_ConsumerGroupDescription_t* d = descs[i];
+      if (const rd_kafka_error_t* error = rd_kafka_ConsumerGroupDescription_error(d)) {
+        const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+        if (code == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ||
+            code == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION) {
+          spdlog::info("{}: brokers do not describe groups; members stay unknown", ctx_->name);
+          describe_unsupported_ = true;
+          ParkDescribeHandle();
+          return {};
+        }
+        continue;
+      }
+      std::pair<std::string, std::vector<Member>>& entry =
+          out[rd_kafka_ConsumerGroupDescription_group_id(d)];
+      entry.first = rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(d));
+      const size_t members = rd_kafka_ConsumerGroupDescription_member_count(d);
+      for (size_t m = 0; m < members; ++m) {
+        const rd_kafka_MemberDescription_t* md = rd_kafka_ConsumerGroupDescription_member(d, m);
+        Member member;
+        member.member_id = rd_kafka_MemberDescription_consumer_id(md);
+        member.client_id = rd_kafka_MemberDescription_client_id(md);
+        member.host = rd_kafka_MemberDescription_host(md);
+        const rd_kafka_topic_partition_list_t* parts =
+            rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(md));
+        for (int j = 0; parts != nullptr && j < parts->cnt; ++j) {
+          member.assignment.push_back({parts->elems[j].topic, parts->elems[j].partition});
+        }
+        entry.second.push_back(std::move(member));
+      }
+    }
+    return out;
+  }
+
+  // librdkafka 2.0.2 was seen to hang in rd_kafka_destroy on a handle that
+  // got "unsupported" for DescribeConsumerGroups (the mock broker). That is
+  // why describing runs on a separate handle: it is destroyed on a detached
+  // thread so that a hang costs one parked thread, never the caller.
+  void ParkDescribeHandle() {
+    std::shared_ptr<HandleContext> ctx = describe_ctx_;
+    std::thread([rk = describe_rk_.release(), ctx]() { rd_kafka_destroy(rk); }).detach();
+  }
+
+  GroupObservation Assemble(
+      const GroupQuery& query, const CommittedResult& committed,
+      const std::map<TopicPartition, OffsetResult>& ends,
+      const std::map<TopicPartition, OffsetResult>& starts,
+      const std::map<std::string, std::pair<std::string, std::vector<Member>>>& described) {
+    GroupObservation g;
+    g.group_id = query.group_id;
+    std::vector<std::string> topics = query.topics;
+    std::sort(topics.begin(), topics.end());
+    for (const std::string& topic : topics) {
+      auto it = topics_.find(topic);
+      if (it == topics_.end()) {
+        g.topic_errors.push_back(
+            {topic, NotFoundError("topic " + topic + " does not exist in kafka " + servers_)});
+        continue;
+      }
+      if (it->second.err) {
+        g.topic_errors.push_back(
+            {topic,
+             Status(CodeFor(it->second.err), "topic " + topic + ": " + ErrText(it->second.err))});
+        continue;
+      }
+      for (int32_t p = 0; p < it->second.partitions; ++p) {
+        const TopicPartition tp{topic, p};
+        policy::PartitionObservation po;
+        po.topic = topic;
+        po.partition = p;
+        auto end = ends.find(tp);
+        auto start = starts.find(tp);
+        po.failed =
+            end == ends.end() || end->second.err || start == starts.end() || start->second.err;
+        if (end != ends.end()) po.log_end_offset = end->second.offset;
+        if (start != starts.end()) po.log_start_offset = start->second.offset;
+        auto c = committed.partitions.find(tp);
+        if (c != committed.partitions.end()) {
+          if (c->second.err) po.failed = true;
+          if (c->second.offset >= 0) po.committed_offset = c->second.offset;
+        } else if (committed.status.ok()) {
+          po.failed = true;  // the broker did not answer for this partition
+        }
+        g.observation.partitions.push_back(std::move(po));
+      }
+    }
+    if (!committed.status.ok()) {
+      g.observation.failed = true;
+      g.observation.error = committed.status.message();
+    } else if (g.observation.partitions.empty()) {
+      g.observation.failed = true;
+      g.observation.error = g.topic_errors.empty()
+                                ? "group " + query.group_id + " names no topic"
+                                : "no topic of group " + query.group_id + " could be observed: " +
+                                      g.topic_errors.front().status.message();
+    }
+    auto d = described.find(query.group_id);
+    if (d != described.end()) {
+      g.group_state = d->second.first;
+      g.member_list = d->second.second;
+      g.observation.members = static_cast<int32_t>(d->second.second.size());
+    }
+    return g;
+  }
+
+  const ClusterConfig cluster_;
+  ReaderOptions options_;
+  const AuthConfig auth_;
+  RealClock real_clock_;
+  std::string servers_;
+
+  std::mutex mu_;  // serialises cycles
+  std::shared_ptr<HandleContext> ctx_;
+  KafkaPtr rk_;
+  std::shared_ptr<HandleContext> describe_ctx_;
+  KafkaPtr describe_rk_;
+  bool describe_unsupported_ = false;
+  bool describe_probed_ = false;
+  bool plaintext_ = false;  // security.protocol plaintext: the probe can speak it
+
+  // Metadata cache.
+  bool have_metadata_ = false;
+  std::atomic<bool> stale_{false};
+  Timestamp metadata_at_{};
+  std::map<std::string, TopicMeta> topics_;
+
+  rd_kafka_resp_err_t last_group_err_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+std::string PoolKey(const ClusterConfig& cluster) {
+  std::vector<std::string> servers = cluster.bootstrap_servers;
+  std::sort(servers.begin(), servers.end());
+  std::string key;
+  for (const std::string& s : servers) key += s + ",";
+  key += '\0';
+  for (const auto& [k, v] : cluster.auth) {
+    key += k + '\0' + v + '\0';
+  }
+  return key;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LagReader>> NewRdKafkaLagReader(const ClusterConfig& cluster,
+                                                         const ReaderOptions& options) {
+  if (cluster.bootstrap_servers.empty()) {
+    return InvalidArgumentError("no bootstrap servers given");
+  }
+  for (const std::string& s : cluster.bootstrap_servers) {
+    if (s.empty() || s.find(',') != std::string::npos) {
+      return InvalidArgumentError("bad bootstrap server \"" + s + "\": expected host:port");
+    }
+  }
+  StatusOr<AuthConfig> auth = BuildAuthConfig(cluster.auth);
+  if (!auth.ok()) return auth.status();
+  auto reader = std::make_unique<RdKafkaLagReader>(cluster, options, std::move(auth).value());
+  Status s = reader->Init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<LagReader>(std::move(reader));
+}
+
+StatusOr<std::shared_ptr<LagReader>> LagReaderPool::Get(const ClusterConfig& cluster) {
+  std::lock_guard lock(mu_);
+  const std::string key = PoolKey(cluster);
+  auto it = readers_.find(key);
+  if (it != readers_.end()) {
+    if (std::shared_ptr<LagReader> live = it->second.lock()) return live;
+  }
+  StatusOr<std::unique_ptr<LagReader>> reader = NewRdKafkaLagReader(cluster, options_);
+  if (!reader.ok()) return reader.status();
+  std::shared_ptr<LagReader> shared = std::move(reader).value();
+  readers_[key] = shared;
+  return shared;
+}
+
+size_t LagReaderPool::size() {
+  std::lock_guard lock(mu_);
+  size_t live = 0;
+  for (auto it = readers_.begin(); it != readers_.end();) {
+    if (it->second.expired()) {
+      it = readers_.erase(it);
+    } else {
+      ++live;
+      ++it;
+    }
+  }
+  return live;
+}
+
+}  // namespace groupscaler::kafka

@@ -1,0 +1,81 @@
+#pragma once
+
+// The librdkafka implementation of LagReader, and the pool that gives every
+// autoscaler pointing at one cluster the same client.
+//
+// Per cycle, whatever the number of partitions:
+//   Metadata         1 (all topics), only when the cache is due: older than
+//                    metadata_max_age, or a queried topic was missing or a
+//                    partition errored and metadata_min_interval has passed;
+//   ListOffsets      at most 2 per leader broker (one batch for log ends,
+//                    one for log starts: rd_kafka_offsets_for_times per
+//                    leader, all leaders at once);
+//   OffsetFetch      1 per group (rd_kafka_ListConsumerGroupOffsets with the
+//                    group's partitions listed explicitly), all in flight at
+//                    once;
+//   FindCoordinator  librdkafka 2.0.2 caches at most 11 group coordinators
+//                    (hard-coded), so beyond 11 groups per cluster each
+//                    OffsetFetch may cost one FindCoordinator too;
+//   DescribeGroups   1 per group (librdkafka 2.0.2 fans a multi-group call out
+//                    per group), on a second handle (one more connection per
+//                    broker), where the brokers serve it: learnt once per
+//                    cluster from an ApiVersions probe under plaintext, or from
+//                    an "unsupported" answer; otherwise never asked, and
+//                    members stay unknown.
+// Retriable errors are retried within the cycle's deadline; the rest are
+// reported per partition, per topic (GroupObservation::topic_errors) or per
+// group (observation.failed); an unreachable cluster fails the cycle.
+//
+// Metadata ages use ReaderOptions::clock; call deadlines use the steady
+// clock, since librdkafka blocks in real time anyway.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/clock.h"
+#include "kafka/lag_reader.h"
+
+namespace groupscaler::kafka {
+
+struct ReaderOptions {
+  // Scheduled metadata refresh.
+  std::chrono::milliseconds metadata_max_age{60'000};
+  // Refresh on error (missing topic, partition error) no more often than this.
+  std::chrono::milliseconds metadata_min_interval{5'000};
+  // librdkafka's statistics.interval.ms: the resolution of request accounting.
+  std::chrono::milliseconds statistics_interval{1'000};
+  // Ask for group state and members (DescribeConsumerGroups).
+  bool describe_groups = true;
+  // Metadata ages are measured on this clock (not owned; must outlive the
+  // reader). Null: the system clock.
+  const Clock* clock = nullptr;
+  // Extra librdkafka properties (tests and benchmarks only), applied last.
+  std::vector<std::pair<std::string, std::string>> extra_properties;
+};
+
+// Creates a reader for one cluster. Validates `cluster.auth` (see auth.h);
+// INVALID_ARGUMENT names the bad key or property. Connecting happens lazily,
+// at the first cycle.
+StatusOr<std::unique_ptr<LagReader>> NewRdKafkaLagReader(const ClusterConfig& cluster,
+                                                         const ReaderOptions& options = {});
+
+// One reader per distinct ClusterConfig, shared: Get returns the live reader
+// for an equal config, or creates one. A reader is closed when the last
+// shared_ptr to it goes away, i.e. when no autoscaler needs the cluster.
+class LagReaderPool {
+ public:
+  explicit LagReaderPool(ReaderOptions options = {}) : options_(std::move(options)) {}
+  StatusOr<std::shared_ptr<LagReader>> Get(const ClusterConfig& cluster);
+  // Readers currently alive.
+  size_t size();
+
+ private:
+  std::mutex mu_;
+  ReaderOptions options_;
+  // Key: the config serialised (secrets included, never logged).
+  std::map<std::string, std::weak_ptr<LagReader>> readers_;
+};
+
+}  // namespace groupscaler::kafka

@@ -1,0 +1,16 @@
+#pragma once
+
+// Reading librdkafka's statistics JSON (statistics.interval.ms).
+
+#include <string_view>
+
+#include "common/status.h"
+#include "kafka/lag_reader.h"
+
+namespace groupscaler::kafka {
+
+// Sums `brokers.*.req` of one statistics report: the requests the client
+// sent since it was created, by API. INTERNAL when `json` is not a report.
+StatusOr<RequestCounts> ParseRequestCounts(std::string_view json);
+
+}  // namespace groupscaler::kafka

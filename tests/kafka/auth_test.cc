@@ -1,0 +1,206 @@
+// Security settings: what is accepted, what it becomes for librdkafka, and
+// that every rejection names the key and never a secret.
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "kafka/auth.h"
+
+namespace groupscaler::kafka {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct ValidCase {
+  std::string name;
+  AuthSettings settings;
+  std::vector<std::pair<std::string, std::string>> expected;  // subset, in order
+  std::vector<std::string> secrets;
+};
+void PrintTo(const ValidCase& c, std::ostream* os) { *os << c.name; }
+
+class ValidAuthTest : public ::testing::TestWithParam<ValidCase> {};
+
+TEST_P(ValidAuthTest, TranslatesToLibrdkafkaProperties) {
+  const ValidCase& c = GetParam();
+  StatusOr<AuthConfig> config = BuildAuthConfig(c.settings);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  for (const auto& want : c.expected) {
+    EXPECT_NE(std::find(config->properties.begin(), config->properties.end(), want),
+              config->properties.end())
+        << want.first << "=" << want.second;
+  }
+  EXPECT_EQ(config->secrets, c.secrets);
+  // Every property must be one this librdkafka knows and accepts.
+  std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> conf(rd_kafka_conf_new(),
+                                                                    rd_kafka_conf_destroy);
+  for (const auto& [name, value] : config->properties) {
+    char err[512];
+    const rd_kafka_conf_res_t res =
+        rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), err, sizeof(err));
+    // Debian's librdkafka 2.0.2 is built without libcurl, so OIDC is the one
+    // thing it may refuse, and then only as "not supported in this build".
+    if (res != RD_KAFKA_CONF_OK && name.rfind("sasl.oauthbearer.", 0) == 0) {
+      EXPECT_THAT(err, HasSubstr("not supported in this build"));
+      continue;
+    }
+    EXPECT_EQ(res, RD_KAFKA_CONF_OK) << name << ": " << err;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Auth, ValidAuthTest,
+    ::testing::Values(
+        ValidCase{.name = "empty_is_plaintext",
+                  .settings = {},
+                  .expected = {{"security.protocol", "plaintext"}}},
+        ValidCase{.name = "explicit_plaintext",
+                  .settings = {{"sasl", "none"}, {"tls", "disable"}},
+                  .expected = {{"security.protocol", "plaintext"}}},
+        ValidCase{.name = "tls_with_ca_file_verifies_hostname",
+                  .settings = {{"tls", "enable"}, {"caFile", "/etc/ca.pem"}},
+                  .expected = {{"security.protocol", "ssl"},
+                               {"ssl.endpoint.identification.algorithm", "https"},
+                               {"ssl.ca.location", "/etc/ca.pem"}}},
+        ValidCase{.name = "tls_client_certificate_files",
+                  .settings = {{"tls", "enable"},
+                               {"certFile", "/c.pem"},
+                               {"keyFile", "/k.pem"},
+                               {"keyPassword", "kp-secret"}},
+                  .expected = {{"ssl.certificate.location", "/c.pem"},
+                               {"ssl.key.location", "/k.pem"},
+                               {"ssl.key.password", "kp-secret"}},
+                  .secrets = {"kp-secret"}},
+        ValidCase{.name = "sasl_plain",
+                  .settings = {{"sasl", "plain"}, {"username", "u"}, {"password", "p-secret"}},
+                  .expected = {{"security.protocol", "sasl_plaintext"},
+                               {"sasl.mechanism", "PLAIN"},
+                               {"sasl.username", "u"},
+                               {"sasl.password", "p-secret"}},
+                  .secrets = {"p-secret"}},
+        ValidCase{
+            .name = "sasl_scram_sha256_over_tls",
+            .settings =
+                {{"sasl", "scram_sha256"}, {"username", "u"}, {"password", "p"}, {"tls", "enable"}},
+            .expected = {{"security.protocol", "sasl_ssl"}, {"sasl.mechanism", "SCRAM-SHA-256"}},
+            .secrets = {"p"}},
+        ValidCase{.name = "sasl_scram_sha512",
+                  .settings = {{"sasl", "scram_sha512"}, {"username", "u"}, {"password", "p"}},
+                  .expected = {{"sasl.mechanism", "SCRAM-SHA-512"}},
+                  .secrets = {"p"}},
+        ValidCase{.name = "oauthbearer_oidc_client_credentials",
+                  .settings = {{"sasl", "oauthbearer"},
+                               {"tls", "enable"},
+                               {"oauthTokenEndpointUri", "https://idp/token"},
+                               {"oauthClientId", "cid"},
+                               {"oauthClientSecret", "cs-secret"},
+                               {"oauthScope", "kafka"}},
+                  .expected = {{"security.protocol", "sasl_ssl"},
+                               {"sasl.mechanism", "OAUTHBEARER"},
+                               {"sasl.oauthbearer.method", "oidc"},
+                               {"sasl.oauthbearer.token.endpoint.url", "https://idp/token"},
+                               {"sasl.oauthbearer.client.id", "cid"},
+                               {"sasl.oauthbearer.client.secret", "cs-secret"},
+                               {"sasl.oauthbearer.scope", "kafka"}},
+                  .secrets = {"cs-secret"}}),
+    [](const auto& info) { return info.param.name; });
+
+struct InvalidCase {
+  std::string name;
+  AuthSettings settings;
+  std::string names;  // the message must quote this key
+};
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << c.name; }
+
+class InvalidAuthTest : public ::testing::TestWithParam<InvalidCase> {};
+
+TEST_P(InvalidAuthTest, RejectedNamingTheKeyNeverTheSecret) {
+  const InvalidCase& c = GetParam();
+  StatusOr<AuthConfig> config = BuildAuthConfig(c.settings);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("\"" + c.names + "\""));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("TOPSECRET")));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Auth, InvalidAuthTest,
+    ::testing::Values(
+        InvalidCase{"unknown_key", {{"pasword", "TOPSECRET"}}, "pasword"},
+        InvalidCase{"bad_sasl_value", {{"sasl", "kerberos"}}, "sasl"},
+        InvalidCase{"bad_tls_value", {{"tls", "yes"}}, "tls"},
+        InvalidCase{
+            "empty_value", {{"sasl", "plain"}, {"username", ""}, {"password", "x"}}, "username"},
+        InvalidCase{"plain_without_password", {{"sasl", "plain"}, {"username", "u"}}, "password"},
+        InvalidCase{"password_without_sasl", {{"password", "TOPSECRET"}}, "password"},
+        InvalidCase{"username_with_oauthbearer",
+                    {{"sasl", "oauthbearer"},
+                     {"username", "u"},
+                     {"oauthTokenEndpointUri", "https://x"},
+                     {"oauthClientId", "c"},
+                     {"oauthClientSecret", "TOPSECRET"}},
+                    "username"},
+        InvalidCase{"oauth_without_client_secret",
+                    {{"sasl", "oauthbearer"},
+                     {"oauthTokenEndpointUri", "https://x"},
+                     {"oauthClientId", "c"}},
+                    "oauthClientSecret"},
+        InvalidCase{"oauth_endpoint_not_url",
+                    {{"sasl", "oauthbearer"},
+                     {"oauthTokenEndpointUri", "idp/token"},
+                     {"oauthClientId", "c"},
+                     {"oauthClientSecret", "TOPSECRET"}},
+                    "oauthTokenEndpointUri"},
+        InvalidCase{"oauth_key_without_oauthbearer",
+                    {{"sasl", "plain"},
+                     {"username", "u"},
+                     {"password", "TOPSECRET"},
+                     {"oauthClientId", "c"}},
+                    "oauthClientId"},
+        InvalidCase{"ca_without_tls", {{"caFile", "/ca.pem"}}, "caFile"},
+        InvalidCase{"ca_and_ca_file", {{"tls", "enable"}, {"ca", "PEM"}, {"caFile", "/x"}}, "ca"},
+        InvalidCase{"cert_without_key", {{"tls", "enable"}, {"certFile", "/c"}}, "key"},
+        InvalidCase{"key_without_cert", {{"tls", "enable"}, {"key", "TOPSECRET"}}, "cert"},
+        InvalidCase{"key_password_without_key",
+                    {{"tls", "enable"}, {"keyPassword", "TOPSECRET"}},
+                    "keyPassword"},
+        InvalidCase{"key_password_without_tls", {{"keyPassword", "TOPSECRET"}}, "keyPassword"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Redact, ReplacesEveryOccurrenceOfEverySecret) {
+  EXPECT_EQ(Redact("a s1 b s2 c s1", {"s1", "s2"}), "a [redacted] b [redacted] c [redacted]");
+  EXPECT_EQ(Redact("nothing here", {"", "zz"}), "nothing here");
+}
+
+TEST(ReadAuthFile, ParsesKeyValueLinesAndNamesBadLines) {
+  const std::string path = ::testing::TempDir() + "/auth_ok.properties";
+  {
+    std::ofstream out(path);
+    out << "# comment\n\nsasl = scram_sha512\nusername=svc\npassword = a=b==\n";
+  }
+  StatusOr<AuthSettings> settings = ReadAuthFile(path);
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  EXPECT_EQ(*settings,
+            (AuthSettings{{"sasl", "scram_sha512"}, {"username", "svc"}, {"password", "a=b=="}}));
+
+  const std::string bad = ::testing::TempDir() + "/auth_bad.properties";
+  {
+    std::ofstream out(bad);
+    out << "sasl=plain\nTOPSECRET\n";
+  }
+  StatusOr<AuthSettings> failed = ReadAuthFile(bad);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(failed.status().message(), HasSubstr(bad + ":2"));
+  EXPECT_THAT(failed.status().message(), Not(HasSubstr("TOPSECRET")));
+  EXPECT_FALSE(ReadAuthFile(::testing::TempDir() + "/does-not-exist").ok());
+}
+
+}  // namespace
+}  // namespace groupscaler::kafka
