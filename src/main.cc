@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/controller_command.h"
+#include "cli/lag_command.h"
 #include "cli/simulate_command.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +16,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "groupscaler 0.1.0");
   std::vector<groupscaler::cli::Command> commands = {
       groupscaler::cli::AddSimulateCommand(app),
+      groupscaler::cli::AddLagCommand(app),
+      groupscaler::cli::AddControllerCommand(app),
   };
   return groupscaler::cli::Run(app, commands, argc, argv);
 }

@@ -1,0 +1,303 @@
+#include "cli/controller_command.h"
+
+#include <signal.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include "controller/batching_lag_reader.h"
+#include "controller/controller.h"
+#include "controller/health_server.h"
+#include "controller/lag_reader_registry.h"
+#include "controller/leader_elector.h"
+#include "kube/config.h"
+#include "kube/kube_client.h"
+
+namespace groupscaler::cli {
+namespace {
+
+struct ControllerFlags {
+  std::string kubeconfig;
+  std::string context;
+  std::string namespace_name;
+  bool leader_elect = false;
+  std::string leader_election_namespace;
+  int workers = 8;
+  double kube_api_qps = 20;
+  int kube_api_burst = 30;
+  std::string metrics_bind_address = "0";
+  std::string health_probe_bind_address = ":8081";
+  std::string log_level = "info";
+  std::string log_format;  // empty: json unless stderr is a terminal
+};
+
+// The log message as a JSON string body: spdlog's %v is not escaped.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            const char esc[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+            dest.append(esc, esc + sizeof esc);
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+void ConfigureLogging(const ControllerFlags& flags) {
+  auto logger = std::make_shared<spdlog::logger>("groupscaler",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  const bool json =
+      flags.log_format.empty() ? !::isatty(STDERR_FILENO) : flags.log_format == "json";
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  if (json) {
+    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%*"})");
+  } else {
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %-5l %v");
+  }
+  logger->set_formatter(std::move(formatter));
+  logger->set_level(spdlog::level::from_str(flags.log_level));
+  logger->flush_on(spdlog::level::trace);
+  // spdlog's default logger is the one process-wide setting this program
+  // has; it is set once here, before any thread starts.
+  spdlog::set_default_logger(std::move(logger));
+}
+
+// --kubeconfig, else $KUBECONFIG, else in-cluster when running in a pod,
+// else ~/.kube/config: the order kubectl and controller-runtime use.
+StatusOr<kube::RestConfig> LoadRestConfig(const ControllerFlags& flags) {
+  std::string path = flags.kubeconfig;
+  if (path.empty()) {
+    if (const char* env = std::getenv("KUBECONFIG"); env != nullptr && *env != '\0') {
+      path = env;
+      path = path.substr(0, path.find(':'));  // the first file of a list
+    }
+  }
+  if (path.empty() && std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
+    if (!flags.context.empty()) {
+      return InvalidArgumentError("--context needs a kubeconfig (running in-cluster)");
+    }
+    return kube::LoadInClusterConfig(kube::ProcessEnv());
+  }
+  if (path.empty()) {
+    if (const char* home = std::getenv("HOME"); home != nullptr) {
+      const std::string candidate = std::string(home) + "/.kube/config";
+      std::error_code ec;
+      if (std::filesystem::exists(candidate, ec)) path = candidate;
+    }
+  }
+  if (path.empty()) {
+    return InvalidArgumentError(
+        "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, or run in a pod");
+  }
+  return kube::LoadKubeconfigFile(path, flags.context);
+}
+
+int RunController(const ControllerFlags& flags) {
+  // Signals are taken synchronously by this thread (sigtimedwait below);
+  // every thread started from here on inherits the block.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ConfigureLogging(flags);
+  StatusOr<kube::RestConfig> config = LoadRestConfig(flags);
+  if (!config.ok()) {
+    std::cerr << "groupscaler controller: " << config.status().message() << "\n";
+    return kExitUsage;
+  }
+  kube::ClientOptions client_options;
+  client_options.qps = flags.kube_api_qps;
+  client_options.burst = flags.kube_api_burst;
+  // A call in flight at SIGTERM is waited for; with retries included it
+  // must end well inside the 5 s a pod is given to stop.
+  client_options.timeout = std::chrono::seconds(4);
+  StatusOr<std::unique_ptr<kube::KubeClient>> client =
+      kube::KubeClient::Create(*config, client_options);
+  if (!client.ok()) {
+    std::cerr << "groupscaler controller: " << client.status().message() << "\n";
+    return kExitUsage;
+  }
+  kube::KubeClient& kube_client = **client;
+
+  RealClock clock;
+  // One reader per Kafka cluster, shared by its autoscalers, whose
+  // concurrent observations are merged into shared cycles.
+  controller::LagReaderRegistry readers(controller::BatchingRdKafkaFactory());
+  const controller::ReconcilerDeps deps{.autoscalers = &kube_client,
+                                        .scales = &kube_client,
+                                        .events = &kube_client,
+                                        .secrets = &kube_client,
+                                        .hpas = &kube_client,
+                                        .readers = &readers,
+                                        .clock = &clock};
+
+  std::optional<controller::LeaderElector> elector;
+  if (flags.leader_elect) {
+    std::string lease_namespace = flags.leader_election_namespace;
+    if (lease_namespace.empty()) lease_namespace = config->namespace_name;
+    if (lease_namespace.empty()) lease_namespace = "default";
+    elector.emplace(&kube_client, &clock,
+                    controller::LeaderElectionConfig{.namespace_name = lease_namespace,
+                                                     .identity = controller::DefaultIdentity()});
+  }
+
+  controller::Controller controller(
+      deps, {.namespace_name = flags.namespace_name,
+             .workers = flags.workers,
+             .may_reconcile = elector ? std::function<bool()>([&] { return elector->IsLeader(); })
+                                      : std::function<bool()>()});
+
+  std::unique_ptr<controller::HealthServer> health;
+  if (flags.health_probe_bind_address != "0" && !flags.health_probe_bind_address.empty()) {
+    StatusOr<std::unique_ptr<controller::HealthServer>> started =
+        controller::HealthServer::Start(flags.health_probe_bind_address, [&] {
+          // A follower is ready (it is healthy and waiting); a leader once
+          // it has listed every autoscaler.
+          if (elector && !elector->IsLeader()) return true;
+          return controller.synced();
+        });
+    if (!started.ok()) {
+      std::cerr << "groupscaler controller: " << started.status().message() << "\n";
+      return kExitUsage;
+    }
+    health = std::move(started).value();
+    spdlog::info("serving /healthz and /readyz on port {}", health->port());
+  }
+  if (flags.metrics_bind_address != "0" && !flags.metrics_bind_address.empty()) {
+    spdlog::info("--metrics-bind-address {}: metrics are served by a later release",
+                 flags.metrics_bind_address);
+  }
+
+  std::atomic<bool> lost_leadership{false};
+  std::jthread election;
+  if (elector) {
+    spdlog::info("leader election: {} waiting for lease {}/{}", elector->config().identity,
+                 elector->config().namespace_name, elector->config().name);
+    election = std::jthread([&](std::stop_token stop) {
+      kube::RealSleeper sleeper;
+      elector->Run(
+          stop, sleeper, [&] { controller.Start(); }, [&] { lost_leadership = true; });
+    });
+  } else {
+    controller.Start();
+  }
+
+  int exit_code = kExitOk;
+  const timespec tick{.tv_sec = 0, .tv_nsec = 200'000'000};
+  while (true) {
+    siginfo_t info;
+    if (sigtimedwait(&signals, &info, &tick) > 0) {
+      spdlog::info("received {}, stopping", info.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (lost_leadership) {
+      spdlog::error("leadership lost, exiting so that the pod restarts as a follower");
+      exit_code = kExitError;
+      break;
+    }
+  }
+  // Workers first, so that nothing is written once the Lease is released.
+  controller.Stop();
+  if (election.joinable()) {
+    election.request_stop();
+    election.join();  // releases the Lease
+  }
+  health.reset();
+  spdlog::info("stopped");
+  return exit_code;
+}
+
+}  // namespace
+
+Command AddControllerCommand(CLI::App& parent) {
+  auto flags = std::make_shared<ControllerFlags>();
+  CLI::App* app = parent.add_subcommand(
+      "controller",
+      "Watch ConsumerGroupAutoscalers and scale their Deployments and StatefulSets by their "
+      "consumer group's lag, never past the partition count.");
+  app->add_option("--kubeconfig", flags->kubeconfig,
+                  "Kubeconfig file (default: $KUBECONFIG, in-cluster config in a pod, then "
+                  "~/.kube/config)")
+      ->type_name("FILE");
+  app->add_option("--context", flags->context, "Kubeconfig context (default: current-context)");
+  app->add_option("--namespace", flags->namespace_name,
+                  "Watch only this namespace (default: every namespace)");
+  app->add_flag("--leader-elect", flags->leader_elect,
+                "Elect a leader on a coordination.k8s.io Lease; only the leader reconciles");
+  app->add_option("--leader-election-namespace", flags->leader_election_namespace,
+                  "Namespace of the Lease (default: the kubeconfig's or the pod's namespace)");
+  app->add_option("--workers", flags->workers,
+                  "Concurrent reconciles; their Kafka observations of one cluster share cycles, "
+                  "so more workers also mean fewer, larger cycles (about 32 for 1,000 "
+                  "autoscalers at a 10 s poll)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app->add_option("--kube-api-qps", flags->kube_api_qps,
+                  "Client-side limit of API requests per second (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10000.0));
+  app->add_option("--kube-api-burst", flags->kube_api_burst, "Burst above --kube-api-qps")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app->add_option("--metrics-bind-address", flags->metrics_bind_address,
+                  "Address of /metrics; accepted now, served by a later release (0: off)")
+      ->capture_default_str();
+  app->add_option("--health-probe-bind-address", flags->health_probe_bind_address,
+                  "Address of /healthz and /readyz, host:port or :port (0: off)")
+      ->capture_default_str();
+  app->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app->add_option("--log-format", flags->log_format,
+                  "json or text (default: json unless stderr is a terminal)")
+      ->check(CLI::IsMember({"json", "text"}));
+  return Command{app, [flags] {
+                   try {
+                     return RunController(*flags);
+                   } catch (const std::exception& e) {
+                     std::cerr << "groupscaler controller: internal error: " << e.what() << "\n";
+                     return kExitError;
+                   }
+                 }};
+}
+
+}  // namespace groupscaler::cli

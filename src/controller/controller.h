@@ -1,0 +1,83 @@
+#pragma once
+
+// The running controller: a list-and-watch of ConsumerGroupAutoscalers
+// feeding the work queue, and workers reconciling from it.
+//
+// The watch only says which keys to look at; every reconcile reads the
+// object afresh (level-based), from the cache the same watch keeps
+// (AutoscalerCache) rather than by a GET per poll; HPAs are listed once
+// per namespace per 30 s (HpaCache). Status-only changes (our own status writes)
+// are not enqueued: the poll interval already brings each key back, and
+// reacting to our own writes would observe Kafka twice per change.
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "common/clock.h"
+#include "controller/autoscaler_cache.h"
+#include "controller/hpa_cache.h"
+#include "controller/reconciler.h"
+#include "controller/work_queue.h"
+#include "controller/workers.h"
+#include "kube/client.h"
+
+namespace groupscaler::controller {
+
+struct ControllerOptions {
+  // Empty: every namespace.
+  std::string namespace_name;
+  int workers = 2;
+  ReconcilerOptions reconciler;
+  // While this returns false, workers do not reconcile (not the leader):
+  // keys are put back for later. Null: always reconcile.
+  std::function<bool()> may_reconcile;
+};
+
+class Controller {
+ public:
+  // `deps` as for the Reconciler; none is owned.
+  Controller(ReconcilerDeps deps, ControllerOptions options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Starts the watch and the workers. Idempotent.
+  void Start();
+  // Stops the watch, then the workers (waiting for reconciles in flight).
+  // Nothing is written to the API server after it returns. Idempotent.
+  void Stop();
+
+  // The first list arrived and was queued: the controller has seen every
+  // object (readiness).
+  bool synced() const { return synced_.load(); }
+  WorkQueue& queue() { return queue_; }
+  Reconciler& reconciler() { return reconciler_; }
+
+ private:
+  void OnList(const kube::AutoscalerList& list);
+  void OnEvent(const kube::AutoscalerEvent& event);
+  Outcome Handle(const std::string& key);
+
+  ReconcilerDeps deps_;
+  ControllerOptions options_;
+  AutoscalerCache cache_;
+  std::optional<HpaCache> hpa_cache_;  // when deps.hpas is set
+  WorkQueue queue_;
+  Reconciler reconciler_;
+  std::mutex mu_;  // Start/Stop
+  bool started_ = false;
+  bool stopped_ = false;
+  std::unique_ptr<Workers> workers_;
+  std::unique_ptr<kube::WatchHandle> watch_;
+  std::atomic<bool> synced_{false};
+  // Watch-thread only: the generation last enqueued per key.
+  std::map<std::string, int64_t> generations_;
+};
+
+}  // namespace groupscaler::controller

@@ -1,0 +1,128 @@
+#pragma once
+
+// The level-based reconcile of one ConsumerGroupAutoscaler. Every call reads
+// the world afresh: the CR, its auth Secret, the group's lag from Kafka, the
+// target's /scale and the namespace's HPAs; decides with policy::Decide; and
+// writes only what changed (the /scale when desired != current, the status
+// when a field or condition moved, an Event per scale and per new warning).
+//
+// What is kept in memory between calls, per autoscaler (keyed by
+// namespace/name and reset when the uid changes):
+// * the policy's History (stabilization windows, rate limits, failures);
+// * the shared LagReader of its Kafka cluster, so that a cluster's client
+//   lives exactly as long as some autoscaler uses it;
+// * which warnings were already announced, so that an Event is sent when a
+//   warning appears, not at every poll.
+// A deleted CR drops all of it and never touches the workload again: its
+// replicas stay as they are.
+//
+// Holds (no /scale write): an invalid spec (SpecValid=False), a missing or
+// invalid auth Secret, a missing target (TargetFound=False), an HPA on the
+// same workload (two autoscalers would fight), and Kafka unreachable (the
+// policy holds, KafkaReachable=False).
+//
+// Thread-safe for different keys; the work queue never hands one key to two
+// workers at once, which per-key state relies on.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "common/clock.h"
+#include "controller/lag_reader_registry.h"
+#include "controller/work_queue.h"
+#include "kube/client.h"
+#include "policy/types.h"
+
+namespace groupscaler::controller {
+
+// The interfaces a reconcile talks through; none is owned and all must
+// outlive the Reconciler.
+struct ReconcilerDeps {
+  kube::AutoscalerClient* autoscalers = nullptr;
+  kube::ScaleClient* scales = nullptr;
+  kube::EventRecorder* events = nullptr;
+  kube::SecretReader* secrets = nullptr;
+  kube::HpaLister* hpas = nullptr;
+  LagReaderRegistry* readers = nullptr;
+  const Clock* clock = nullptr;
+};
+
+struct ReconcilerOptions {
+  // Upper bound of one Kafka observation; kept under the 5 s shutdown budget.
+  std::chrono::milliseconds observe_timeout{3000};
+  // Requeue interval when the spec cannot be read (no pollIntervalSeconds).
+  std::chrono::milliseconds default_poll_interval{std::chrono::seconds(10)};
+};
+
+// Event reasons (Warnings unless noted).
+inline constexpr const char* kReasonScaledUp = "ScaledUp";      // Normal
+inline constexpr const char* kReasonScaledDown = "ScaledDown";  // Normal
+inline constexpr const char* kReasonInvalidSpec = "InvalidSpec";
+inline constexpr const char* kReasonSecretNotFound = "SecretNotFound";
+inline constexpr const char* kReasonInvalidKafkaSettings = "InvalidKafkaSettings";
+inline constexpr const char* kReasonTargetNotFound = "TargetNotFound";
+inline constexpr const char* kReasonConflictingHpa = "ConflictingHPA";
+inline constexpr const char* kReasonKafkaUnreachable = "KafkaUnreachable";
+inline constexpr const char* kReasonIdleMembers = "IdleMembers";
+inline constexpr const char* kReasonAtPartitionCeiling = "AtPartitionCeiling";
+
+// "namespace/name" <-> its parts. SplitKey fails without a '/'.
+std::string MakeKey(const std::string& namespace_name, const std::string& name);
+std::optional<std::pair<std::string, std::string>> SplitKey(const std::string& key);
+
+class Reconciler {
+ public:
+  Reconciler(ReconcilerDeps deps, ReconcilerOptions options = {});
+
+  // Reconciles the autoscaler `key` ("namespace/name"). Failed() for
+  // transient API errors (the queue backs off); RequeueAfter(poll interval)
+  // otherwise, including for an invalid spec (no retry storm); Forget()
+  // when the CR is gone.
+  Outcome Reconcile(const std::string& key);
+
+  // Autoscalers with state in memory.
+  size_t tracked() const;
+
+  // From now on, reconciles write nothing: one in flight stops before its
+  // next write and returns Forget(). For shutdown, so that nothing is
+  // written after the controller stopped (or the Lease was released) and
+  // stopping waits for at most the call in progress.
+  void Cancel() { cancelled_ = true; }
+
+ private:
+  struct State {
+    std::string uid;
+    policy::History history;
+    std::shared_ptr<kafka::LagReader> reader;
+    // Warning reasons announced and still true.
+    std::set<std::string> warned;
+    // The generation whose invalid spec was announced.
+    std::optional<int64_t> invalid_generation_warned;
+    // Total lag at the previous known observation (AtPartitionCeiling
+    // is announced when lag grows at the ceiling).
+    std::optional<int64_t> previous_lag;
+  };
+
+  std::shared_ptr<State> StateFor(const std::string& key, const std::string& uid);
+  void Drop(const std::string& key);
+  // Sends a Warning the first time `reason` is seen since it last cleared.
+  void Warn(State& state, const kube::ObjectReference& ref, const std::string& reason,
+            const std::string& message);
+  void Record(const kube::ObjectReference& ref, kube::EventType type, const std::string& reason,
+              const std::string& message);
+
+  ReconcilerDeps deps_;
+  ReconcilerOptions options_;
+  std::atomic<bool> cancelled_{false};
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<State>> states_;
+};
+
+}  // namespace groupscaler::controller

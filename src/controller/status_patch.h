@@ -1,0 +1,68 @@
+#pragma once
+
+// The status subresource of a ConsumerGroupAutoscaler as the controller
+// writes it, and the merge patch that brings the stored status there.
+//
+// The patch is computed against the object as last read, so a reconcile that
+// would change nothing writes nothing: the API server sees a status write
+// only when a field or a condition really changed.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace groupscaler::controller {
+
+// Condition types, in the order they are written.
+inline constexpr const char* kConditionReady = "Ready";
+inline constexpr const char* kConditionActive = "Active";
+inline constexpr const char* kConditionAtPartitionCeiling = "AtPartitionCeiling";
+inline constexpr const char* kConditionKafkaReachable = "KafkaReachable";
+inline constexpr const char* kConditionTargetFound = "TargetFound";
+inline constexpr const char* kConditionSpecValid = "SpecValid";
+
+enum class ConditionStatus { kTrue, kFalse, kUnknown };
+
+struct Condition {
+  std::string type;
+  ConditionStatus status = ConditionStatus::kUnknown;
+  std::string reason;  // CamelCase
+  std::string message;
+};
+
+// What one reconcile found. Absent optionals are unknown: the field is
+// removed from the stored status (so an unknown lag never reads as 0).
+struct StatusReport {
+  int64_t observed_generation = 0;
+  std::optional<int32_t> partitions;
+  std::optional<int64_t> total_lag;
+  std::optional<int32_t> current_replicas;
+  std::optional<int32_t> desired_replicas;
+  std::optional<int32_t> ceiling;
+  std::optional<int32_t> members;
+  std::string reason;
+  std::string message;
+  // Set when this reconcile scaled; otherwise the stored value is kept.
+  std::optional<Timestamp> last_scale_time;
+  std::vector<Condition> conditions;
+};
+
+// The JSON object to merge-patch into `status` (kube::AutoscalerClient::
+// PatchAutoscalerStatus), or nullopt when `object_json`'s status already
+// holds all of `report`. A condition's lastTransitionTime is carried over
+// from the stored condition of that type when its status is unchanged, and
+// is `now` otherwise; each condition carries observedGeneration.
+// `object_json` is the whole object as read (unparsable: treated as having
+// no status).
+std::optional<std::string> StatusPatch(const StatusReport& report, std::string_view object_json,
+                                       Timestamp now);
+
+// RFC 3339 at whole seconds, UTC ("2026-01-02T03:04:05Z"), as Kubernetes
+// writes metav1.Time.
+std::string FormatTime(Timestamp t);
+
+}  // namespace groupscaler::controller

@@ -1,0 +1,161 @@
+#include "controller/work_queue.h"
+
+#include <algorithm>
+
+namespace groupscaler::controller {
+
+std::chrono::milliseconds BackoffDelay(const BackoffPolicy& policy, int failures) {
+  if (failures < 1) failures = 1;
+  std::chrono::milliseconds delay = policy.base;
+  // Doubling stops at the cap, so the shift never overflows.
+  for (int i = 1; i < failures && delay < policy.cap; ++i) delay *= 2;
+  return std::min(delay, policy.cap);
+}
+
+WorkQueue::WorkQueue(const Clock* clock, BackoffPolicy backoff)
+    : clock_(clock), backoff_(backoff) {}
+
+void WorkQueue::ScheduleLocked(const std::string& key, Entry& entry, Timestamp due) {
+  if (entry.due && *entry.due <= due) return;  // already due no later
+  if (entry.due && !entry.processing) ready_.erase({*entry.due, entry.seq, key});
+  entry.due = due;
+  entry.seq = next_seq_++;
+  if (!entry.processing) ready_.insert({due, entry.seq, key});
+}
+
+void WorkQueue::Add(const std::string& key) { AddAfter(key, std::chrono::milliseconds(0)); }
+
+void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay) {
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_) return;
+    ScheduleLocked(key, entries_[key], clock_->Now() + std::max(delay, {}));
+  }
+  cv_.notify_all();
+}
+
+std::optional<std::string> WorkQueue::PopDueLocked(Timestamp now) {
+  if (ready_.empty()) return std::nullopt;
+  auto first = ready_.begin();
+  if (std::get<0>(*first) > now) return std::nullopt;
+  std::string key = std::get<2>(*first);
+  ready_.erase(first);
+  Entry& entry = entries_[key];
+  entry.due.reset();
+  entry.processing = true;
+  return key;
+}
+
+std::optional<std::string> WorkQueue::Get() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    if (shutting_down_) return std::nullopt;
+    const Timestamp now = clock_->Now();
+    if (auto key = PopDueLocked(now)) return key;
+    if (ready_.empty()) {
+      cv_.wait(lock);
+    } else {
+      // The clock may not be the steady clock (a ManualClock in tests), so
+      // this wait is only a hint: Wake() and every add interrupt it, and
+      // the loop re-reads the clock.
+      cv_.wait_for(lock, std::get<0>(*ready_.begin()) - now);
+    }
+  }
+}
+
+std::optional<std::string> WorkQueue::TryGet() {
+  std::lock_guard lock(mu_);
+  if (shutting_down_) return std::nullopt;
+  return PopDueLocked(clock_->Now());
+}
+
+void WorkQueue::EraseIfIdleLocked(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it != entries_.end() && !it->second.processing && !it->second.due &&
+      it->second.failures == 0) {
+    entries_.erase(it);
+  }
+}
+
+void WorkQueue::Done(const std::string& key, const Outcome& outcome) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || !it->second.processing) return;
+    Entry& entry = it->second;
+    entry.processing = false;
+    // A re-add that arrived during processing was parked in entry.due; it
+    // now competes with the outcome's due time, the earlier one winning.
+    std::optional<Timestamp> pending = entry.due;
+    entry.due.reset();
+    if (pending) ScheduleLocked(key, entry, *pending);
+    if (!shutting_down_) {
+      const Timestamp now = clock_->Now();
+      if (outcome.failed) {
+        ++entry.failures;
+        ScheduleLocked(key, entry, now + BackoffDelay(backoff_, entry.failures));
+      } else {
+        entry.failures = 0;
+        if (outcome.requeue_after) {
+          ScheduleLocked(key, entry, now + std::max(*outcome.requeue_after, {}));
+        }
+      }
+    }
+    EraseIfIdleLocked(key);
+  }
+  cv_.notify_all();
+}
+
+void WorkQueue::Forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  Entry& entry = it->second;
+  if (entry.due && !entry.processing) ready_.erase({*entry.due, entry.seq, key});
+  entry.due.reset();
+  entry.failures = 0;
+  EraseIfIdleLocked(key);
+}
+
+std::optional<Timestamp> WorkQueue::NextDue() const {
+  std::lock_guard lock(mu_);
+  if (ready_.empty()) return std::nullopt;
+  return std::get<0>(*ready_.begin());
+}
+
+int WorkQueue::Failures(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  return it == entries_.end() ? 0 : it->second.failures;
+}
+
+size_t WorkQueue::Waiting() const {
+  std::lock_guard lock(mu_);
+  return ready_.size();
+}
+
+size_t WorkQueue::Processing() const {
+  std::lock_guard lock(mu_);
+  return std::count_if(entries_.begin(), entries_.end(),
+                       [](const auto& e) { return e.second.processing; });
+}
+
+void WorkQueue::Wake() {
+  { std::lock_guard lock(mu_); }
+  cv_.notify_all();
+}
+
+void WorkQueue::ShutDown() {
+  {
+    std::lock_guard lock(mu_);
+    shutting_down_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool WorkQueue::shutting_down() const {
+  std::lock_guard lock(mu_);
+  return shutting_down_;
+}
+
+}  // namespace groupscaler::controller

@@ -1,0 +1,121 @@
+#pragma once
+
+// The controller's work queue: keys ("namespace/name") waiting to be
+// reconciled, each due at a time read from a Clock.
+//
+// Contract:
+// * Deduplicated: a key is held at most once. Adding a key that is already
+//   waiting keeps the earlier of the two due times.
+// * A key is handed to one worker at a time. A key added while a worker
+//   processes it is not handed out again until that worker calls Done; then
+//   it is due at the earlier of the re-add's time and what Done asked for.
+// * Done reports the outcome, which decides the next due time, never both:
+//   an error schedules a retry after a per-key exponential backoff (5 ms,
+//   doubling, capped at 5 min); a success resets the backoff and schedules
+//   the key after `requeue_after` (or not at all when absent).
+// * Time comes only from the Clock. Get() waits on a condition variable for
+//   the next due time; with a ManualClock, call Wake() after moving the
+//   clock so that waiting workers read it again. TryGet() and NextDue()
+//   never block, so single-threaded tests need no waiting at all.
+// * ShutDown() makes every Get() return nullopt; later adds are ignored.
+//
+// Thread-safe.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "common/clock.h"
+
+namespace groupscaler::controller {
+
+struct BackoffPolicy {
+  std::chrono::milliseconds base{5};
+  std::chrono::milliseconds cap{std::chrono::minutes(5)};
+};
+
+// The backoff before retry number `failures` (1 for the first failure):
+// base * 2^(failures-1), capped.
+std::chrono::milliseconds BackoffDelay(const BackoffPolicy& policy, int failures);
+
+// What processing a key came to.
+struct Outcome {
+  // The reconcile failed: retry after the key's backoff; requeue_after is
+  // ignored.
+  bool failed = false;
+  // On success: process the key again after this long; absent: only when
+  // something adds it again.
+  std::optional<std::chrono::milliseconds> requeue_after;
+
+  static Outcome Failed() { return {.failed = true}; }
+  static Outcome RequeueAfter(std::chrono::milliseconds d) { return {.requeue_after = d}; }
+  static Outcome Forget() { return {}; }
+};
+
+class WorkQueue {
+ public:
+  // `clock` must outlive the queue.
+  explicit WorkQueue(const Clock* clock, BackoffPolicy backoff = {});
+  WorkQueue(const WorkQueue&) = delete;
+  WorkQueue& operator=(const WorkQueue&) = delete;
+
+  // Due now.
+  void Add(const std::string& key);
+  // Due after `delay` from now.
+  void AddAfter(const std::string& key, std::chrono::milliseconds delay);
+
+  // Blocks until a key is due (and not being processed), then hands it out;
+  // nullopt once shut down. The caller must call Done(key, ...) later.
+  std::optional<std::string> Get();
+  // A due key, or nullopt without waiting.
+  std::optional<std::string> TryGet();
+  // Ends the processing of `key` (see the contract).
+  void Done(const std::string& key, const Outcome& outcome);
+  // Drops `key`'s waiting entry and backoff (a deleted object). A key in
+  // processing is still finished by its Done.
+  void Forget(const std::string& key);
+
+  // The earliest time a waiting key is due; nullopt when none waits.
+  std::optional<Timestamp> NextDue() const;
+  // Consecutive failures recorded for `key`.
+  int Failures(const std::string& key) const;
+  // Keys waiting (not counting keys in processing that are not re-added).
+  size_t Waiting() const;
+  size_t Processing() const;
+
+  // Makes blocked Get() calls read the clock again.
+  void Wake();
+  void ShutDown();
+  bool shutting_down() const;
+
+ private:
+  struct Entry {
+    std::optional<Timestamp> due;  // waiting, due at this time
+    bool processing = false;
+    int failures = 0;
+    uint64_t seq = 0;  // order among keys due at the same time
+  };
+  using Index = std::set<std::tuple<Timestamp, uint64_t, std::string>>;
+
+  void ScheduleLocked(const std::string& key, Entry& entry, Timestamp due);
+  std::optional<std::string> PopDueLocked(Timestamp now);
+  void EraseIfIdleLocked(const std::string& key);
+
+  const Clock* clock_;
+  const BackoffPolicy backoff_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Entry> entries_;
+  // Waiting keys that are not in processing, by due time.
+  Index ready_;
+  uint64_t next_seq_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace groupscaler::controller

@@ -1,0 +1,25 @@
+#include "controller/workers.h"
+
+#include <algorithm>
+
+namespace groupscaler::controller {
+
+Workers::Workers(WorkQueue* queue, int count, KeyHandler handler)
+    : queue_(queue), handler_(std::move(handler)) {
+  count = std::max(count, 1);
+  threads_.reserve(count);
+  for (int i = 0; i < count; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+Workers::~Workers() {
+  queue_->ShutDown();
+  threads_.clear();  // joins
+}
+
+void Workers::Loop() {
+  while (std::optional<std::string> key = queue_->Get()) {
+    queue_->Done(*key, handler_(*key));
+  }
+}
+
+}  // namespace groupscaler::controller

@@ -1,0 +1,122 @@
+#include "controller/autoscaler_cache.h"
+#include "controller/hpa_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "fakes.h"
+
+namespace groupscaler::controller {
+namespace {
+
+kube::Autoscaler Object(const std::string& name, const std::string& rv, const std::string& json) {
+  return {.metadata = {.namespace_name = "ns",
+                       .name = name,
+                       .uid = "u-" + name,
+                       .resource_version = rv,
+                       .generation = 1},
+          .json = json};
+}
+
+struct CacheFixture {
+  fakes::FakeAutoscalerClient api;
+  AutoscalerCache cache{&api};
+  int lists_seen = 0;
+  int events_seen = 0;
+  kube::WatchHandlers watch;
+
+  CacheFixture() {
+    (void)cache.WatchAutoscalers("", {.on_list = [this](const auto&) { ++lists_seen; },
+                                      .on_event = [this](const auto&) { ++events_seen; }});
+    watch = api.handlers();
+  }
+  std::string Cached(const std::string& name) {
+    StatusOr<kube::Autoscaler> got = cache.GetAutoscaler("ns", name);
+    return got.ok() ? got->json : got.status().ToString();
+  }
+};
+
+TEST(AutoscalerCache, BeforeTheFirstListAsksTheApi) {
+  CacheFixture f;
+  EXPECT_FALSE(f.cache.synced());
+  EXPECT_EQ(f.cache.GetAutoscaler("ns", "a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.api.gets(), 1);
+}
+
+TEST(AutoscalerCache, ServesFromListAndEventsWithoutGets) {
+  CacheFixture f;
+  f.watch.on_list({.items = {Object("a", "5", "a@5"), Object("b", "6", "b@6")}});
+  EXPECT_EQ(f.lists_seen, 1);
+  EXPECT_EQ(f.Cached("a"), "a@5");
+  f.watch.on_event({.type = kube::WatchEventType::kModified, .object = Object("a", "7", "a@7")});
+  EXPECT_EQ(f.Cached("a"), "a@7");
+  f.watch.on_event({.type = kube::WatchEventType::kAdded, .object = Object("c", "8", "c@8")});
+  EXPECT_EQ(f.Cached("c"), "c@8");
+  f.watch.on_event({.type = kube::WatchEventType::kDeleted, .object = Object("b", "9", "")});
+  EXPECT_EQ(f.cache.GetAutoscaler("ns", "b").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.events_seen, 3);
+  EXPECT_EQ(f.api.gets(), 0);
+}
+
+TEST(AutoscalerCache, RelistDropsObjectsDeletedMeanwhile) {
+  CacheFixture f;
+  f.watch.on_list({.items = {Object("a", "5", "a@5"), Object("b", "6", "b@6")}});
+  f.watch.on_list({.items = {Object("b", "10", "b@10")}});
+  EXPECT_EQ(f.cache.GetAutoscaler("ns", "a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.Cached("b"), "b@10");
+  EXPECT_EQ(f.cache.size(), 1u);
+}
+
+TEST(AutoscalerCache, OlderEventDoesNotReplaceNewerObject) {
+  CacheFixture f;
+  f.watch.on_list({.items = {Object("a", "20", "a@20")}});
+  f.watch.on_event({.type = kube::WatchEventType::kModified, .object = Object("a", "19", "a@19")});
+  EXPECT_EQ(f.Cached("a"), "a@20");
+}
+
+TEST(AutoscalerCache, StatusPatchResultReplacesTheCachedObject) {
+  CacheFixture f;
+  f.api.Put({{"apiVersion", "groupscaler.io/v1alpha1"},
+             {"kind", "ConsumerGroupAutoscaler"},
+             {"metadata", {{"name", "a"}, {"namespace", "ns"}}},
+             {"spec", nlohmann::json::object()}});
+  f.watch.on_list({.items = {Object("a", "0", "stale")}});
+  ASSERT_TRUE(f.cache.PatchAutoscalerStatus("ns", "a", R"({"reason":"Steady"})").ok());
+  EXPECT_NE(f.Cached("a").find("Steady"), std::string::npos);
+  // Not cached: a patch never adds (it may race a delete).
+  EXPECT_FALSE(f.cache.PatchAutoscalerStatus("ns", "zzz", "{}").ok());
+  EXPECT_EQ(f.cache.size(), 1u);
+}
+
+// Counts lists; fails them on demand.
+class CountingHpaLister final : public kube::HpaLister {
+ public:
+  StatusOr<std::vector<kube::HpaInfo>> ListHpas(const std::string& ns) override {
+    ++lists;
+    if (fail) return UnavailableError("down");
+    return std::vector<kube::HpaInfo>{{.namespace_name = ns, .name = "h" + std::to_string(lists)}};
+  }
+  int lists = 0;
+  bool fail = false;
+};
+
+TEST(HpaCache, ListsEachNamespaceOncePerTtlAndNeverCachesErrors) {
+  fakes::SharedManualClock clock{Timestamp{std::chrono::seconds(100)}};
+  CountingHpaLister api;
+  HpaCache cache(&api, &clock, std::chrono::seconds(30));
+  EXPECT_EQ(cache.ListHpas("a")->front().name, "h1");
+  EXPECT_EQ(cache.ListHpas("a")->front().name, "h1");
+  EXPECT_EQ(cache.ListHpas("b")->front().name, "h2");
+  EXPECT_EQ(api.lists, 2);
+  clock.Advance(std::chrono::seconds(30));
+  EXPECT_EQ(cache.ListHpas("a")->front().name, "h3");
+  clock.Advance(std::chrono::seconds(30));
+  api.fail = true;
+  EXPECT_FALSE(cache.ListHpas("a").ok());
+  EXPECT_FALSE(cache.ListHpas("a").ok());
+  EXPECT_EQ(api.lists, 5);
+}
+
+}  // namespace
+}  // namespace groupscaler::controller

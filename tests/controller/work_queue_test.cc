@@ -1,0 +1,242 @@
+#include "controller/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controller/workers.h"
+#include "fakes.h"
+
+namespace groupscaler::controller {
+namespace {
+
+using fakes::SharedManualClock;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+TEST(BackoffDelay, DoublesFromFiveMillisecondsToFiveMinutes) {
+  const BackoffPolicy policy;
+  EXPECT_EQ(BackoffDelay(policy, 1), milliseconds(5));
+  EXPECT_EQ(BackoffDelay(policy, 2), milliseconds(10));
+  EXPECT_EQ(BackoffDelay(policy, 3), milliseconds(20));
+  EXPECT_EQ(BackoffDelay(policy, 16), milliseconds(5 << 15));  // 163.84 s
+  EXPECT_EQ(BackoffDelay(policy, 17), minutes(5));             // 327.68 s capped
+  EXPECT_EQ(BackoffDelay(policy, 1000), minutes(5));
+}
+
+// One operation on the queue, and what it must give.
+struct Step {
+  enum Op { kAdd, kAddAfter, kGet, kDone, kAdvance, kForget } op;
+  std::string key;
+  milliseconds duration{0};  // kAddAfter's delay, kAdvance's step
+  Outcome outcome;           // kDone
+  // kGet: the key TryGet must return; "" means none is due.
+  std::string want;
+};
+
+struct QueueCase {
+  std::string name;
+  std::vector<Step> steps;
+  // After the steps, relative to the start; nullopt: nothing waits.
+  std::optional<milliseconds> want_next_due;
+  size_t want_waiting = 0;
+};
+
+Step Add(std::string key) { return {.op = Step::kAdd, .key = std::move(key)}; }
+Step AddAfter(std::string key, milliseconds d) {
+  return {.op = Step::kAddAfter, .key = std::move(key), .duration = d};
+}
+Step Get(std::string want) { return {.op = Step::kGet, .want = std::move(want)}; }
+Step Done(std::string key, Outcome outcome) {
+  return {.op = Step::kDone, .key = std::move(key), .outcome = outcome};
+}
+Step Advance(milliseconds d) { return {.op = Step::kAdvance, .duration = d}; }
+Step Forget(std::string key) { return {.op = Step::kForget, .key = std::move(key)}; }
+
+void PrintTo(const QueueCase& c, std::ostream* os) { *os << c.name; }
+
+class WorkQueueTable : public ::testing::TestWithParam<QueueCase> {};
+
+TEST_P(WorkQueueTable, Steps) {
+  const QueueCase& c = GetParam();
+  const Timestamp start{seconds(1000)};
+  ManualClock clock(start);
+  WorkQueue queue(&clock);
+  for (size_t i = 0; i < c.steps.size(); ++i) {
+    const Step& s = c.steps[i];
+    SCOPED_TRACE("step " + std::to_string(i));
+    switch (s.op) {
+      case Step::kAdd:
+        queue.Add(s.key);
+        break;
+      case Step::kAddAfter:
+        queue.AddAfter(s.key, s.duration);
+        break;
+      case Step::kGet:
+        EXPECT_EQ(queue.TryGet().value_or(""), s.want);
+        break;
+      case Step::kDone:
+        queue.Done(s.key, s.outcome);
+        break;
+      case Step::kAdvance:
+        clock.Advance(s.duration);
+        break;
+      case Step::kForget:
+        queue.Forget(s.key);
+        break;
+    }
+  }
+  std::optional<milliseconds> next_due;
+  if (auto due = queue.NextDue()) next_due = *due - start;
+  EXPECT_EQ(next_due, c.want_next_due);
+  EXPECT_EQ(queue.Waiting(), c.want_waiting);
+}
+
+const milliseconds kPoll = seconds(10);
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, WorkQueueTable,
+    ::testing::Values(
+        QueueCase{.name = "AddedTwiceQueuedOnce",
+                  .steps = {Add("a"), Add("a"), Get("a"), Get("")},
+                  .want_next_due = std::nullopt},
+        QueueCase{.name = "FifoAmongDueKeys",
+                  .steps = {Add("a"), Add("b"), Add("c"), Get("a"), Get("b"), Get("c")}},
+        QueueCase{.name = "AddAfterNotDueBeforeItsTime",
+                  .steps = {AddAfter("a", milliseconds(50)), Get(""), Advance(milliseconds(49)),
+                            Get(""), Advance(milliseconds(1)), Get("a")}},
+        QueueCase{.name = "EarlierDueTimeWins",
+                  .steps = {AddAfter("a", seconds(10)), Add("a"), Get("a"), Get("")}},
+        QueueCase{.name = "LaterAddDoesNotDelay",
+                  .steps = {AddAfter("a", milliseconds(5)), AddAfter("a", seconds(10))},
+                  .want_next_due = milliseconds(5),
+                  .want_waiting = 1},
+        QueueCase{.name = "NotHandedOutTwiceWhileProcessing",
+                  .steps = {Add("a"), Get("a"), Add("a"), Get("")},
+                  .want_next_due = std::nullopt},
+        QueueCase{.name = "ReAddedWhileProcessingProcessedAgainAfterDone",
+                  .steps = {Add("a"), Get("a"), Add("a"), Get(""),
+                            Done("a", Outcome::RequeueAfter(kPoll)), Get("a")}},
+        QueueCase{.name = "SuccessRequeuesAfterPollInterval",
+                  .steps = {Add("a"), Get("a"), Done("a", Outcome::RequeueAfter(kPoll)), Get("")},
+                  .want_next_due = kPoll,
+                  .want_waiting = 1},
+        QueueCase{.name = "ErrorRetriesAfterBackoffNotPollInterval",
+                  .steps = {Add("a"), Get("a"), Done("a", Outcome::Failed())},
+                  .want_next_due = milliseconds(5),
+                  .want_waiting = 1},
+        QueueCase{.name = "BackoffDoubles",
+                  .steps = {Add("a"), Get("a"), Done("a", Outcome::Failed()),
+                            Advance(milliseconds(5)), Get("a"), Done("a", Outcome::Failed()),
+                            Advance(milliseconds(10)), Get("a"), Done("a", Outcome::Failed())},
+                  // 15 ms elapsed, then 20 ms.
+                  .want_next_due = milliseconds(35),
+                  .want_waiting = 1},
+        QueueCase{
+            .name = "SuccessResetsBackoff",
+            .steps = {Add("a"), Get("a"), Done("a", Outcome::Failed()), Advance(milliseconds(5)),
+                      Get("a"), Done("a", Outcome::Failed()), Advance(milliseconds(10)), Get("a"),
+                      Done("a", Outcome::RequeueAfter(kPoll)), Advance(kPoll), Get("a"),
+                      Done("a", Outcome::Failed())},
+            .want_next_due = milliseconds(15) + kPoll + milliseconds(5),
+            .want_waiting = 1},
+        QueueCase{.name = "BackoffIsPerKey",
+                  .steps = {Add("a"), Add("b"), Get("a"), Done("a", Outcome::Failed()), Get("b"),
+                            Done("b", Outcome::RequeueAfter(kPoll)), Advance(milliseconds(5)),
+                            Get("a"), Get("")},
+                  .want_next_due = kPoll,
+                  .want_waiting = 1},
+        QueueCase{
+            .name = "ReAddDuringFailedProcessingBeatsBackoff",
+            .steps = {Add("a"), Get("a"), Done("a", Outcome::Failed()), Advance(milliseconds(5)),
+                      Get("a"), Add("a"), Done("a", Outcome::Failed()), Get("a")}},
+        QueueCase{.name = "ForgetDropsWaitingKey",
+                  .steps = {AddAfter("a", kPoll), Forget("a")},
+                  .want_next_due = std::nullopt},
+        QueueCase{.name = "ForgottenOutcomeNotRequeued",
+                  .steps = {Add("a"), Get("a"), Done("a", Outcome::Forget())},
+                  .want_next_due = std::nullopt},
+        QueueCase{.name = "DoneForUnknownKeyIgnored",
+                  .steps = {Done("x", Outcome::Failed())},
+                  .want_next_due = std::nullopt}),
+    [](const ::testing::TestParamInfo<QueueCase>& info) { return info.param.name; });
+
+TEST(WorkQueue, GetBlocksUntilAddThenShutDownReleasesIt) {
+  RealClock clock;
+  WorkQueue queue(&clock);
+  std::optional<std::string> got;
+  std::jthread getter([&] { got = queue.Get(); });
+  queue.Add("ns/a");
+  getter.join();
+  EXPECT_EQ(got, "ns/a");
+
+  std::optional<std::string> after_shutdown = "unset";
+  std::jthread waiter([&] { after_shutdown = queue.Get(); });
+  queue.ShutDown();
+  waiter.join();
+  EXPECT_EQ(after_shutdown, std::nullopt);
+  queue.Add("ns/b");
+  EXPECT_EQ(queue.Waiting(), 0u);
+}
+
+TEST(WorkQueue, WakeMakesGetReadAManualClockAgain) {
+  SharedManualClock clock(Timestamp{seconds(1)});
+  WorkQueue queue(&clock);
+  queue.AddAfter("ns/a", seconds(30));
+  std::atomic<bool> got{false};
+  std::jthread getter([&] {
+    if (queue.Get()) got = true;
+  });
+  EXPECT_FALSE(got.load());
+  clock.Advance(seconds(30));
+  queue.Wake();
+  getter.join();
+  EXPECT_TRUE(got.load());
+}
+
+TEST(Workers, ProcessEveryKeyAndNeverOneKeyConcurrently) {
+  RealClock clock;
+  WorkQueue queue(&clock);
+  std::mutex mu;
+  std::map<std::string, int> in_flight;
+  std::map<std::string, int> processed;
+  bool overlap = false;
+  std::atomic<int> total{0};
+  {
+    Workers workers(&queue, 4, [&](const std::string& key) {
+      {
+        std::lock_guard lock(mu);
+        if (in_flight[key]++ > 0) overlap = true;
+      }
+      std::this_thread::yield();
+      {
+        std::lock_guard lock(mu);
+        --in_flight[key];
+        ++processed[key];
+      }
+      ++total;
+      return Outcome::Forget();
+    });
+    for (int round = 0; round < 50; ++round) {
+      for (int k = 0; k < 8; ++k) queue.Add("ns/k" + std::to_string(k));
+    }
+    // Every key added at least once must be processed at least once; wait
+    // for the queue to drain (bounded).
+    for (int i = 0; i < 2000 && (queue.Waiting() > 0 || queue.Processing() > 0); ++i) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+  EXPECT_FALSE(overlap);
+  EXPECT_EQ(processed.size(), 8u);
+  EXPECT_LE(total.load(), 400);
+}
+
+}  // namespace
+}  // namespace groupscaler::controller
