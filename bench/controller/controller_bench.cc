@@ -3,7 +3,7 @@
 // cluster, against the test API server. Not a ctest test (it takes about a
 // minute); run it by hand:
 //
-//   build/tests/controller/controller_bench [autoscalers] [groups] [workers]
+//   bench/run-controller-bench [autoscalers] [groups] [workers]
 //
 // Prints: the first full pass (every autoscaler reconciled and its status
 // written), the API requests of one steady poll interval by kind, the time
