@@ -596,6 +596,8 @@ TEST(LagReader, MembersInSeparateProcessesCommitKnownOffsets) {
       auto line = members[i]->ReadLine(milliseconds(100));
       if (!line) continue;
       ASSERT_THAT(*line, Not(HasSubstr("commit-failed")));
+      // Overtaken by a rebalance: owns nothing until its next assignment.
+      if (line->rfind("commit-retry", 0) == 0) assigned[i].clear();
       if (line->rfind("assigned ", 0) == 0) {
         assigned[i].clear();
         std::stringstream in(line->substr(9));

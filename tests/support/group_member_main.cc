@@ -7,7 +7,9 @@
 // 6000 ms as the mock broker needs). Whenever partitions are assigned, it
 // commits the given offsets for those of them listed, inside the rebalance
 // callback (so the commit carries the current generation), then prints
-// "assigned P,P,..." on stdout. It leaves the group and exits 0 when stdin
+// "assigned P,P,..." on stdout; "commit-retry ERR" when a rebalance overtook
+// the commit (the next assignment commits again), "commit-failed ERR" for
+// any other error. It leaves the group and exits 0 when stdin
 // closes.
 
 #include <librdkafka/rdkafka.h>
@@ -44,7 +46,15 @@ void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition
   }
   if (commit->cnt > 0) {
     const rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, commit, /*async=*/0);
-    if (cerr) line = std::string("commit-failed ") + rd_kafka_err2name(cerr);
+    if (cerr == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+        cerr == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+        cerr == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+      // Another member joined while this one committed: a new assignment
+      // (and so another commit) follows; until then this one is not owned.
+      line = std::string("commit-retry ") + rd_kafka_err2name(cerr);
+    } else if (cerr) {
+      line = std::string("commit-failed ") + rd_kafka_err2name(cerr);
+    }
   }
   rd_kafka_topic_partition_list_destroy(commit);
   std::printf("%s\n", line.c_str());
