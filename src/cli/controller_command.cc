@@ -21,8 +21,9 @@
 #include "controller/batching_lag_reader.h"
 #include "controller/controller.h"
 #include "controller/health_server.h"
-#include "controller/lag_reader_registry.h"
 #include "controller/leader_elector.h"
+#include "kafka/lag_reader.h"
+#include "kafka/rdkafka_lag_reader.h"
 #include "kube/config.h"
 #include "kube/kube_client.h"
 
@@ -161,7 +162,7 @@ int RunController(const ControllerFlags& flags) {
   RealClock clock;
   // One reader per Kafka cluster, shared by its autoscalers, whose
   // concurrent observations are merged into shared cycles.
-  controller::LagReaderRegistry readers(controller::BatchingRdKafkaFactory());
+  kafka::LagReaderPool readers(controller::Batching(kafka::RdKafkaLagReaderFactory()));
   const controller::ReconcilerDeps deps{.autoscalers = &kube_client,
                                         .scales = &kube_client,
                                         .events = &kube_client,

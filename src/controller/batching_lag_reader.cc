@@ -68,11 +68,10 @@ void BatchingLagReader::RunCycle(std::vector<std::shared_ptr<Request>> batch,
   }
 }
 
-LagReaderFactory BatchingRdKafkaFactory(kafka::ReaderOptions options) {
-  return [options](
+kafka::LagReaderFactory Batching(kafka::LagReaderFactory inner) {
+  return [inner = std::move(inner)](
              const kafka::ClusterConfig& cluster) -> StatusOr<std::unique_ptr<kafka::LagReader>> {
-    StatusOr<std::unique_ptr<kafka::LagReader>> reader =
-        kafka::NewRdKafkaLagReader(cluster, options);
+    StatusOr<std::unique_ptr<kafka::LagReader>> reader = inner(cluster);
     if (!reader.ok()) return reader.status();
     return std::unique_ptr<kafka::LagReader>(
         std::make_unique<BatchingLagReader>(std::move(reader).value()));

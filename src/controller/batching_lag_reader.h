@@ -23,9 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/lag_reader_registry.h"
 #include "kafka/lag_reader.h"
-#include "kafka/rdkafka_lag_reader.h"
 
 namespace groupscaler::controller {
 
@@ -60,8 +58,8 @@ class BatchingLagReader final : public kafka::LagReader {
   int cycles_ = 0;
 };
 
-// The controller's reader factory: a librdkafka reader per cluster behind a
-// BatchingLagReader.
-LagReaderFactory BatchingRdKafkaFactory(kafka::ReaderOptions options = {});
+// `inner`'s readers, each behind a BatchingLagReader. The controller's
+// factory is Batching(kafka::RdKafkaLagReaderFactory()).
+kafka::LagReaderFactory Batching(kafka::LagReaderFactory inner);
 
 }  // namespace groupscaler::controller

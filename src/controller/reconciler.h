@@ -35,8 +35,8 @@
 #include <string>
 
 #include "common/clock.h"
-#include "controller/lag_reader_registry.h"
 #include "controller/work_queue.h"
+#include "kafka/lag_reader.h"
 #include "kube/client.h"
 #include "policy/types.h"
 
@@ -50,7 +50,7 @@ struct ReconcilerDeps {
   kube::EventRecorder* events = nullptr;
   kube::SecretReader* secrets = nullptr;
   kube::HpaLister* hpas = nullptr;
-  LagReaderRegistry* readers = nullptr;
+  kafka::LagReaderPool* readers = nullptr;
   const Clock* clock = nullptr;
 };
 

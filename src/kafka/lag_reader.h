@@ -6,9 +6,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -100,6 +104,33 @@ class LagReader {
   // report emitted after this call began (so it covers every cycle that
   // returned before). Waits up to two statistics intervals.
   virtual StatusOr<RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds timeout) = 0;
+};
+
+// Makes the reader for one cluster: NewRdKafkaLagReader in production
+// (RdKafkaLagReaderFactory), a fake or a wrapper in tests and the controller.
+using LagReaderFactory = std::function<StatusOr<std::unique_ptr<LagReader>>(const ClusterConfig&)>;
+
+// One reader per distinct ClusterConfig, shared by every autoscaler pointing
+// at that cluster: Get returns the live reader for an equal config, or makes
+// one with the factory. The pool holds only weak references, so a reader is
+// closed as soon as the last user lets it go (its autoscalers were deleted or
+// moved to another cluster). Thread-safe.
+class LagReaderPool {
+ public:
+  explicit LagReaderPool(LagReaderFactory factory) : factory_(std::move(factory)) {}
+
+  // The shared reader for `cluster`, or the factory's error (bad auth
+  // settings).
+  StatusOr<std::shared_ptr<LagReader>> Get(const ClusterConfig& cluster);
+  // Readers alive now.
+  size_t size();
+
+ private:
+  std::mutex mu_;
+  LagReaderFactory factory_;
+  // Few clusters per controller: a linear scan is enough, and it compares
+  // configs without serialising their secrets anywhere.
+  std::vector<std::pair<ClusterConfig, std::weak_ptr<LagReader>>> readers_;
 };
 
 }  // namespace groupscaler::kafka

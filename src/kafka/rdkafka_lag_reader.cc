@@ -789,18 +789,6 @@ class RdKafkaLagReader final : public LagReader {
   rd_kafka_resp_err_t last_group_err_ = RD_KAFKA_RESP_ERR_NO_ERROR;
 };
 
-std::string PoolKey(const ClusterConfig& cluster) {
-  std::vector<std::string> servers = cluster.bootstrap_servers;
-  std::sort(servers.begin(), servers.end());
-  std::string key;
-  for (const std::string& s : servers) key += s + ",";
-  key += '\0';
-  for (const auto& [k, v] : cluster.auth) {
-    key += k + '\0' + v + '\0';
-  }
-  return key;
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<LagReader>> NewRdKafkaLagReader(const ClusterConfig& cluster,
@@ -821,32 +809,10 @@ StatusOr<std::unique_ptr<LagReader>> NewRdKafkaLagReader(const ClusterConfig& cl
   return std::unique_ptr<LagReader>(std::move(reader));
 }
 
-StatusOr<std::shared_ptr<LagReader>> LagReaderPool::Get(const ClusterConfig& cluster) {
-  std::lock_guard lock(mu_);
-  const std::string key = PoolKey(cluster);
-  auto it = readers_.find(key);
-  if (it != readers_.end()) {
-    if (std::shared_ptr<LagReader> live = it->second.lock()) return live;
-  }
-  StatusOr<std::unique_ptr<LagReader>> reader = NewRdKafkaLagReader(cluster, options_);
-  if (!reader.ok()) return reader.status();
-  std::shared_ptr<LagReader> shared = std::move(reader).value();
-  readers_[key] = shared;
-  return shared;
-}
-
-size_t LagReaderPool::size() {
-  std::lock_guard lock(mu_);
-  size_t live = 0;
-  for (auto it = readers_.begin(); it != readers_.end();) {
-    if (it->second.expired()) {
-      it = readers_.erase(it);
-    } else {
-      ++live;
-      ++it;
-    }
-  }
-  return live;
+LagReaderFactory RdKafkaLagReaderFactory(ReaderOptions options) {
+  return [options = std::move(options)](const ClusterConfig& cluster) {
+    return NewRdKafkaLagReader(cluster, options);
+  };
 }
 
 }  // namespace groupscaler::kafka

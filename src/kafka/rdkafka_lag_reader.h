@@ -61,21 +61,8 @@ struct ReaderOptions {
 StatusOr<std::unique_ptr<LagReader>> NewRdKafkaLagReader(const ClusterConfig& cluster,
                                                          const ReaderOptions& options = {});
 
-// One reader per distinct ClusterConfig, shared: Get returns the live reader
-// for an equal config, or creates one. A reader is closed when the last
-// shared_ptr to it goes away, i.e. when no autoscaler needs the cluster.
-class LagReaderPool {
- public:
-  explicit LagReaderPool(ReaderOptions options = {}) : options_(std::move(options)) {}
-  StatusOr<std::shared_ptr<LagReader>> Get(const ClusterConfig& cluster);
-  // Readers currently alive.
-  size_t size();
-
- private:
-  std::mutex mu_;
-  ReaderOptions options_;
-  // Key: the config serialised (secrets included, never logged).
-  std::map<std::string, std::weak_ptr<LagReader>> readers_;
-};
+// A LagReaderFactory (see lag_reader.h) that makes NewRdKafkaLagReader
+// readers with `options`.
+LagReaderFactory RdKafkaLagReaderFactory(ReaderOptions options = {});
 
 }  // namespace groupscaler::kafka

@@ -18,7 +18,7 @@
 
 #include "controller/batching_lag_reader.h"
 #include "controller/controller.h"
-#include "controller/lag_reader_registry.h"
+#include "kafka/lag_reader.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "kube/kube_client.h"
 #include "support/kube_api_server.h"
@@ -104,7 +104,7 @@ class ControllerE2E : public ::testing::Test {
   }
 
   void StartController(const std::string& namespace_name = "") {
-    registry_ = std::make_unique<LagReaderRegistry>(BatchingRdKafkaFactory());
+    registry_ = std::make_unique<kafka::LagReaderPool>(Batching(kafka::RdKafkaLagReaderFactory()));
     controller_ = std::make_unique<Controller>(
         ReconcilerDeps{.autoscalers = client_.get(),
                        .scales = client_.get(),
@@ -177,7 +177,7 @@ class ControllerE2E : public ::testing::Test {
   std::unique_ptr<groupscaler::testing::KubeApiServer> server_;
   std::unique_ptr<groupscaler::testing::MockCluster> cluster_;
   std::unique_ptr<kube::KubeClient> client_;
-  std::unique_ptr<LagReaderRegistry> registry_;
+  std::unique_ptr<kafka::LagReaderPool> registry_;
   std::unique_ptr<Controller> controller_;
 };
 

@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "controller/lag_reader_registry.h"
 #include "controller/status_patch.h"
 #include "fakes.h"
+#include "kafka/lag_reader.h"
 
 namespace groupscaler::controller {
 namespace {
@@ -51,7 +51,7 @@ struct World {
   fakes::FakeHpaLister hpas;
   fakes::FakeLagReader kafka;
   std::atomic<int> readers_alive{0};
-  LagReaderRegistry registry{[this](const kafka::ClusterConfig& c) {
+  kafka::LagReaderPool registry{[this](const kafka::ClusterConfig& c) {
     return fakes::MakeProxyReader(&kafka, &readers_alive, c);
   }};
   Reconciler reconciler{{.autoscalers = &autoscalers,

@@ -17,6 +17,7 @@
 #include "kafka/api_versions_probe.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "policy/policy.h"
+#include "support/fake_lag_reader.h"
 #include "support/mock_cluster.h"
 #include "support/subprocess.h"
 
@@ -518,7 +519,7 @@ TEST(LagReader, SteadyStateRequestsDoNotGrowWithPartitions) {
 
 TEST(LagReaderPool, OneReaderPerClusterClosedWhenUnused) {
   World w = StartWorld();
-  LagReaderPool pool;
+  LagReaderPool pool(RdKafkaLagReaderFactory());
   auto a = pool.Get(w.config());
   auto b = pool.Get(w.config());
   ClusterConfig other = w.config();
@@ -535,6 +536,21 @@ TEST(LagReaderPool, OneReaderPerClusterClosedWhenUnused) {
   auto rejected = pool.Get(bad);
   ASSERT_FALSE(rejected.ok());
   EXPECT_THAT(rejected.status().message(), HasSubstr("\"sasl\""));
+}
+
+TEST(LagReaderPool, SameServersInAnyOrderShareOneReader) {
+  int made = 0;
+  LagReaderPool pool([&](const ClusterConfig&) -> StatusOr<std::unique_ptr<LagReader>> {
+    ++made;
+    return std::unique_ptr<LagReader>(std::make_unique<testing::FakeLagReader>());
+  });
+  auto a = pool.Get({.bootstrap_servers = {"b-1:9092", "b-2:9092"}});
+  auto b = pool.Get({.bootstrap_servers = {"b-2:9092", "b-1:9092"}});
+  auto c = pool.Get({.bootstrap_servers = {"b-1:9092"}});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->get(), b->get());
+  EXPECT_NE(a->get(), c->get());
+  EXPECT_EQ(made, 2);
 }
 
 TEST(LagReader, SecretsNeverReachLogsOrErrors) {
