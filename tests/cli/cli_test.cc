@@ -1,15 +1,13 @@
 // Runs the real, built `groupscaler` binary (GROUPSCALER_BINARY) as a user
 // would, and checks its exit code, stdout and stderr.
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-extern char** environ;
+#include "support/subprocess.h"
 
 namespace groupscaler::cli {
 namespace {
@@ -29,18 +27,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct Output {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using Output = groupscaler::testing::RunResult;
 
 // Input files for the bad-input cases. ctest runs each case in its own
 // process, in parallel: every process writes its own copies (the pid in the
@@ -68,44 +55,11 @@ std::string WriteTemp(const std::string& name, const std::string& content) {
   return temp_files.Write(name, content);
 }
 
-// Runs the binary with `args`; stdout and stderr go to files, so that large
-// outputs cannot block on a pipe.
+// Runs the binary with `args` as a user would, stdin from /dev/null.
 Output RunBinary(const std::vector<std::string>& args) {
-  static int run_number = 0;
-  const std::string base = ::testing::TempDir() + "/cli_test_run" + std::to_string(::getpid()) +
-                           "_" + std::to_string(run_number++);
-  const std::string out_path = base + ".out";
-  const std::string err_path = base + ".err";
-
-  std::vector<std::string> argv_strings = {GROUPSCALER_BINARY};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  pid_t pid = 0;
-  Output output;
-  int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) {
-    ADD_FAILURE() << "cannot run " << argv[0] << ": " << std::strerror(spawned);
-    return output;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  // A signal (a crash) shows as 128 + signal, as in a shell.
-  output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  output.out = ReadFile(out_path);
-  output.err = ReadFile(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
-  return output;
+  std::vector<std::string> argv = {GROUPSCALER_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return groupscaler::testing::RunProcess(argv, std::chrono::seconds(60));
 }
 
 std::string Source(const std::string& relative) {
