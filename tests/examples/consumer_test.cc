@@ -143,7 +143,6 @@ class ExampleConsumerTest : public ::testing::Test {
       return;
     }
     c.assignment_lines.push_back(line);
-    std::printf("DBG %lld pid %d %s\n", (long long)std::chrono::duration_cast<milliseconds>(SteadyClock::now().time_since_epoch()).count() % 100000, c.pid, line.c_str());
     const auto now = line.find(" now ");
     ASSERT_NE(now, std::string::npos) << line;
     c.owned[thread] = ParsePartitions(line.substr(now + 5));
@@ -214,8 +213,11 @@ TEST_F(ExampleConsumerTest, TwoProcessesShareTheGroupWithoutOverlap) {
   Consumer* b = Start({});
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(PumpUntil([&] { return Stable({a, b}, 2) && AllKeysSeen(kPerPartition); },
-                        milliseconds(20000)))
+  ASSERT_TRUE(PumpUntil(
+      [&] {
+        return Stable({a, b}, 2) && AllKeysSeen(kPerPartition);
+      },
+      milliseconds(20000)))
       << "a: " << ::testing::PrintToString(a->assignment_lines)
       << "\nb: " << ::testing::PrintToString(b->assignment_lines);
   // Cooperative-sticky splits 6 partitions 3 and 3.
@@ -239,17 +241,20 @@ TEST_F(ExampleConsumerTest, ThreadsOfOneProcessOwnDisjointPartitions) {
 
 TEST_F(ExampleConsumerTest, SigtermCommitsLeavesAndHandsOver) {
   constexpr int kPerPartition = 100;
-  constexpr int kCommitEvery = 100000;
+  constexpr int kCommitEvery = 10;
   ProduceKeyed(cluster_->bootstrap_servers(), kPerPartition);
-  const std::vector<std::string> flags = {"--process-ms", "5", "--commit-every", "--debug", "cgrp",
+  const std::vector<std::string> flags = {"--process-ms", "5", "--commit-every",
                                           std::to_string(kCommitEvery)};
   Consumer* a = Start(flags);
   Consumer* b = Start(flags);
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   // Stable and well under way, with most of the work still ahead (600 messages × 5 ms).
-  ASSERT_TRUE(PumpUntil([&] { return Stable({a, b}, 2) && deliveries_.size() >= 60; },
-                        milliseconds(20000)));
+  ASSERT_TRUE(PumpUntil(
+      [&] {
+        return Stable({a, b}, 2) && deliveries_.size() >= 60;
+      },
+      milliseconds(20000)));
   ASSERT_LT(deliveries_.size(), static_cast<size_t>(kPartitions * kPerPartition));
   const std::set<int> moved = a->owned[0];
 
@@ -265,14 +270,12 @@ TEST_F(ExampleConsumerTest, SigtermCommitsLeavesAndHandsOver) {
   // B takes all partitions, without waiting for a's session to time out (a left the group).
   // The mock broker holds every rebalance open for up to session.timeout.ms - 1000 (5 s)
   // waiting for members to rejoin, so allow that plus a heartbeat and slack.
-  ASSERT_TRUE(
-      PumpUntil([&] { return b->owned[0].size() == static_cast<size_t>(kPartitions); },
-                milliseconds(9000)))
+  ASSERT_TRUE(PumpUntil([&] { return b->owned[0].size() == static_cast<size_t>(kPartitions); },
+                        milliseconds(9000)))
       << ::testing::PrintToString(b->assignment_lines);
   const auto handover = SteadyClock::now() - sent;
   RecordProperty("handover_ms",
                  static_cast<int>(std::chrono::duration_cast<milliseconds>(handover).count()));
-  std::printf("handover %d ms\n", static_cast<int>(std::chrono::duration_cast<milliseconds>(handover).count()));
   ASSERT_TRUE(PumpUntil([&] { return AllKeysSeen(kPerPartition); }, milliseconds(20000)));
   ExpectAllKeys(kPerPartition);
   // a committed on revoke, so b resumed exactly there; at most one uncommitted batch per
