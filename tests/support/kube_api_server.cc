@@ -462,6 +462,18 @@ struct KubeApiServer::Impl {
   }
   Response Error(HttpError e) { return Json(e.code, StatusBody(e)); }
 
+  // Reads a request body that must be a JSON object; the 400 to answer
+  // otherwise.
+  std::optional<HttpError> ParseObjectBody(const Request& req, value* body) {
+    try {
+      *body = value::parse(req.body);
+    } catch (const std::exception& e) {
+      return HttpError{400, "BadRequest", std::string("invalid JSON body: ") + e.what()};
+    }
+    if (!body->is_object()) return HttpError{400, "BadRequest", "the body must be a JSON object"};
+    return std::nullopt;
+  }
+
   HttpError NotFound(const ResourceInfo& info, const std::string& name) {
     return {404, "NotFound", info.qualified() + " \"" + name + "\" not found", name, &info};
   }
@@ -623,12 +635,7 @@ struct KubeApiServer::Impl {
       }
     }
     value body;
-    try {
-      body = value::parse(req.body);
-    } catch (const std::exception& e) {
-      return Error({400, "BadRequest", std::string("invalid JSON body: ") + e.what()});
-    }
-    if (!body.is_object()) return Error({400, "BadRequest", "the body must be a JSON object"});
+    if (std::optional<HttpError> bad = ParseObjectBody(req, &body)) return Error(*bad);
 
     // The view the client is writing: the object, or its Scale.
     value view = t.subresource == "scale" ? ScaleOf(current) : current;
@@ -688,12 +695,7 @@ struct KubeApiServer::Impl {
   Response Create(const Request& req, const Target& t) {
     const ResourceInfo& info = *t.info;
     value body;
-    try {
-      body = value::parse(req.body);
-    } catch (const std::exception& e) {
-      return Error({400, "BadRequest", std::string("invalid JSON body: ") + e.what()});
-    }
-    if (!body.is_object()) return Error({400, "BadRequest", "the body must be a JSON object"});
+    if (std::optional<HttpError> bad = ParseObjectBody(req, &body)) return Error(*bad);
     if (!body.has_field("metadata") || !body.at("metadata").is_object()) {
       body["metadata"] = value::object();
     }
