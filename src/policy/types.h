@@ -185,6 +185,23 @@ struct PartitionLag {
   bool committed_beyond_end = false;  // clamped to the end
   bool committed_missing = false;
   bool negative_offsets = false;  // an offset < 0 or start > end: lag unknown
+  // How old the oldest unconsumed message is, estimated from the history of
+  // (log-end offset, time seen) points; unset when the table is too short to
+  // say (never guessed) or the partition has no lag (then 0).
+  std::optional<double> time_lag_seconds;
+  // Lag, and the committed offset has not moved over the stall window while
+  // the group has members: more replicas cannot help (left out of the signal).
+  bool stalled = false;
+  // Lag, and the group stopped committing on every partition altogether.
+  bool stopped = false;
+};
+
+// Rates of one topic from successive observations, smoothed over the rate
+// window, in messages per second. Unset until two observations are known.
+struct TopicRate {
+  std::string topic;
+  std::optional<double> produce_rate;  // log-end offsets' growth
+  std::optional<double> consume_rate;  // committed offsets' growth
 };
 
 struct DecisionFlags {
@@ -214,6 +231,18 @@ struct Decision {
   std::string message;
   DecisionFlags flags;
   std::vector<PartitionLag> partition_lags;
+  std::vector<TopicRate> topic_rates;
+  // Time lag over the partitions whose time lag is known; unset when none is.
+  std::optional<double> max_time_lag_seconds;
+  std::optional<double> total_time_lag_seconds;
+  // Partitions flagged stalled (see PartitionLag::stalled), in order.
+  std::vector<TopicPartition> stalled_partitions;
+  // Messages per second one replica sustains: learned, else the spec's hint;
+  // unset while unknown.
+  std::optional<double> per_replica_rate;
+  // Scale changes Decide has asked for since the history began: each costs
+  // the group a rebalance.
+  int64_t rebalances_caused = 0;
   History history;  // to pass to the next Decide
 };
 
