@@ -68,7 +68,31 @@ struct Fallback {
   friend bool operator==(const Fallback&, const Fallback&) = default;
 };
 
+// spec.policy.type: what the replica count is computed from.
+enum class PolicyType {
+  kLag,         // ceil(lag / lagThreshold), as KEDA's Kafka scaler
+  kThroughput,  // ceil((produceRate + lag / targetDrainSeconds) / perReplicaRate)
+};
+
 struct Spec {
+  PolicyType policy_type = PolicyType::kLag;
+  // Throughput policy: how fast the backlog should be drained.
+  int64_t target_drain_seconds = 60;
+  // Throughput policy: messages/s one replica sustains, the prior until one
+  // is learned.
+  std::optional<double> per_replica_rate_hint;
+  // Window over which produce and consume rates are smoothed.
+  int64_t rate_window_seconds = 60;
+  // Alternative target: the oldest unconsumed message's age, seconds.
+  std::optional<int64_t> lag_seconds_threshold;
+  // After a scale change, hold further changes this long (or until the
+  // group's members equal the replicas, where the broker reports them)...
+  int64_t rebalance_settle_seconds = 30;
+  // ... unless lag grew past this factor of the lag at the change.
+  double emergency_lag_factor = 2.0;
+  // A partition with lag whose committed offset did not move this long
+  // while the group has members is stalled.
+  int64_t stall_seconds = 120;
   int32_t min_replicas = 1;  // 0 allows scale to zero
   int32_t max_replicas = 10;
   int32_t consumers_per_replica = 1;     // consumer threads per replica
