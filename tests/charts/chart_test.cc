@@ -1,10 +1,17 @@
 // The Helm chart, rendered by the real helm binary (scripts/setup puts it in
 // .tools/bin): lint, least-privilege RBAC, a hardened Deployment, leader
 // election with more than one replica, watch-one-namespace mode, the values
-// schema, and the generated plain-kubectl manifests in sync.
+// schema, the optional ServiceMonitor, PrometheusRule and dashboard ConfigMap,
+// every rendered object valid against the Kubernetes schemas (node and the
+// npm package kubernetes-models, see validate_objects.js), and the generated
+// plain-kubectl manifests in sync.
+
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -14,6 +21,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "support/subprocess.h"
 
@@ -27,6 +35,8 @@ using ::testing::Not;
 const std::string kSourceDir = GROUPSCALER_SOURCE_DIR;
 const std::string kHelm = kSourceDir + "/.tools/bin/helm";
 const std::string kChart = kSourceDir + "/charts/groupscaler";
+const std::string kAllOptions = kSourceDir + "/tests/charts/all-options-values.yaml";
+const std::string kNode = "/usr/bin/node";
 
 testing::RunResult Helm(std::vector<std::string> args) {
   args.insert(args.begin(), kHelm);
@@ -42,6 +52,18 @@ std::vector<YAML::Node> Render(const std::vector<std::string>& sets = {},
     args.push_back(set);
   }
   const testing::RunResult r = Helm(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<YAML::Node> docs;
+  for (const YAML::Node& doc : YAML::LoadAll(r.out)) {
+    if (doc.IsMap()) docs.push_back(doc);
+  }
+  return docs;
+}
+
+// `helm template` with every option on (all-options-values.yaml).
+std::vector<YAML::Node> RenderAllOptions() {
+  const testing::RunResult r =
+      Helm({"template", "gs", kChart, "--namespace", "ops", "-f", kAllOptions});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::vector<YAML::Node> docs;
   for (const YAML::Node& doc : YAML::LoadAll(r.out)) {
@@ -219,8 +241,217 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValueCase{"ZeroReplicas", "replicaCount=0", "replicaCount"},
                       BadValueCase{"UnknownValue", "controller.bogus=1", "bogus"},
                       BadValueCase{"BadLogFormat", "controller.logFormat=xml", "logFormat"},
-                      BadValueCase{"PortOutOfRange", "controller.healthPort=70000", "healthPort"}),
+                      BadValueCase{"PortOutOfRange", "controller.healthPort=70000", "healthPort"},
+                      BadValueCase{"BadScrapeInterval", "serviceMonitor.interval=often",
+                                   "interval"},
+                      BadValueCase{"UnknownDashboardValue", "grafanaDashboard.folder=x", "folder"}),
     [](const auto& info) { return info.param.name; });
+
+TEST(Chart, LintsStrictWithEveryOptionOn) {
+  const testing::RunResult r = Helm({"lint", "--strict", kChart, "-f", kAllOptions});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// Runs validate_objects.js on `yaml` (written to a temporary file).
+testing::RunResult ValidateObjects(const std::string& yaml, const std::string& name) {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() /
+      ("chart_test_" + std::to_string(getpid()) + "_" + name + ".yaml");
+  std::ofstream(file) << yaml;
+  testing::RunResult r =
+      testing::RunProcess({kNode, kSourceDir + "/tests/charts/validate_objects.js",
+                           kSourceDir + "/.tools/node_modules", file.string()},
+                          std::chrono::seconds(60));
+  std::filesystem::remove(file);
+  return r;
+}
+
+struct RenderCase {
+  std::string name;
+  std::vector<std::string> args;
+  std::vector<std::string> want_objects;
+};
+
+void PrintTo(const RenderCase& c, std::ostream* os) { *os << c.name; }
+
+class SchemaValidationTest : public ::testing::TestWithParam<RenderCase> {};
+
+// Every rendered object, CRD included, against the Kubernetes OpenAPI schemas
+// with unknown fields rejected.
+TEST_P(SchemaValidationTest, EveryObjectIsValid) {
+  const RenderCase& c = GetParam();
+  std::vector<std::string> args = {"template",    "gs",  kChart,
+                                   "--namespace", "ops", "--include-crds"};
+  args.insert(args.end(), c.args.begin(), c.args.end());
+  const testing::RunResult rendered = Helm(args);
+  ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+  const testing::RunResult r = ValidateObjects(rendered.out, c.name);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const std::string& object : c.want_objects) EXPECT_THAT(r.out, HasSubstr("ok " + object));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Values, SchemaValidationTest,
+    ::testing::Values(RenderCase{"Defaults",
+                                 {},
+                                 {"apiextensions.k8s.io/v1 CustomResourceDefinition",
+                                  "v1 ServiceAccount", "rbac.authorization.k8s.io/v1 ClusterRole ",
+                                  "v1 Service ", "apps/v1 Deployment"}},
+                      RenderCase{"EveryOptionOn",
+                                 {"-f", kAllOptions},
+                                 {"rbac.authorization.k8s.io/v1 Role payments/",
+                                  "apps/v1 Deployment", "monitoring.coreos.com/v1 ServiceMonitor",
+                                  "monitoring.coreos.com/v1 PrometheusRule",
+                                  "v1 ConfigMap monitoring/gs-groupscaler-dashboard"}}),
+    [](const auto& info) { return info.param.name; });
+
+struct BrokenObjectCase {
+  std::string name;
+  std::string from;
+  std::string to;
+  std::string want_error;
+};
+
+void PrintTo(const BrokenObjectCase& c, std::ostream* os) { *os << c.name; }
+
+class SchemaValidatorTest : public ::testing::TestWithParam<BrokenObjectCase> {};
+
+// The validator itself catches a misspelt field, a mistyped value and a
+// broken CRD schema or monitoring object.
+TEST_P(SchemaValidatorTest, RejectsBrokenObjects) {
+  const BrokenObjectCase& c = GetParam();
+  const testing::RunResult rendered =
+      Helm({"template", "gs", kChart, "--namespace", "ops", "--include-crds", "-f", kAllOptions});
+  ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+  std::string yaml = rendered.out;
+  const size_t at = yaml.find(c.from);
+  ASSERT_NE(at, std::string::npos) << c.from;
+  yaml.replace(at, c.from.size(), c.to);
+  const testing::RunResult r = ValidateObjects(yaml, c.name);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(c.want_error));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SchemaValidatorTest,
+    ::testing::Values(
+        BrokenObjectCase{"UnknownDeploymentField", "readOnlyRootFilesystem: true",
+                         "readOnlyRootFileSystem: true",
+                         "securityContext/readOnlyRootFileSystem: unknown field"},
+        BrokenObjectCase{"MistypedPort", "containerPort: 9090", "containerPort: \"http\"",
+                         "/containerPort type"},
+        BrokenObjectCase{"UnknownCrdSchemaKeyword", "x-kubernetes-list-type: map",
+                         "x-kubernetes-listtype: map", "x-kubernetes-listtype: unknown field"},
+        BrokenObjectCase{"UnknownServiceMonitorField", "honorLabels: true", "honourLabels: true",
+                         "/spec/endpoints/0/honourLabels: unknown field"},
+        BrokenObjectCase{
+            "RuleWithoutExpr", "expr: max by (namespace, name, group) (groupscaler_idle",
+            "exp: max by (namespace, name, group) (groupscaler_idle", "/expr: required"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Chart, MonitoringObjectsAreOffByDefault) {
+  const auto docs = Render();
+  EXPECT_TRUE(OfKind(docs, "ServiceMonitor").empty());
+  EXPECT_TRUE(OfKind(docs, "PrometheusRule").empty());
+  EXPECT_TRUE(OfKind(docs, "ConfigMap").empty());
+}
+
+TEST(Chart, ServiceMonitorScrapesTheMetricsService) {
+  const auto docs = RenderAllOptions();
+  const auto monitors = OfKind(docs, "ServiceMonitor");
+  const auto services = OfKind(docs, "Service");
+  ASSERT_EQ(monitors.size(), 1u);
+  ASSERT_EQ(services.size(), 1u);
+  const YAML::Node monitor = monitors[0];
+  const YAML::Node service = services[0];
+  EXPECT_EQ(monitor["metadata"]["labels"]["release"].as<std::string>(), "kube-prometheus-stack");
+  for (const auto& label : monitor["spec"]["selector"]["matchLabels"]) {
+    const std::string key = label.first.as<std::string>();
+    ASSERT_TRUE(service["metadata"]["labels"][key]) << key;
+    EXPECT_EQ(service["metadata"]["labels"][key].as<std::string>(), label.second.as<std::string>());
+  }
+  EXPECT_EQ(monitor["spec"]["namespaceSelector"]["matchNames"][0].as<std::string>(), "ops");
+  const YAML::Node endpoint = monitor["spec"]["endpoints"][0];
+  EXPECT_EQ(endpoint["port"].as<std::string>(),
+            service["spec"]["ports"][0]["name"].as<std::string>());
+  EXPECT_EQ(endpoint["path"].as<std::string>(), "/metrics");
+  EXPECT_EQ(endpoint["interval"].as<std::string>(), "15s");
+  // The metrics' own `namespace` label (the autoscaler's) must win over the
+  // target's.
+  EXPECT_TRUE(endpoint["honorLabels"].as<bool>());
+  EXPECT_EQ(service["spec"]["ports"][0]["port"].as<int>(), 9090);
+}
+
+// YAML to JSON with every scalar a string: order-insensitive comparison.
+nlohmann::json ToJson(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& kv : node) out[kv.first.as<std::string>()] = ToJson(kv.second);
+    return out;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : node) out.push_back(ToJson(item));
+    return out;
+  }
+  return node.IsNull() ? nlohmann::json() : nlohmann::json(node.as<std::string>());
+}
+
+TEST(Chart, PrometheusRuleHoldsTheAlertRulesFile) {
+  const auto rules = OfKind(RenderAllOptions(), "PrometheusRule");
+  ASSERT_EQ(rules.size(), 1u);
+  EXPECT_EQ(rules[0]["metadata"]["labels"]["release"].as<std::string>(), "kube-prometheus-stack");
+  const YAML::Node file = YAML::LoadFile(kChart + "/files/groupscaler-rules.yaml");
+  EXPECT_EQ(ToJson(rules[0]["spec"]), ToJson(file));
+  EXPECT_EQ(rules[0]["spec"]["groups"][0]["rules"].size(), 6u);
+}
+
+TEST(Chart, DashboardConfigMapHoldsTheDashboard) {
+  const auto maps = OfKind(RenderAllOptions(), "ConfigMap");
+  ASSERT_EQ(maps.size(), 1u);
+  const YAML::Node meta = maps[0]["metadata"];
+  EXPECT_EQ(meta["labels"]["grafana_dashboard"].as<std::string>(), "1");
+  EXPECT_EQ(meta["namespace"].as<std::string>(), "monitoring");
+  EXPECT_EQ(meta["annotations"]["grafana_folder"].as<std::string>(), "Kafka");
+  std::ifstream file(kChart + "/files/groupscaler-dashboard.json");
+  EXPECT_EQ(nlohmann::json::parse(maps[0]["data"]["groupscaler.json"].as<std::string>()),
+            nlohmann::json::parse(file));
+}
+
+// The rows of the first markdown table under `heading` in README.md: the
+// backquoted name in each row's first cell.
+std::set<std::string> ReadmeTableNames(const std::string& heading) {
+  std::ifstream in(kSourceDir + "/README.md");
+  std::set<std::string> out;
+  bool in_section = false;
+  static const std::regex kRow(R"(^\| `([^`]+)` \|)");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("#")) in_section = line == heading;
+    std::smatch m;
+    if (in_section && std::regex_search(line, m, kRow)) out.insert(m[1]);
+  }
+  return out;
+}
+
+// The values.schema.json properties, nested ones as a.b; an object without
+// its own `properties` (resources, podLabels, ...) is one value.
+void SchemaValueNames(const nlohmann::json& schema, const std::string& prefix,
+                      std::set<std::string>& out) {
+  for (const auto& [name, property] : schema.at("properties").items()) {
+    if (property.contains("properties")) {
+      SchemaValueNames(property, prefix + name + ".", out);
+    } else {
+      out.insert(prefix + name);
+    }
+  }
+}
+
+TEST(Readme, ValuesTableIsTheValuesSchema) {
+  std::ifstream file(kChart + "/values.schema.json");
+  std::set<std::string> schema;
+  SchemaValueNames(nlohmann::json::parse(file), "", schema);
+  EXPECT_EQ(ReadmeTableNames("### Chart values"), schema);
+}
 
 TEST(Manifests, PlainInstallIsTheChartRendered) {
   std::ifstream file(kSourceDir + "/manifests/groupscaler.yaml");

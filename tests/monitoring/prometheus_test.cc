@@ -1,0 +1,302 @@
+// Debian's real Prometheus (/usr/bin/prometheus, loopback, scrape every 1 s)
+// scrapes a running `groupscaler controller` (against the test Kubernetes API
+// server and librdkafka's mock cluster) and loads the alert rules; every
+// dashboard query and every alert expression must evaluate without error
+// through the HTTP API and, except the few whose series need conditions this
+// test does not create (kEvaluateOnly), return series. The families the
+// controller exports must be those of metric_names.txt.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "controller/child_process.h"
+#include "monitoring/monitoring_files.h"
+#include "support/kube_api_server.h"
+#include "support/mock_cluster.h"
+
+namespace groupscaler::monitoring {
+namespace {
+
+using controller::Child;
+using controller::WaitFor;
+using nlohmann::json;
+using std::chrono::seconds;
+
+constexpr const char* kNs = "payments";
+
+// Queries whose series exist only under conditions this test does not create;
+// they must still evaluate without error.
+const std::set<std::string> kEvaluateOnly = {
+    // No idle members: the controller keeps replicas at or below the ceiling.
+    "alert GroupscalerIdleMembers",
+    // No failing reconciles, and this single process is the leader.
+    "alert GroupscalerReconcileErrors",
+    "alert GroupscalerNoLeader",
+    // Group members are known only where the broker describes the group;
+    // the mock cluster serves no DescribeGroups.
+    "panel \"Partitions and group members\" target B",
+    // Every request to the test API server succeeds.
+    "panel \"Kubernetes API errors\" target A",
+};
+
+// A free TCP port on 127.0.0.1 (bound and released: Prometheus needs a
+// number in its flags).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct HttpResponse {
+  int code = 0;
+  std::string body;
+};
+
+// GET over HTTP/1.0, so the answer is neither chunked nor kept alive.
+HttpResponse HttpGet(int port, const std::string& target) {
+  HttpResponse out;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string raw;
+    char buf[16384];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, n);
+    if (raw.size() > 12) out.code = std::atoi(raw.c_str() + 9);
+    const size_t body = raw.find("\r\n\r\n");
+    if (body != std::string::npos) out.body = raw.substr(body + 4);
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string UrlEncode(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The dashboard's Grafana variables as Grafana would fill them in with "All".
+std::string Substitute(std::string expr) {
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"$__rate_interval", "1m"}, {"$namespace", ".*"}, {"$autoscaler", ".*"}}) {
+    for (size_t at; (at = expr.find(from)) != std::string::npos;) expr.replace(at, from.size(), to);
+  }
+  return expr;
+}
+
+class PrometheusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("prometheus_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    auto server = testing::KubeApiServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    auto cluster = testing::MockCluster::Start(1);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    cluster_ = std::move(cluster).value();
+    ASSERT_TRUE(cluster_->CreateTopic("orders", 6).ok());
+    std::vector<testing::Commit> commits;
+    for (int p = 0; p < 6; ++p) commits.push_back({"orders", p, 0});
+    ASSERT_TRUE(testing::CommitOffsets(cluster_->bootstrap_servers(), "app", commits).ok());
+    // "app" reads the mock cluster and scales up to its ceiling of 6
+    // partitions; "offline" points at a port nothing listens on.
+    for (const auto& [name, bootstrap] : std::vector<std::pair<std::string, std::string>>{
+             {"app", cluster_->bootstrap_servers()}, {"offline", "127.0.0.1:1"}}) {
+      Put("deployments", {{"apiVersion", "apps/v1"},
+                          {"kind", "Deployment"},
+                          {"metadata", {{"name", name}, {"namespace", kNs}}},
+                          {"spec", {{"replicas", 1}}}});
+      Put("consumergroupautoscalers",
+          {{"apiVersion", "groupscaler.io/v1alpha1"},
+           {"kind", "ConsumerGroupAutoscaler"},
+           {"metadata", {{"name", name}, {"namespace", kNs}}},
+           {"spec",
+            {{"scaleTargetRef", {{"kind", "Deployment"}, {"name", name}}},
+             {"kafka",
+              {{"bootstrapServers", {bootstrap}}, {"groupId", name}, {"topics", {"orders"}}}},
+             {"maxReplicas", 12},
+             {"lagThreshold", 100},
+             {"alignment", "none"},
+             {"pollIntervalSeconds", 1}}}});
+    }
+  }
+  void TearDown() override {
+    prometheus_.reset();
+    controller_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void Put(const std::string& resource, const json& object) {
+    auto stored = server_->Upsert(resource, object.dump());
+    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  }
+
+  // Starts the controller; returns its /metrics port, 0 on failure.
+  int StartController() {
+    const std::string kubeconfig = (dir_ / "kubeconfig").string();
+    std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n"
+                              << "clusters:\n- name: test\n  cluster:\n    server: "
+                              << server_->url() << "\nusers:\n- name: test\n  user:\n    token: t\n"
+                              << "contexts:\n- name: test\n  context:\n    cluster: test\n"
+                              << "    user: test\n    namespace: system\ncurrent-context: test\n";
+    controller_ = std::make_unique<Child>(
+        std::vector<std::string>{GROUPSCALER_BINARY, "controller", "--kubeconfig", kubeconfig,
+                                 "--metrics-bind-address", "127.0.0.1:0", "--metrics-partition-lag",
+                                 "--health-probe-bind-address", "127.0.0.1:0", "--log-format",
+                                 "json"},
+        (dir_ / "controller.log").string());
+    static const std::regex kPort("serving /metrics on port ([0-9]+)");
+    int port = 0;
+    WaitFor(
+        [&] {
+          std::smatch m;
+          const std::string log = controller_->log();
+          if (std::regex_search(log, m, kPort)) port = std::stoi(m[1]);
+          return port > 0;
+        },
+        seconds(10));
+    return port;
+  }
+
+  // Starts Prometheus scraping 127.0.0.1:metrics_port every second, with
+  // the alert rules loaded; returns its HTTP port once ready, 0 on failure.
+  int StartPrometheus(int metrics_port) {
+    const std::string config = (dir_ / "prometheus.yml").string();
+    std::ofstream(config) << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                          << "rule_files: ['" << kRulesFile << "']\n"
+                          << "scrape_configs:\n  - job_name: groupscaler\n"
+                          << "    static_configs: [{targets: ['127.0.0.1:" << metrics_port
+                          << "']}]\n";
+    const int port = FreePort();
+    prometheus_ = std::make_unique<Child>(
+        std::vector<std::string>{"/usr/bin/prometheus", "--config.file=" + config,
+                                 "--storage.tsdb.path=" + (dir_ / "data").string(),
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                                 "--log.level=warn"},
+        (dir_ / "prometheus.log").string());
+    return WaitFor([&] { return HttpGet(port, "/-/ready").code == 200; }, seconds(20)) ? port : 0;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<testing::KubeApiServer> server_;
+  std::unique_ptr<testing::MockCluster> cluster_;
+  std::unique_ptr<Child> controller_;
+  std::unique_ptr<Child> prometheus_;
+};
+
+TEST_F(PrometheusTest, EveryDashboardQueryAndAlertExpressionReturnsSeries) {
+  const int metrics_port = StartController();
+  ASSERT_GT(metrics_port, 0) << controller_->log();
+  const int port = StartPrometheus(metrics_port);
+  ASSERT_GT(port, 0) << prometheus_->log();
+
+  std::vector<Query> queries = DashboardQueries(LoadDashboard());
+  const std::vector<Query> alerts = AlertQueries(LoadRules());
+  queries.insert(queries.end(), alerts.begin(), alerts.end());
+  for (const std::string& where : kEvaluateOnly) {
+    EXPECT_TRUE(std::any_of(queries.begin(), queries.end(),
+                            [&](const Query& q) { return q.where == where; }))
+        << "kEvaluateOnly names no query: " << where;
+  }
+
+  // Poll: the first scrape comes seconds after start, rates and derivatives
+  // need two samples, and the lag keeps growing so that the lag alerts'
+  // expressions hold (the "offline" autoscaler keeps Kafka unreachable).
+  std::map<std::string, std::string> waiting;  // where -> last answer
+  for (const Query& q : queries) waiting[q.where] = "never queried";
+  std::map<std::string, std::string> errors;
+  std::set<std::string> evaluated;
+  WaitFor(
+      [&] {
+        EXPECT_TRUE(testing::ProduceCounts(cluster_->bootstrap_servers(), "orders",
+                                           {40, 40, 40, 40, 40, 40})
+                        .ok());
+        for (const Query& q : queries) {
+          if (!waiting.contains(q.where)) continue;
+          const HttpResponse r =
+              HttpGet(port, "/api/v1/query?query=" + UrlEncode(Substitute(q.expr)));
+          const json answer = json::parse(r.body, nullptr, false);
+          if (r.code != 200 || answer.is_discarded() || answer.value("status", "") != "success") {
+            errors[q.where] = std::to_string(r.code) + " " + r.body;
+            waiting.erase(q.where);
+            continue;
+          }
+          evaluated.insert(q.where);
+          waiting[q.where] = answer["data"].dump();
+          if (!answer["data"]["result"].empty() || kEvaluateOnly.contains(q.where)) {
+            waiting.erase(q.where);
+          }
+        }
+        return waiting.empty();
+      },
+      seconds(45));
+  EXPECT_THAT(errors, ::testing::IsEmpty());
+  EXPECT_EQ(evaluated.size(), queries.size());
+  for (const auto& [where, last] : waiting) {
+    ADD_FAILURE() << where << " returned no series; last answer: " << last;
+  }
+
+  // The families on /metrics are the contract list (metric_names.txt), with
+  // their types; group members are unknown against the mock cluster.
+  std::map<std::string, std::string> exported;
+  static const std::regex kType(R"(^# TYPE (groupscaler_\w+) (\w+)$)");
+  std::istringstream scrape(HttpGet(metrics_port, "/metrics").body);
+  for (std::string line; std::getline(scrape, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, kType)) exported[m[1]] = m[2];
+  }
+  std::map<std::string, std::string> contract = ContractMetrics();
+  contract.erase("groupscaler_group_members");
+  EXPECT_EQ(exported, contract);
+
+  if (HasFailure()) {
+    ADD_FAILURE() << "controller log:\n"
+                  << controller_->log() << "\nprometheus log:\n"
+                  << prometheus_->log() << "\n/metrics:\n"
+                  << HttpGet(metrics_port, "/metrics").body;
+  }
+}
+
+}  // namespace
+}  // namespace groupscaler::monitoring
