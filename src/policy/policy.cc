@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <iomanip>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -104,6 +106,161 @@ int32_t ScaleDownLimit(int32_t current, const std::vector<ScaleEvent>& events,
   return ClampToInt32(result);
 }
 
+double ToSeconds(Timestamp::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// ceil(x) as a replica count, saturating; 0 for x <= 0 (or NaN).
+int32_t CeilToReplicas(double x) {
+  if (!(x > 0)) return 0;
+  if (x >= static_cast<double>(kInt32Max)) return kInt32Max;
+  return static_cast<int32_t>(std::ceil(x));
+}
+
+void RecordChange(History* history, Timestamp now, int32_t from, int32_t to, int64_t lag) {
+  history->scale_events.push_back({now, to - from});
+  history->last_change = ScaleChange{.time = now, .replicas = to, .lag = lag};
+  if (history->rebalances_caused < kInt64Max) ++history->rebalances_caused;
+}
+
+// Whether the group settled since the last change Decide asked for: its
+// members equal the replicas (each replica one member, or one per consumer
+// thread) and, where known, its state is Stable; or, where the broker does
+// not report members, rebalanceSettleSeconds passed. Members that never all
+// join cannot hold scaling for longer than kSettleCapFactor times that. A
+// group at zero replicas has nothing to rebalance.
+constexpr int64_t kSettleCapFactor = 4;
+
+// Every replica is a member (or each of its consumer threads is).
+bool Joined(int64_t members, int64_t replicas, const Spec& spec) {
+  return members == replicas || members == replicas * spec.consumers_per_replica;
+}
+
+bool Settled(const History& history, const Observation& observation, const Spec& spec,
+             Timestamp now) {
+  if (!history.last_change || observation.current_replicas == 0) return true;
+  const auto elapsed = now - history.last_change->time;
+  if (!observation.members) return elapsed >= Seconds(spec.rebalance_settle_seconds);
+  return (Joined(*observation.members, observation.current_replicas, spec) &&
+          observation.group_stable.value_or(true)) ||
+         elapsed >= Seconds(kSettleCapFactor * spec.rebalance_settle_seconds);
+}
+
+// Whether the group worked at one size through the interval since the last
+// observation: the replicas did not change and, where the broker reports
+// members, all had joined at both ends; elsewhere the last change had
+// settled (rebalanceSettleSeconds) before the interval began.
+bool SteadyInterval(const History& history, const Observation& observation, const Spec& spec) {
+  if (!history.last_observed || observation.current_replicas <= 0 ||
+      history.last_replicas != observation.current_replicas) {
+    return false;
+  }
+  if (observation.members) {
+    return Joined(*observation.members, observation.current_replicas, spec) &&
+           observation.group_stable.value_or(true) && history.last_members &&
+           Joined(*history.last_members, history.last_replicas, spec);
+  }
+  return !history.last_change ||
+         history.last_change->time + Seconds(spec.rebalance_settle_seconds) <=
+             *history.last_observed;
+}
+
+// The committed offset of `p`, where the group has one (librdkafka reports
+// none as a negative sentinel).
+std::optional<int64_t> Committed(const PartitionObservation& p) {
+  if (p.committed_offset && *p.committed_offset >= 0) return p.committed_offset;
+  return std::nullopt;
+}
+
+// A known partition between the last observation and this one.
+struct PartitionStep {
+  // The partition was read at the last observation too and its log did not
+  // shrink since: the fields below mean something.
+  bool has_previous = false;
+  int64_t produced = 0;
+  int64_t consumed = 0;
+  int64_t previous_lag = 0;
+};
+
+// `track` becomes `previous` (null: never seen) advanced to `p`, seen at
+// `now` with `lag`.
+PartitionStep Advance(const PartitionTrack* previous, std::optional<Timestamp> last_observed,
+                      const PartitionObservation& p, int64_t lag, Timestamp now,
+                      PartitionTrack* track) {
+  PartitionStep step;
+  const std::optional<int64_t> committed = Committed(p);
+  if (previous) {
+    *track = *previous;
+    if (previous->committed != committed) track->commit_moved_at = now;
+    if (last_observed && !previous->end_points.empty() &&
+        previous->end_points.back().time == *last_observed &&
+        p.log_end_offset >= previous->end_points.back().offset) {
+      step.has_previous = true;
+      step.produced = p.log_end_offset - previous->end_points.back().offset;
+      if (previous->committed && committed && *committed >= *previous->committed) {
+        step.consumed = *committed - *previous->committed;
+      }
+      step.previous_lag = previous->lag;
+    }
+  } else {
+    track->commit_moved_at = now;
+  }
+  AddOffsetPoint(&track->end_points, {.offset = p.log_end_offset, .time = now});
+  track->committed = committed;
+  track->lag = lag;
+  if (lag == 0 || track->commit_moved_at == now) track->progress_at = now;
+  return step;
+}
+
+// Produce, consume and unstalled produce rates, messages/s.
+struct Rates {
+  double produced = 0;
+  double consumed = 0;
+  double produced_unstalled = 0;
+};
+
+// Drops the samples at or before `cutoff` and merges the oldest beyond
+// kMaxRateSamples; the rates over what is left, unset when nothing is.
+std::optional<Rates> WindowRates(std::vector<RateSample>* samples, Timestamp cutoff) {
+  std::erase_if(*samples, [&](const RateSample& s) { return s.time <= cutoff; });
+  while (samples->size() > kMaxRateSamples) {
+    RateSample& second = (*samples)[1];
+    const RateSample& first = (*samples)[0];
+    second.seconds += first.seconds;
+    second.produced += first.produced;
+    second.consumed += first.consumed;
+    second.produced_unstalled += first.produced_unstalled;
+    samples->erase(samples->begin());
+  }
+  RateSample sum;
+  for (const RateSample& s : *samples) {
+    sum.seconds += s.seconds;
+    sum.produced += s.produced;
+    sum.consumed += s.consumed;
+    sum.produced_unstalled += s.produced_unstalled;
+  }
+  if (!(sum.seconds > 0)) return std::nullopt;
+  return Rates{.produced = sum.produced / sum.seconds,
+               .consumed = sum.consumed / sum.seconds,
+               .produced_unstalled = sum.produced_unstalled / sum.seconds};
+}
+
+// Messages/s per working replica over an interval in which the group worked
+// flat out: every partition with any traffic started it with more backlog
+// than was consumed from it, so no consumer ever ran out of work. Unset for
+// any other interval.
+std::optional<double> FlatOutRate(const std::vector<PartitionStep>& steps, double interval,
+                                  int32_t working) {
+  if (working <= 0 || !(interval > 0)) return std::nullopt;
+  double consumed = 0;
+  for (const PartitionStep& s : steps) {
+    if (!s.has_previous) return std::nullopt;
+    if (s.previous_lag == 0 && s.produced == 0 && s.consumed == 0) continue;
+    if (s.previous_lag <= s.consumed) return std::nullopt;
+    consumed += static_cast<double>(s.consumed);
+  }
+  if (!(consumed > 0)) return std::nullopt;
+  return consumed / interval / working;
+}
+
 Decision HoldForFailure(const Observation& observation, History history, const Spec& spec,
                         Timestamp now, std::string why) {
   Decision d;
@@ -121,9 +278,7 @@ Decision HoldForFailure(const Observation& observation, History history, const S
     d.reason = Reason::kFallback;
     msg << "; " << failures << " consecutive failures >= failureThreshold "
         << spec.fallback.failure_threshold << ": fallback to " << d.desired << " replicas";
-    if (d.desired != d.current) {
-      history.scale_events.push_back({now, d.desired - d.current});
-    }
+    if (d.desired != d.current) RecordChange(&history, now, d.current, d.desired, 0);
   } else {
     d.reason = Reason::kObservationFailed;
     msg << "; holding " << d.current << " replicas";
@@ -133,6 +288,9 @@ Decision HoldForFailure(const Observation& observation, History history, const S
     }
   }
   d.message = msg.str();
+  d.per_replica_rate =
+      history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
+  d.rebalances_caused = history.rebalances_caused;
   d.history = std::move(history);
   return d;
 }
@@ -173,6 +331,8 @@ const char* ReasonName(Reason reason) {
       return "NoPartitions";
     case Reason::kPartialObservation:
       return "PartialObservation";
+    case Reason::kRebalanceSettling:
+      return "RebalanceSettling";
   }
   return "Unknown";
 }
@@ -206,6 +366,11 @@ Status ValidateSpec(const Spec& spec) {
   auto error = [](const std::string& field, const std::string& rule, int64_t got) {
     return InvalidArgumentError("spec." + field + " must be " + rule + " (got " +
                                 std::to_string(got) + ")");
+  };
+  auto real_error = [](const std::string& field, const std::string& rule, double got) {
+    std::ostringstream out;
+    out << "spec." << field << " must be " << rule << " (got " << got << ")";
+    return InvalidArgumentError(out.str());
   };
   if (spec.min_replicas < 0) return error("minReplicas", ">= 0", spec.min_replicas);
   if (spec.max_replicas < 1) return error("maxReplicas", ">= 1", spec.max_replicas);
@@ -248,6 +413,30 @@ Status ValidateSpec(const Spec& spec) {
         return error(at + ".periodSeconds", "between 1 and 1800", p.period_seconds);
       }
     }
+  }
+  if (spec.target_drain_seconds < 1 || spec.target_drain_seconds > 86400) {
+    return error("policy.targetDrainSeconds", "between 1 and 86400", spec.target_drain_seconds);
+  }
+  if (spec.per_replica_rate_hint &&
+      !(*spec.per_replica_rate_hint > 0 && *spec.per_replica_rate_hint < 1e15)) {
+    return real_error("policy.perReplicaRateHint", "> 0 and < 1e15", *spec.per_replica_rate_hint);
+  }
+  if (spec.rate_window_seconds < 1 || spec.rate_window_seconds > 3600) {
+    return error("policy.rateWindowSeconds", "between 1 and 3600", spec.rate_window_seconds);
+  }
+  if (spec.lag_seconds_threshold &&
+      (*spec.lag_seconds_threshold < 1 || *spec.lag_seconds_threshold > 86400)) {
+    return error("lagSecondsThreshold", "between 1 and 86400", *spec.lag_seconds_threshold);
+  }
+  if (spec.rebalance_settle_seconds < 0 || spec.rebalance_settle_seconds > 3600) {
+    return error("policy.rebalanceSettleSeconds", "between 0 and 3600",
+                 spec.rebalance_settle_seconds);
+  }
+  if (!(spec.emergency_lag_factor >= 1 && spec.emergency_lag_factor <= 1000)) {
+    return real_error("policy.emergencyLagFactor", "between 1 and 1000", spec.emergency_lag_factor);
+  }
+  if (spec.stall_seconds < 1 || spec.stall_seconds > 86400) {
+    return error("policy.stallSeconds", "between 1 and 86400", spec.stall_seconds);
   }
   if (spec.fallback.failure_threshold < 1) {
     return error("fallback.failureThreshold", ">= 1", spec.fallback.failure_threshold);
@@ -316,6 +505,53 @@ int32_t Align(int32_t desired, int32_t partitions, Alignment alignment, int32_t 
   return desired;
 }
 
+void AddOffsetPoint(std::vector<OffsetPoint>* points, OffsetPoint point) {
+  // A log that shrank (a recreated topic) or a clock that went back makes
+  // the old points meaningless.
+  if (!points->empty() &&
+      (point.offset < points->back().offset || point.time < points->back().time)) {
+    points->clear();
+  }
+  const size_t n = points->size();
+  if (n >= 2 && (*points)[n - 1].offset == point.offset &&
+      (*points)[n - 2].offset == point.offset) {
+    points->back() = point;
+  } else {
+    points->push_back(point);
+  }
+  if (points->size() <= kMaxOffsetPoints) return;
+  // Drop the interior point whose neighbours are closest relative to their
+  // age: the interpolation error it adds is a fraction of the age estimated.
+  size_t drop = 1;
+  double best = std::numeric_limits<double>::infinity();
+  const std::vector<OffsetPoint>& p = *points;
+  for (size_t i = 1; i + 1 < p.size(); ++i) {
+    const double span = ToSeconds(p[i + 1].time - p[i - 1].time);
+    const double age = ToSeconds(point.time - p[i - 1].time) + 1e-3;
+    if (span / age < best) {
+      best = span / age;
+      drop = i;
+    }
+  }
+  points->erase(points->begin() + static_cast<std::ptrdiff_t>(drop));
+}
+
+std::optional<double> TimeLagSeconds(const std::vector<OffsetPoint>& end_points, int64_t offset,
+                                     Timestamp now) {
+  const auto after = std::upper_bound(end_points.begin(), end_points.end(), offset,
+                                      [](int64_t o, const OffsetPoint& p) { return o < p.offset; });
+  if (after == end_points.begin()) return std::nullopt;
+  if (after == end_points.end()) return 0.0;
+  const OffsetPoint& a = *(after - 1);
+  const OffsetPoint& b = *after;
+  // The message at `offset` appeared when the end passed it: between a and
+  // b, assumed at an even pace.
+  const double fraction =
+      static_cast<double>(offset - a.offset + 1) / static_cast<double>(b.offset - a.offset);
+  const double produced_after_a = fraction * ToSeconds(b.time - a.time);
+  return std::max(0.0, ToSeconds(now - a.time) - produced_after_a);
+}
+
 Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now) {
   if (observation.failed) {
     return HoldForFailure(observation, std::move(history), spec, now,
@@ -324,25 +560,45 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
 
   Decision d;
   d.current = observation.current_replicas;
+  d.per_replica_rate =
+      history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
+  d.rebalances_caused = history.rebalances_caused;
 
-  // Lag per partition, against the end offsets seen last time.
-  std::map<TopicPartition, int64_t> end_offsets;
+  // Lag per partition, against the end offsets seen last time; each known
+  // partition's track advances to this observation.
+  const size_t n = observation.partitions.size();
+  std::map<TopicPartition, PartitionTrack> tracks;
+  std::vector<PartitionStep> steps(n);
+  std::vector<double> age_bounds(n, 0);
   int32_t unknown = 0;
   bool any_active = false;
-  for (const PartitionObservation& p : observation.partitions) {
+  for (size_t i = 0; i < n; ++i) {
+    const PartitionObservation& p = observation.partitions[i];
     const TopicPartition key{p.topic, p.partition};
+    const PartitionTrack* previous = nullptr;
+    if (auto it = history.partitions.find(key); it != history.partitions.end()) {
+      previous = &it->second;
+    }
     std::optional<int64_t> previous_end;
-    if (auto it = history.last_end_offsets.find(key); it != history.last_end_offsets.end()) {
-      previous_end = it->second;
+    if (previous && !previous->end_points.empty()) {
+      previous_end = previous->end_points.back().offset;
     }
     PartitionLag lag = ComputePartitionLag(p, spec.offset_reset_policy, previous_end);
     if (lag.known) {
-      end_offsets[key] = p.log_end_offset;
       d.total_lag = SaturatingAdd(d.total_lag, lag.lag);
       if (lag.lag > 0 || lag.active) ++d.partitions_with_lag;
+      PartitionTrack& track = tracks[key];
+      steps[i] = Advance(previous, history.last_observed, p, lag.lag, now, &track);
+      if (lag.lag == 0) {
+        lag.time_lag_seconds = 0.0;
+      } else {
+        lag.time_lag_seconds = TimeLagSeconds(track.end_points, p.log_end_offset - lag.lag, now);
+        age_bounds[i] =
+            lag.time_lag_seconds.value_or(ToSeconds(now - track.end_points.front().time));
+      }
     } else {
       ++unknown;
-      if (previous_end) end_offsets[key] = *previous_end;
+      if (previous) tracks[key] = *previous;
     }
     any_active = any_active || lag.active;
     d.flags.committed_beyond_end |= lag.committed_beyond_end;
@@ -350,7 +606,7 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     d.flags.negative_offsets |= lag.negative_offsets;
     d.partition_lags.push_back(std::move(lag));
   }
-  d.partitions = ClampToInt32(static_cast<int64_t>(observation.partitions.size()));
+  d.partitions = ClampToInt32(static_cast<int64_t>(n));
 
   if (d.partitions == 0) {
     d.desired = d.current;
@@ -364,18 +620,150 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
                           "no partition's offsets could be read");
   }
   history.consecutive_failures = 0;
-  history.last_end_offsets = std::move(end_offsets);
   d.lag_known = true;
   d.flags.partial_observation = unknown > 0;
 
-  // Ceiling and floor.
+  // Stalls: lag whose committed offset has not moved over the stall window.
+  // While other partitions' commits move and the group has members, more
+  // replicas cannot help it (stalled); when nothing moves, the whole group
+  // stopped (stopped), and replicas may be exactly what it lacks.
+  const auto stall_window = Seconds(spec.stall_seconds);
+  const bool has_members = observation.members ? *observation.members > 0 : d.current > 0;
+  bool committing = false;
+  for (const auto& [key, track] : tracks) {
+    committing = committing || now - track.commit_moved_at < stall_window;
+  }
+  int64_t signal_lag = 0;
+  int64_t stalled_lag = 0;
+  double max_age_bound = 0;
+  bool any_signal_lag = false;
+  for (size_t i = 0; i < n; ++i) {
+    PartitionLag& lag = d.partition_lags[i];
+    if (!lag.known) continue;
+    const PartitionTrack& track = tracks[{lag.topic, lag.partition}];
+    if (lag.lag > 0 && now - track.progress_at >= stall_window) {
+      if (has_members && committing) {
+        lag.stalled = true;
+      } else {
+        lag.stopped = true;
+        d.flags.group_stopped = true;
+      }
+    }
+    if (lag.time_lag_seconds) {
+      d.max_time_lag_seconds = std::max(d.max_time_lag_seconds.value_or(0), *lag.time_lag_seconds);
+      d.total_time_lag_seconds = d.total_time_lag_seconds.value_or(0) + *lag.time_lag_seconds;
+    }
+    if (lag.stalled) {
+      d.stalled_partitions.push_back({lag.topic, lag.partition});
+      stalled_lag = SaturatingAdd(stalled_lag, lag.lag);
+      continue;
+    }
+    signal_lag = SaturatingAdd(signal_lag, lag.lag);
+    if (lag.lag > 0) {
+      any_signal_lag = true;
+      max_age_bound = std::max(max_age_bound, age_bounds[i]);
+    }
+  }
+
+  // Rates per topic over the window, and the produce rate into the
+  // partitions that count.
+  const double interval = history.last_observed ? ToSeconds(now - *history.last_observed) : 0.0;
+  std::map<std::string, RateSample> fresh;
+  for (size_t i = 0; i < n; ++i) {
+    const PartitionObservation& p = observation.partitions[i];
+    RateSample& sample = fresh[p.topic];
+    if (!steps[i].has_previous) continue;
+    sample.seconds = interval;
+    sample.produced += static_cast<double>(steps[i].produced);
+    sample.consumed += static_cast<double>(steps[i].consumed);
+    if (!d.partition_lags[i].stalled) {
+      sample.produced_unstalled += static_cast<double>(steps[i].produced);
+    }
+  }
+  std::map<std::string, std::vector<RateSample>> rate_samples;
+  bool produce_known = true;
+  double produce_rate = 0;
+  for (auto& [topic, sample] : fresh) {
+    std::vector<RateSample>& samples = rate_samples[topic];
+    if (auto it = history.rate_samples.find(topic); it != history.rate_samples.end()) {
+      samples = std::move(it->second);
+    }
+    if (interval > 0 && sample.seconds > 0) {
+      sample.time = now;
+      samples.push_back(sample);
+    }
+    const std::optional<Rates> rates =
+        WindowRates(&samples, now - Seconds(spec.rate_window_seconds));
+    TopicRate& out = d.topic_rates.emplace_back(TopicRate{.topic = topic});
+    if (rates) {
+      out.produce_rate = rates->produced;
+      out.consume_rate = rates->consumed;
+      produce_rate += rates->produced_unstalled;
+    } else {
+      produce_known = false;
+    }
+  }
+
+  // The per-replica rate: this decision uses what was learned up to the last
+  // observation; this interval teaches the next one, if the group worked
+  // flat out in it.
+  const bool settled = Settled(history, observation, spec, now);
+  if (interval > 0 && unknown == 0 && d.stalled_partitions.empty() && !d.flags.group_stopped &&
+      SteadyInterval(history, observation, spec)) {
+    const int32_t working =
+        std::min(d.current, PartitionCeiling(d.partitions, spec.consumers_per_replica));
+    if (std::optional<double> sample = FlatOutRate(steps, interval, working)) {
+      const double alpha = std::min(1.0, interval / static_cast<double>(spec.rate_window_seconds));
+      const std::optional<double> prior =
+          history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
+      history.per_replica_rate = prior ? *prior + alpha * (*sample - *prior) : *sample;
+    }
+  }
+  history.partitions = std::move(tracks);
+  history.rate_samples = std::move(rate_samples);
+  history.last_observed = now;
+  history.last_replicas = d.current;
+  history.last_members = observation.members;
+
+  // What the policy's targets ask for.
   const int32_t cpr = spec.consumers_per_replica;
   const int32_t partition_cap = PartitionCeiling(d.partitions, cpr);
   std::ostringstream msg;
-  msg << "lag " << d.total_lag << " / threshold " << spec.lag_threshold << " = ";
-  const int64_t raw = CeilDiv(d.total_lag, spec.lag_threshold);
+  msg << std::fixed << std::setprecision(1);
+  int64_t raw = 0;
+  const bool throughput = spec.policy_type == PolicyType::kThroughput;
+  if (throughput && d.per_replica_rate && produce_known) {
+    const double drain = static_cast<double>(spec.target_drain_seconds);
+    raw = CeilToReplicas((produce_rate + static_cast<double>(signal_lag) / drain) /
+                         *d.per_replica_rate);
+    msg << "produce " << produce_rate << "/s + lag " << signal_lag << " / "
+        << spec.target_drain_seconds << "s drain, at " << *d.per_replica_rate
+        << "/s per replica = " << raw;
+  } else {
+    if (throughput) {
+      d.flags.throughput_fallback = true;
+      msg << "throughput policy falls back to lag ("
+          << (d.per_replica_rate ? "produce rate not known yet"
+                                 : "per-replica rate unknown: no hint, none learned yet")
+          << "): ";
+    }
+    raw = CeilDiv(signal_lag, spec.lag_threshold);
+    msg << "lag " << signal_lag << " / threshold " << spec.lag_threshold << " = " << raw;
+  }
+  if (spec.lag_seconds_threshold && any_signal_lag) {
+    // In proportion to how far the oldest message's age is over the target,
+    // as the HPA does with a Value metric.
+    const int64_t working = std::clamp<int64_t>(d.current, 1, std::max(partition_cap, 1));
+    const int64_t by_age = CeilToReplicas(static_cast<double>(working) * max_age_bound /
+                                          static_cast<double>(*spec.lag_seconds_threshold));
+    msg << "; time lag " << max_age_bound << "s / target " << *spec.lag_seconds_threshold << "s x "
+        << working << " replicas = " << by_age;
+    raw = std::max(raw, by_age);
+  }
   d.raw = ClampToInt32(raw);
-  msg << raw << "; ceiling ";
+
+  // Ceiling and floor.
+  msg << "; ceiling ";
   if (spec.allow_idle_consumers) {
     d.ceiling = spec.max_replicas;
     msg << d.ceiling << " (maxReplicas; idle consumers allowed)";
@@ -392,6 +780,11 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     }
     msg << ")";
   }
+  if (!d.stalled_partitions.empty()) {
+    msg << "; " << d.stalled_partitions.size() << " stalled partition"
+        << (d.stalled_partitions.size() == 1 ? "" : "s") << " (lag " << stalled_lag << ") left out";
+  }
+  if (d.flags.group_stopped) msg << "; the group stopped committing";
   int32_t floor = spec.min_replicas;
   if (!spec.allow_idle_consumers && floor > partition_cap) {
     floor = partition_cap;
@@ -402,7 +795,8 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   d.ceiling = std::max(d.ceiling, floor);
   d.flags.at_ceiling = d.ceiling > 0 && d.raw >= d.ceiling;
   d.flags.idle_members =
-      d.current > partition_cap || (observation.members && *observation.members > d.partitions);
+      !spec.allow_idle_consumers &&
+      (d.current > partition_cap || (observation.members && *observation.members > d.partitions));
   if (d.flags.partial_observation) {
     msg << "; " << unknown << " of " << d.partitions << " partitions unreadable";
   }
@@ -514,6 +908,26 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     }
   }
 
+  // Every change costs the group a rebalance: after one, the next waits
+  // until the group settled, unless lag ran away meanwhile.
+  bool settling = false;
+  if (!settled && desired != d.current) {
+    const ScaleChange& last = *history.last_change;
+    const int64_t baseline = std::max(last.lag, spec.lag_threshold);
+    if (desired > d.current && static_cast<double>(signal_lag) >
+                                   spec.emergency_lag_factor * static_cast<double>(baseline)) {
+      d.flags.emergency = true;
+      msg << "; emergency: lag " << signal_lag << " > " << spec.emergency_lag_factor << " x "
+          << baseline << " while the group settles";
+    } else {
+      desired = d.current;
+      settling = true;
+      msg << "; held while the group settles after the change to " << last.replicas << " replicas "
+          << std::chrono::duration_cast<std::chrono::seconds>(now - last.time).count() << "s ago";
+      if (observation.members) msg << " (" << *observation.members << " members)";
+    }
+  }
+
   // A partial observation's lag is a lower bound: never scale down on it.
   bool partial_hold = false;
   if (d.flags.partial_observation && desired < d.current) {
@@ -534,6 +948,8 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     d.reason = desired == 0 ? Reason::kScaleToZero
                : limited    ? Reason::kScaleDownLimited
                             : Reason::kScaleDown;
+  } else if (settling) {
+    d.reason = Reason::kRebalanceSettling;
   } else if (partial_hold) {
     d.reason = Reason::kPartialObservation;
   } else if (disabled) {
@@ -556,9 +972,10 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   }
   d.message = msg.str();
 
-  if (d.desired != d.current) history.scale_events.push_back({now, d.desired - d.current});
+  if (d.desired != d.current) RecordChange(&history, now, d.current, d.desired, signal_lag);
   const Timestamp events_after = now - Seconds(std::max(LongestPeriod(up), LongestPeriod(down)));
   std::erase_if(history.scale_events, [&](const ScaleEvent& e) { return e.time <= events_after; });
+  d.rebalances_caused = history.rebalances_caused;
   d.history = std::move(history);
   return d;
 }

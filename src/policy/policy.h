@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "common/status.h"
 #include "policy/types.h"
@@ -46,9 +47,40 @@ int64_t CeilDiv(int64_t a, int64_t b);
 // divisor above the ceiling leaves `desired` as it is.
 int32_t Align(int32_t desired, int32_t partitions, Alignment alignment, int32_t ceiling);
 
+// Appends `point` (the log-end offset seen at a time, not before the last
+// point's) to a partition's table, keeping it as PartitionTrack::end_points
+// describes: at most kMaxOffsetPoints. A point whose offset or time is below
+// the last one's starts the table afresh.
+void AddOffsetPoint(std::vector<OffsetPoint>* points, OffsetPoint point);
+
+// How long ago, in seconds at `now`, the message at `offset` was produced,
+// interpolated between the two points of `end_points` that bracket it; 0
+// when no point's offset is beyond it (not produced as far as the table
+// knows); unset when the table does not reach back to it (never guessed).
+std::optional<double> TimeLagSeconds(const std::vector<OffsetPoint>& end_points, int64_t offset,
+                                     Timestamp now);
+
 // Decides the replica count for one autoscaler. `history` is what the
 // previous Decide returned (empty at first); the returned Decision carries the
 // next one. `spec` must have passed ValidateSpec.
+//
+// The raw count is the policy's: lag: ceil(lag / lagThreshold); throughput:
+// ceil((produceRate + lag / targetDrainSeconds) / perReplicaRate), falling
+// back to the lag policy (flags.throughput_fallback, said in the message)
+// while the per-replica rate or a topic's produce rate is unknown. With
+// lagSecondsThreshold, also ceil(replicas x timeLag / lagSecondsThreshold),
+// the larger of the two counting. Lag and produce rate of stalled partitions
+// are left out. Then the ceiling, floor, alignment, stabilization and
+// behavior; then, after a change, further changes wait until the group
+// settled (see Settled in policy.cc) unless the lag grew past
+// emergencyLagFactor x max(lag at the change, lagThreshold), which lifts the
+// hold for a scale-up.
+//
+// The per-replica rate used is the one learned from the intervals up to the
+// last observation (else the hint); this observation's interval updates it
+// for the next, as an exponential average over rateWindowSeconds of
+// consumed / interval / working replicas, from intervals in which the group
+// worked flat out with no partition stalled and no change settling.
 Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now);
 
 }  // namespace groupscaler::policy

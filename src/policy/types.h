@@ -136,6 +136,9 @@ struct Observation {
   int32_t current_replicas = 0;
   // Members of the group where the broker reports them; unknown otherwise.
   std::optional<int32_t> members;
+  // Whether the group's state is Stable (not rebalancing), where the broker
+  // describes groups; unknown otherwise.
+  std::optional<bool> group_stable;
   // The whole observation failed (Kafka unreachable, deadline exceeded): no
   // offset in it means anything, and it must never read as zero lag.
   bool failed = false;
@@ -159,14 +162,82 @@ struct ScaleEvent {
   friend bool operator==(const ScaleEvent&, const ScaleEvent&) = default;
 };
 
+// A partition's log-end offset seen at a time: the message at offset
+// `offset` had not been produced yet at `time`.
+struct OffsetPoint {
+  int64_t offset = 0;
+  Timestamp time;
+  friend bool operator==(const OffsetPoint&, const OffsetPoint&) = default;
+};
+
+// At most this many OffsetPoints are kept per partition (see
+// PartitionTrack::end_points).
+inline constexpr size_t kMaxOffsetPoints = 48;
+
+// What is remembered of one partition from its last successful observation.
+struct PartitionTrack {
+  // Oldest first, offsets non-decreasing, the last one the latest
+  // observation's. Of a run of equal offsets only the first and the last are
+  // kept; beyond kMaxOffsetPoints the interior point whose neighbours are
+  // closest relative to their age goes, so resolution is fine for recent
+  // messages and coarser for old ones while the table reaches back as far as
+  // it ever did.
+  std::vector<OffsetPoint> end_points;
+  // The committed offset at the last observation (absent: none).
+  std::optional<int64_t> committed;
+  // The partition's lag at the last observation, messages.
+  int64_t lag = 0;
+  // When the committed offset last changed (or the partition was first seen).
+  Timestamp commit_moved_at;
+  // The later of commit_moved_at and the last time the partition had no lag:
+  // the stall window runs from here.
+  Timestamp progress_at;
+  friend bool operator==(const PartitionTrack&, const PartitionTrack&) = default;
+};
+
+// Offsets gained by one topic between two successive observations.
+struct RateSample {
+  Timestamp time;                 // of the later observation
+  double seconds = 0;             // between the two observations
+  double produced = 0;            // log-end offsets' growth
+  double consumed = 0;            // committed offsets' growth
+  double produced_unstalled = 0;  // of `produced`, on partitions not stalled
+  friend bool operator==(const RateSample&, const RateSample&) = default;
+};
+
+// At most this many RateSamples are kept per topic; beyond it the two oldest
+// are merged into one.
+inline constexpr size_t kMaxRateSamples = 128;
+
+// The last change of the replica count that Decide asked for.
+struct ScaleChange {
+  Timestamp time;
+  int32_t replicas = 0;  // asked for
+  int64_t lag = 0;       // the scaling signal's lag at the change
+  friend bool operator==(const ScaleChange&, const ScaleChange&) = default;
+};
+
 struct History {
   // Raw recommendations, pruned to the longest stabilization window.
   std::vector<Recommendation> recommendations;
   // Replica changes, pruned to the longest policy period.
   std::vector<ScaleEvent> scale_events;
-  // Log-end offsets at the last successful observation, to tell whether a
-  // partition without a committed offset is active.
-  std::map<TopicPartition, int64_t> last_end_offsets;
+  // Per partition observed at the last successful observation (a partition
+  // that failed keeps its older track; one no longer observed is dropped).
+  std::map<TopicPartition, PartitionTrack> partitions;
+  // Per topic observed, the samples within spec.rate_window_seconds.
+  std::map<std::string, std::vector<RateSample>> rate_samples;
+  // The last successful observation: when, and the replicas and members
+  // then.
+  std::optional<Timestamp> last_observed;
+  int32_t last_replicas = 0;
+  std::optional<int32_t> last_members;
+  // Messages/s one replica sustains, learned from intervals in which the
+  // group worked flat out; unset until the first such interval.
+  std::optional<double> per_replica_rate;
+  std::optional<ScaleChange> last_change;
+  // Changes Decide asked for since the history began.
+  int64_t rebalances_caused = 0;
   int32_t consecutive_failures = 0;
   // Since when total lag has been at or below activation_lag_threshold.
   std::optional<Timestamp> low_lag_since;
@@ -193,6 +264,7 @@ enum class Reason {
   kFallback,            // fallback.replicas after failureThreshold failures
   kNoPartitions,        // hold: no partition was observed
   kPartialObservation,  // scale-down held: some partitions could not be read
+  kRebalanceSettling,   // held: the group has not settled since the last change
 };
 
 // "ScaleUp", "ScaleDownStabilized", ... (CamelCase, as Kubernetes reasons).
@@ -229,20 +301,30 @@ struct TopicRate {
 };
 
 struct DecisionFlags {
-  bool at_ceiling = false;           // lag asks for at least the ceiling
-  bool idle_members = false;         // members or current replicas above the ceiling
+  bool at_ceiling = false;  // lag asks for at least the ceiling
+  // Members or current replicas above the partition ceiling, unless
+  // allowIdleConsumers allows them.
+  bool idle_members = false;
   bool partial_observation = false;  // some partitions failed: lag is a lower bound
   bool committed_beyond_end = false;
   bool committed_missing = false;
   bool negative_offsets = false;
   bool min_above_partitions = false;  // minReplicas capped at the partition ceiling
+  // The throughput policy fell back to the lag policy: the per-replica rate
+  // or a topic's produce rate is not known yet.
+  bool throughput_fallback = false;
+  // The group stopped committing altogether (see PartitionLag::stopped).
+  bool group_stopped = false;
+  // Lag grew past emergencyLagFactor while the group was settling: the
+  // settling hold was lifted for a scale-up.
+  bool emergency = false;
   friend bool operator==(const DecisionFlags&, const DecisionFlags&) = default;
 };
 
 struct Decision {
   int32_t current = 0;
   int32_t desired = 0;
-  int32_t raw = 0;      // ceil(totalLag / lagThreshold), before bounds
+  int32_t raw = 0;      // what the policy's targets ask for, before bounds
   int32_t ceiling = 0;  // min(maxReplicas, partition ceiling)
   int32_t partitions = 0;
   int32_t partitions_with_lag = 0;

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -250,6 +251,27 @@ Status RequiredInt(const Context& ctx, const Fields& fields, std::string_view na
   return OptionalInt(ctx, fields, name, out);
 }
 
+// A number field (JSON's number: an integer or a decimal, finite). Range
+// rules are policy::ValidateSpec's.
+Status OptionalNumber(const Context& ctx, const Fields& fields, std::string_view name,
+                      std::optional<double>* out) {
+  std::optional<YAML::Node> node = fields.Get(name);
+  if (!node) return Status::Ok();
+  const bool plain = node->IsScalar() && node->Tag() == "?";
+  const std::string text = node->IsScalar() ? node->Scalar() : std::string();
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  if (plain && begin != end && *begin == '+') ++begin;
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (!plain || begin == end || ec != std::errc() || ptr != end || !std::isfinite(value)) {
+    return ErrorAt(ctx, MarkOf(*node, fields.KeyMark(name)),
+                   fields.Path(name) + ": must be a number, got " + Describe(*node));
+  }
+  *out = value;
+  return Status::Ok();
+}
+
 Status OptionalBool(const Context& ctx, const Fields& fields, std::string_view name, bool* out) {
   std::optional<YAML::Node> node = fields.Get(name);
   if (!node) return Status::Ok();
@@ -439,6 +461,33 @@ Status ParseFallback(Context& ctx, const YAML::Node& node, const YAML::Mark& whe
   return Status::Ok();
 }
 
+// spec.policy: what the replica count is computed from, and how the
+// decision treats rebalances and stalls.
+Status ParsePolicySection(Context& ctx, const YAML::Node& node, const YAML::Mark& where,
+                          const std::string& path, policy::Spec* out) {
+  StatusOr<Fields> fields =
+      Fields::Read(ctx, node, where, path,
+                   {"type", "targetDrainSeconds", "perReplicaRateHint", "rateWindowSeconds",
+                    "rebalanceSettleSeconds", "emergencyLagFactor", "stallSeconds"});
+  if (!fields.ok()) return fields.status();
+  GS_RETURN_IF_ERROR(
+      OptionalEnum(ctx, *fields, "type",
+                   EnumValues<policy::PolicyType>{{"lag", policy::PolicyType::kLag},
+                                                  {"throughput", policy::PolicyType::kThroughput}},
+                   &out->policy_type));
+  GS_RETURN_IF_ERROR(OptionalInt(ctx, *fields, "targetDrainSeconds", &out->target_drain_seconds));
+  GS_RETURN_IF_ERROR(
+      OptionalNumber(ctx, *fields, "perReplicaRateHint", &out->per_replica_rate_hint));
+  GS_RETURN_IF_ERROR(OptionalInt(ctx, *fields, "rateWindowSeconds", &out->rate_window_seconds));
+  GS_RETURN_IF_ERROR(
+      OptionalInt(ctx, *fields, "rebalanceSettleSeconds", &out->rebalance_settle_seconds));
+  std::optional<double> factor;
+  GS_RETURN_IF_ERROR(OptionalNumber(ctx, *fields, "emergencyLagFactor", &factor));
+  if (factor) out->emergency_lag_factor = *factor;
+  GS_RETURN_IF_ERROR(OptionalInt(ctx, *fields, "stallSeconds", &out->stall_seconds));
+  return Status::Ok();
+}
+
 Status ParseTargetRef(Context& ctx, const YAML::Node& node, const YAML::Mark& where,
                       const std::string& path, TargetRef* out) {
   StatusOr<Fields> fields = Fields::Read(ctx, node, where, path, {"apiVersion", "kind", "name"});
@@ -489,7 +538,7 @@ Status ParseSpec(Context& ctx, const YAML::Node& node, const YAML::Mark& where, 
                    {"scaleTargetRef", "kafka", "minReplicas", "maxReplicas", "consumersPerReplica",
                     "pollIntervalSeconds", "lagThreshold", "activationLagThreshold", "alignment",
                     "allowIdleConsumers", "limitToPartitionsWithLag", "cooldownSeconds", "behavior",
-                    "fallback", "paused"});
+                    "fallback", "paused", "policy", "lagSecondsThreshold"});
   if (!fields.ok()) return fields.status();
   policy::Spec& p = out->policy;
 
@@ -541,6 +590,15 @@ Status ParseSpec(Context& ctx, const YAML::Node& node, const YAML::Mark& where, 
                                      fields->Path("fallback"), &p.fallback));
   }
   GS_RETURN_IF_ERROR(OptionalBool(ctx, *fields, "paused", &p.paused));
+  if (fields->Get("lagSecondsThreshold")) {
+    int64_t seconds = 0;
+    GS_RETURN_IF_ERROR(OptionalInt(ctx, *fields, "lagSecondsThreshold", &seconds));
+    p.lag_seconds_threshold = seconds;
+  }
+  if (std::optional<YAML::Node> section = fields->Get("policy")) {
+    GS_RETURN_IF_ERROR(
+        ParsePolicySection(ctx, *section, fields->KeyMark("policy"), fields->Path("policy"), &p));
+  }
   return Status::Ok();
 }
 

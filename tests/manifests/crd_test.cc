@@ -4,8 +4,12 @@
 // what the controller's own validation rejects.
 
 #include <filesystem>
+#include <iomanip>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -128,6 +132,92 @@ TEST(Crd, DefaultsMatchTheParser) {
   EXPECT_EQ(p["fallback"]["properties"]["failureThreshold"]["default"].as<int>(),
             s.policy.fallback.failure_threshold);
   EXPECT_EQ(p["paused"]["default"].as<bool>(), s.policy.paused);
+  EXPECT_FALSE(p["lagSecondsThreshold"]["default"]);
+  EXPECT_EQ(s.policy.lag_seconds_threshold, std::nullopt);
+  // policy defaults to {} so that the API server fills in its fields too.
+  EXPECT_TRUE(p["policy"]["default"].IsMap());
+  EXPECT_EQ(p["policy"]["default"].size(), 0u);
+  const YAML::Node policy = p["policy"]["properties"];
+  EXPECT_EQ(policy["type"]["default"].as<std::string>(),
+            s.policy.policy_type == policy::PolicyType::kLag ? "lag" : "throughput");
+  EXPECT_EQ(policy["targetDrainSeconds"]["default"].as<int64_t>(), s.policy.target_drain_seconds);
+  EXPECT_FALSE(policy["perReplicaRateHint"]["default"]);
+  EXPECT_EQ(s.policy.per_replica_rate_hint, std::nullopt);
+  EXPECT_EQ(policy["rateWindowSeconds"]["default"].as<int64_t>(), s.policy.rate_window_seconds);
+  EXPECT_EQ(policy["rebalanceSettleSeconds"]["default"].as<int64_t>(),
+            s.policy.rebalance_settle_seconds);
+  EXPECT_EQ(policy["emergencyLagFactor"]["default"].as<double>(), s.policy.emergency_lag_factor);
+  EXPECT_EQ(policy["stallSeconds"]["default"].as<int64_t>(), s.policy.stall_seconds);
+}
+
+// A document setting `path` ("policy.stallSeconds") to `value` in an
+// otherwise valid spec.
+std::string WithField(const std::string& path, const std::string& value) {
+  std::string nested = value;
+  std::string rest = path;
+  std::vector<std::string> parts;
+  for (size_t dot; (dot = rest.find('.')) != std::string::npos; rest = rest.substr(dot + 1)) {
+    parts.push_back(rest.substr(0, dot));
+  }
+  parts.push_back(rest);
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) nested = "{" + *it + ": " + nested + "}";
+  // Unwrap the outermost braces: the first part is a field of spec.
+  nested = nested.substr(1, nested.size() - 2);
+  std::string text =
+      "apiVersion: groupscaler.io/v1alpha1\n"
+      "kind: ConsumerGroupAutoscaler\n"
+      "spec:\n"
+      "  scaleTargetRef: {kind: Deployment, name: d}\n"
+      "  kafka: {bootstrapServers: [k:9092], groupId: g, topics: [t]}\n";
+  if (path != "maxReplicas") text += "  maxReplicas: 1000\n";
+  if (path != "minReplicas") text += "  minReplicas: 0\n";
+  return text + "  " + nested + "\n";
+}
+
+// Numeric properties with schema bounds, outside lists: (path, schema).
+void BoundedFields(const YAML::Node& schema, const std::string& prefix,
+                   std::vector<std::pair<std::string, YAML::Node>>* out) {
+  if (!schema["properties"]) return;
+  for (const auto& property : schema["properties"]) {
+    const std::string path = prefix + property.first.as<std::string>();
+    const YAML::Node& field = property.second;
+    if (field["minimum"] || field["maximum"]) out->emplace_back(path, field);
+    BoundedFields(field, path + ".", out);
+  }
+}
+
+std::string Print(double v, bool integer) {
+  if (integer) return std::to_string(static_cast<int64_t>(v));
+  std::ostringstream out;
+  out << std::setprecision(17) << v;
+  return out.str();
+}
+
+// Every schema bound is the parser's: the bound itself is accepted (unless
+// exclusive), one step beyond it rejected at the field's line.
+TEST(Crd, SchemaBoundsMatchTheParser) {
+  std::vector<std::pair<std::string, YAML::Node>> fields;
+  BoundedFields(SpecSchema(), "", &fields);
+  ASSERT_GE(fields.size(), 10u);
+  for (const auto& [path, field] : fields) {
+    SCOPED_TRACE(path);
+    const bool integer = field["type"].as<std::string>() == "integer";
+    const double step = integer ? 1 : 1e-6;
+    for (const char* side : {"minimum", "maximum"}) {
+      if (!field[side]) continue;
+      const bool is_min = std::string(side) == "minimum";
+      const double bound = field[side].as<double>();
+      const bool exclusive = field[is_min ? "exclusiveMinimum" : "exclusiveMaximum"] &&
+                             field[is_min ? "exclusiveMinimum" : "exclusiveMaximum"].as<bool>();
+      const double inside = exclusive ? (is_min ? bound + step : bound * (1 - 1e-9)) : bound;
+      const double outside = exclusive ? bound : (is_min ? bound - step : bound + step);
+      const auto accepted = ParseAutoscaler(WithField(path, Print(inside, integer)), "b.yaml");
+      EXPECT_TRUE(accepted.ok()) << side << " " << Print(inside, integer) << ": "
+                                 << accepted.status().message();
+      const auto rejected = ParseAutoscaler(WithField(path, Print(outside, integer)), "b.yaml");
+      EXPECT_FALSE(rejected.ok()) << side << " " << Print(outside, integer);
+    }
+  }
 }
 
 // Each CEL rule of the CRD, and a spec that breaks it: the controller's own

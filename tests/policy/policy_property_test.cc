@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -52,6 +53,14 @@ class Gen {
            static_cast<int32_t>(Int(1, 100)), static_cast<int32_t>(Int(1, 120))}};
     }
     if (Coin(0.2)) s.behavior.scale_up.select_policy = SelectPolicy::kMin;
+    s.policy_type = Coin() ? PolicyType::kThroughput : PolicyType::kLag;
+    if (Coin(0.5)) s.per_replica_rate_hint = static_cast<double>(Int(1, 100'000));
+    s.target_drain_seconds = Int(1, 600);
+    s.rate_window_seconds = Int(1, 600);
+    if (Coin(0.3)) s.lag_seconds_threshold = Int(1, 600);
+    s.rebalance_settle_seconds = Int(0, 120);
+    s.emergency_lag_factor = 1.0 + static_cast<double>(Int(0, 40)) / 10;
+    s.stall_seconds = Int(1, 600);
     return s;
   }
 
@@ -110,7 +119,8 @@ TEST_P(PolicyProperty, DesiredWithinFloorAndCeiling) {
       // overshooting, as fast as behavior allows. Holds keep `current`.
       const int32_t lo = std::min(floor, d.ceiling);
       const bool hold = d.reason == Reason::kScalingDisabled || d.reason == Reason::kPaused ||
-                        d.reason == Reason::kPartialObservation;
+                        d.reason == Reason::kPartialObservation ||
+                        d.reason == Reason::kRebalanceSettling;
       const std::string where =
           "seed " + std::to_string(GetParam()) + " case " + std::to_string(i) + ": " + d.message;
       if (hold) {
@@ -203,6 +213,94 @@ TEST_P(PolicyProperty, FailedObservationNeverReadsAsZero) {
         Decide({.current_replicas = current, .failed = true, .error = "down"}, history, spec, kT0);
     EXPECT_EQ(d.desired, current);
     EXPECT_EQ(d.reason, Reason::kObservationFailed);
+  }
+}
+
+// Long runs of a growing workload: whatever the history remembers stays
+// within its bounds.
+TEST_P(PolicyProperty, HistoryStaysBounded) {
+  Gen gen(GetParam());
+  Spec spec = gen.RandomSpec();
+  spec.rate_window_seconds = 3600;
+  const int partitions = static_cast<int>(gen.Int(1, 32));
+  std::vector<int64_t> ends(partitions, 0);
+  std::vector<int64_t> committed(partitions, 0);
+  History history;
+  int32_t current = 1;
+  Timestamp now = kT0;
+  std::map<TopicPartition, Timestamp> first_read;
+  for (int step = 0; step < 3000; ++step) {
+    Observation obs{.current_replicas = current, .members = current};
+    for (int p = 0; p < partitions; ++p) {
+      ends[p] += gen.Int(0, 1000) * (gen.Coin(0.1) ? 0 : 1);
+      committed[p] += gen.Int(0, ends[p] - committed[p]);
+      const bool failed = gen.Coin(0.02);
+      const std::string topic = p % 2 == 0 ? "a" : "b";
+      if (!failed) first_read.try_emplace({topic, p}, now);
+      obs.partitions.push_back({.topic = topic,
+                                .partition = p,
+                                .log_end_offset = ends[p],
+                                .committed_offset = committed[p],
+                                .failed = failed});
+    }
+    const Decision d = Decide(obs, history, spec, now);
+    history = d.history;
+    current = d.desired;
+    now += seconds(gen.Int(1, 5));
+  }
+  EXPECT_LE(history.partitions.size(), static_cast<size_t>(partitions));
+  for (const auto& [key, track] : history.partitions) {
+    EXPECT_LE(track.end_points.size(), kMaxOffsetPoints);
+    EXPECT_EQ(track.end_points.front().time, first_read[key]) << "the table reaches back";
+  }
+  EXPECT_LE(history.rate_samples.size(), 2u);
+  for (const auto& [topic, samples] : history.rate_samples) {
+    EXPECT_LE(samples.size(), kMaxRateSamples);
+  }
+  // At least a second between decisions: one per second of the longest
+  // window (up to 3600 s) or period (up to 1800 s).
+  EXPECT_LE(history.recommendations.size(), 3601u);
+  EXPECT_LE(history.scale_events.size(), 1801u);
+}
+
+// A stalled partition's lag and produce rate never add to the replicas.
+TEST_P(PolicyProperty, StalledLagNeverRaisesDesired) {
+  Gen gen(GetParam());
+  for (int i = 0; i < kCasesPerSeed / 4; ++i) {
+    Spec spec = gen.RandomSpec();
+    spec.stall_seconds = gen.Int(1, 60);
+    const int partitions = static_cast<int>(gen.Int(2, 16));
+    const int stuck = static_cast<int>(gen.Int(0, partitions - 1));
+    const int32_t current = static_cast<int32_t>(gen.Int(1, 10));
+    std::vector<int64_t> ends(partitions, 1000);
+    History history;
+    Timestamp now = kT0;
+    auto observe = [&](int64_t extra_stuck_end) {
+      Observation obs{.current_replicas = current, .members = current};
+      for (int p = 0; p < partitions; ++p) {
+        obs.partitions.push_back({.topic = "t",
+                                  .partition = p,
+                                  .log_end_offset = ends[p] + (p == stuck ? extra_stuck_end : 0),
+                                  .committed_offset = p == stuck ? 0 : ends[p] - gen.Int(0, 50)});
+      }
+      return obs;
+    };
+    for (int64_t t = 0; t <= spec.stall_seconds + 10; t += 10) {
+      for (int64_t& end : ends) end += gen.Int(1, 1000);
+      history = Decide(observe(0), history, spec, now).history;
+      now += seconds(10);
+    }
+    for (int64_t& end : ends) end += gen.Int(1, 1000);
+    const Observation base = observe(0);
+    Observation more = base;
+    more.partitions[stuck].log_end_offset += gen.Int(1, 1'000'000);
+    const Decision a = Decide(base, history, spec, now);
+    const Decision b = Decide(more, history, spec, now);
+    ASSERT_TRUE(a.partition_lags[stuck].stalled) << a.message;
+    ASSERT_TRUE(b.partition_lags[stuck].stalled) << b.message;
+    EXPECT_EQ(a.desired, b.desired) << "seed " << GetParam() << " case " << i << "\n"
+                                    << a.message << "\n"
+                                    << b.message;
   }
 }
 

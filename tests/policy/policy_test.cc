@@ -56,6 +56,8 @@ Spec BaseSpec() {
   spec.max_replicas = 100;
   spec.lag_threshold = 1000;
   spec.alignment = Alignment::kNone;
+  // The HPA's rules in isolation; settling after a change has its own cases.
+  spec.rebalance_settle_seconds = 0;
   return spec;
 }
 
@@ -390,7 +392,7 @@ TEST_P(FromZeroTest, Activates) {
   History history;
   if (c.active_partition) {
     partitions[5].committed_offset.reset();
-    history.last_end_offsets[{"t", 5}] = partitions[5].log_end_offset - 1;
+    history.partitions[{"t", 5}].end_points = {{partitions[5].log_end_offset - 1, kT0}};
   }
   const Decision d = Decide(Obs(partitions, 0), history, ZeroSpec(), kT0);
   EXPECT_EQ(d.desired, c.want_desired) << d.message;
@@ -656,42 +658,46 @@ TEST_P(FlagTest, Flags) {
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, FlagTest,
-    ::testing::Values(FlagCase{.name = "ReplicasAbovePartitionsAreIdle",
-                               .observation = Obs(Uniform(12, 0), 20),
-                               .want = {.idle_members = true}},
-                      FlagCase{.name = "MembersAbovePartitionsAreIdle",
-                               .observation = {.partitions = Uniform(12, 0),
-                                               .current_replicas = 4,
-                                               .members = 14},
-                               .want = {.idle_members = true}},
-                      FlagCase{.name = "AtCeiling",
-                               .observation = Obs(WithTotalLag(4, 9000), 4),
-                               .want = {.at_ceiling = true}},
-                      FlagCase{.name = "CommittedBeyondEnd",
-                               .observation = Obs(
-                                   [] {
-                                     auto p = Uniform(2, 0);
-                                     p[1].committed_offset = p[1].log_end_offset + 5;
-                                     return p;
-                                   }(),
-                                   1),
-                               .want = {.committed_beyond_end = true}},
-                      FlagCase{.name = "CommittedMissingAndNegativeOffsets",
-                               .observation = Obs(
-                                   [] {
-                                     auto p = Uniform(3, 0);
-                                     p[0].committed_offset.reset();
-                                     p[1].log_end_offset = -1;
-                                     return p;
-                                   }(),
-                                   1),
-                               .want = {.partial_observation = true,
-                                        .committed_missing = true,
-                                        .negative_offsets = true}},
-                      FlagCase{.name = "MinAbovePartitions",
-                               .observation = Obs(Uniform(2, 0), 2),
-                               .spec = With(BaseSpec(), [](Spec& s) { s.min_replicas = 4; }),
-                               .want = {.min_above_partitions = true}}),
+    ::testing::Values(
+        FlagCase{.name = "ReplicasAbovePartitionsAreIdle",
+                 .observation = Obs(Uniform(12, 0), 20),
+                 .want = {.idle_members = true}},
+        FlagCase{
+            .name = "MembersAbovePartitionsAreIdle",
+            .observation = {.partitions = Uniform(12, 0), .current_replicas = 4, .members = 14},
+            .want = {.idle_members = true}},
+        FlagCase{.name = "IdleConsumersAllowedAreNotWarned",
+                 .observation = Obs(Uniform(12, 0), 20),
+                 .spec = With(BaseSpec(), [](Spec& s) { s.allow_idle_consumers = true; }),
+                 .want = {}},
+        FlagCase{.name = "AtCeiling",
+                 .observation = Obs(WithTotalLag(4, 9000), 4),
+                 .want = {.at_ceiling = true}},
+        FlagCase{.name = "CommittedBeyondEnd",
+                 .observation = Obs(
+                     [] {
+                       auto p = Uniform(2, 0);
+                       p[1].committed_offset = p[1].log_end_offset + 5;
+                       return p;
+                     }(),
+                     1),
+                 .want = {.committed_beyond_end = true}},
+        FlagCase{.name = "CommittedMissingAndNegativeOffsets",
+                 .observation = Obs(
+                     [] {
+                       auto p = Uniform(3, 0);
+                       p[0].committed_offset.reset();
+                       p[1].log_end_offset = -1;
+                       return p;
+                     }(),
+                     1),
+                 .want = {.partial_observation = true,
+                          .committed_missing = true,
+                          .negative_offsets = true}},
+        FlagCase{.name = "MinAbovePartitions",
+                 .observation = Obs(Uniform(2, 0), 2),
+                 .spec = With(BaseSpec(), [](Spec& s) { s.min_replicas = 4; }),
+                 .want = {.min_above_partitions = true}}),
     [](const auto& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------
@@ -766,7 +772,27 @@ INSTANTIATE_TEST_SUITE_P(
                      "spec.fallback.replicas"},
         ValidateCase{"FallbackThresholdZero",
                      With(BaseSpec(), [](Spec& s) { s.fallback.failure_threshold = 0; }),
-                     "spec.fallback.failureThreshold"}),
+                     "spec.fallback.failureThreshold"},
+        ValidateCase{"DrainZero", With(BaseSpec(), [](Spec& s) { s.target_drain_seconds = 0; }),
+                     "spec.policy.targetDrainSeconds must be between 1 and 86400 (got 0)"},
+        ValidateCase{"HintZero", With(BaseSpec(), [](Spec& s) { s.per_replica_rate_hint = 0.0; }),
+                     "spec.policy.perReplicaRateHint must be > 0 and < 1e15 (got 0)"},
+        ValidateCase{"HintFractionAllowed",
+                     With(BaseSpec(), [](Spec& s) { s.per_replica_rate_hint = 0.5; }), ""},
+        ValidateCase{"RateWindowTooLong",
+                     With(BaseSpec(), [](Spec& s) { s.rate_window_seconds = 3601; }),
+                     "spec.policy.rateWindowSeconds must be between 1 and 3600 (got 3601)"},
+        ValidateCase{"LagSecondsZero",
+                     With(BaseSpec(), [](Spec& s) { s.lag_seconds_threshold = 0; }),
+                     "spec.lagSecondsThreshold must be between 1 and 86400 (got 0)"},
+        ValidateCase{"SettleNegative",
+                     With(BaseSpec(), [](Spec& s) { s.rebalance_settle_seconds = -1; }),
+                     "spec.policy.rebalanceSettleSeconds must be between 0 and 3600 (got -1)"},
+        ValidateCase{"EmergencyBelowOne",
+                     With(BaseSpec(), [](Spec& s) { s.emergency_lag_factor = 0.5; }),
+                     "spec.policy.emergencyLagFactor must be between 1 and 1000 (got 0.5)"},
+        ValidateCase{"StallZero", With(BaseSpec(), [](Spec& s) { s.stall_seconds = 0; }),
+                     "spec.policy.stallSeconds must be between 1 and 86400 (got 0)"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(Defaults, AreTheHpaDefaults) {

@@ -90,6 +90,14 @@ INSTANTIATE_TEST_SUITE_P(
                         s.policy.offset_reset_policy = policy::OffsetResetPolicy::kLatest;
                         s.policy.cooldown_seconds = 300;
                         s.policy.fallback.failure_threshold = 3;
+                        s.policy.policy_type = policy::PolicyType::kLag;
+                        s.policy.target_drain_seconds = 60;
+                        s.policy.per_replica_rate_hint.reset();
+                        s.policy.rate_window_seconds = 60;
+                        s.policy.lag_seconds_threshold.reset();
+                        s.policy.rebalance_settle_seconds = 30;
+                        s.policy.emergency_lag_factor = 2.0;
+                        s.policy.stall_seconds = 120;
                         s.has_kafka = false;
                         s.has_scale_target_ref = false;
                       }},
@@ -246,6 +254,39 @@ INSTANTIATE_TEST_SUITE_P(
                   s.policy.fallback.failure_threshold = 5;
                   s.policy.fallback.replicas = 4;
                 }},
+        FieldCase{
+            .name = "PolicyThroughputEveryField",
+            .lines = "  policy:\n"
+                     "    type: throughput\n"
+                     "    targetDrainSeconds: 120\n"
+                     "    perReplicaRateHint: 250.5\n"
+                     "    rateWindowSeconds: 30\n"
+                     "    rebalanceSettleSeconds: 45\n"
+                     "    emergencyLagFactor: 3\n"
+                     "    stallSeconds: 600\n",
+            .expect =
+                [](AutoscalerSpec& s) {
+                  s.policy.policy_type = policy::PolicyType::kThroughput;
+                  s.policy.target_drain_seconds = 120;
+                  s.policy.per_replica_rate_hint = 250.5;
+                  s.policy.rate_window_seconds = 30;
+                  s.policy.rebalance_settle_seconds = 45;
+                  s.policy.emergency_lag_factor = 3.0;
+                  s.policy.stall_seconds = 600;
+                }},
+        FieldCase{
+            .name = "PolicyLagExplicit",
+            .lines = "  policy: {type: lag, emergencyLagFactor: 1.5}\n",
+            .expect =
+                [](AutoscalerSpec& s) {
+                  s.policy.policy_type = policy::PolicyType::kLag;
+                  s.policy.emergency_lag_factor = 1.5;
+                }},
+        FieldCase{
+            .name = "PolicyEmpty", .lines = "  policy: {}\n", .expect = [](AutoscalerSpec&) {}},
+        FieldCase{.name = "LagSecondsThreshold",
+                  .lines = "  lagSecondsThreshold: 90\n",
+                  .expect = [](AutoscalerSpec& s) { s.policy.lag_seconds_threshold = 90; }},
         FieldCase{.name = "FallbackThresholdOnly",
                   .lines = "  fallback: {failureThreshold: 2}\n",
                   .expect = [](AutoscalerSpec& s) { s.policy.fallback.failure_threshold = 2; }}),
@@ -492,6 +533,59 @@ INSTANTIATE_TEST_SUITE_P(
             .text = WithHead("  allowIdleConsumers: true\n  limitToPartitionsWithLag: true\n"),
             .line = 5,
             .what = "cannot both be true"},
+        ErrorCase{.name = "BadPolicyKind",
+                  .text = WithHead("  policy:\n    type: Throughput\n"),
+                  .line = 6,
+                  .what = "spec.policy.type: \"Throughput\" is not one of lag, throughput"},
+        ErrorCase{.name = "UnknownPolicySectionField",
+                  .text = WithHead("  policy:\n    targetDrainSecond: 5\n"),
+                  .line = 6,
+                  .what = "spec.policy: unknown field \"targetDrainSecond\" (did you mean "
+                          "\"targetDrainSeconds\"?)"},
+        ErrorCase{.name = "RateHintNotANumber",
+                  .text = WithHead("  policy:\n    perReplicaRateHint: fast\n"),
+                  .line = 6,
+                  .what = "spec.policy.perReplicaRateHint: must be a number, got \"fast\""},
+        ErrorCase{.name = "RateHintQuoted",
+                  .text = WithHead("  policy:\n    perReplicaRateHint: \"5\"\n"),
+                  .line = 6,
+                  .what = "must be a number, got the string \"5\""},
+        ErrorCase{.name = "RateHintInfinite",
+                  .text = WithHead("  policy:\n    perReplicaRateHint: .inf\n"),
+                  .line = 6,
+                  .what = "must be a number"},
+        ErrorCase{.name = "DrainSecondsFraction",
+                  .text = WithHead("  policy:\n    targetDrainSeconds: 1.5\n"),
+                  .line = 6,
+                  .what = "spec.policy.targetDrainSeconds: must be an integer"},
+        ErrorCase{.name = "ValidateRateHintZero",
+                  .text = WithHead("  policy:\n    type: throughput\n    perReplicaRateHint: 0\n"),
+                  .line = 7,
+                  .what = "spec.policy.perReplicaRateHint must be > 0"},
+        ErrorCase{.name = "ValidateDrainZero",
+                  .text = WithHead("  policy:\n    targetDrainSeconds: 0\n"),
+                  .line = 6,
+                  .what = "spec.policy.targetDrainSeconds must be between 1 and 86400 (got 0)"},
+        ErrorCase{.name = "ValidateRateWindow",
+                  .text = WithHead("  policy:\n    rateWindowSeconds: 7200\n"),
+                  .line = 6,
+                  .what = "spec.policy.rateWindowSeconds must be between 1 and 3600"},
+        ErrorCase{.name = "ValidateSettleNegative",
+                  .text = WithHead("  policy:\n    rebalanceSettleSeconds: -5\n"),
+                  .line = 6,
+                  .what = "spec.policy.rebalanceSettleSeconds must be between 0 and 3600"},
+        ErrorCase{.name = "ValidateEmergencyFactor",
+                  .text = WithHead("  policy:\n\n    emergencyLagFactor: 0.5\n"),
+                  .line = 7,
+                  .what = "spec.policy.emergencyLagFactor must be between 1 and 1000 (got 0.5)"},
+        ErrorCase{.name = "ValidateStallSeconds",
+                  .text = WithHead("  policy:\n    stallSeconds: 0\n"),
+                  .line = 6,
+                  .what = "spec.policy.stallSeconds must be between 1 and 86400"},
+        ErrorCase{.name = "ValidateLagSecondsThreshold",
+                  .text = WithHead("  lagSecondsThreshold: 0\n"),
+                  .line = 5,
+                  .what = "spec.lagSecondsThreshold must be between 1 and 86400 (got 0)"},
         ErrorCase{.name = "JsonLines",
                   .text = "{\"apiVersion\": \"groupscaler.io/v1alpha1\",\n"
                           " \"kind\": \"ConsumerGroupAutoscaler\",\n"

@@ -1,0 +1,723 @@
+// The rules beyond lag thresholds, one named case each: time lag from the
+// offset table, rates, the learned per-replica rate, the throughput policy,
+// the time-lag target, settling after a change, stall detection.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "policy/policy.h"
+
+namespace groupscaler::policy {
+namespace {
+
+using std::chrono::seconds;
+using ::testing::DoubleNear;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+const Timestamp kT0 = Timestamp{} + std::chrono::hours(24 * 365 * 50);
+
+double Secs(Timestamp::duration d) { return std::chrono::duration<double>(d).count(); }
+
+Timestamp At(double s) { return kT0 + std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); }
+
+// `n` partitions of topic "t", each with log end `end` and committed offset
+// `committed`.
+std::vector<PartitionObservation> Parts(int n, int64_t end, int64_t committed,
+                                        const std::string& topic = "t") {
+  std::vector<PartitionObservation> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back({.topic = topic,
+                   .partition = i,
+                   .log_start_offset = 0,
+                   .log_end_offset = end,
+                   .committed_offset = committed});
+  }
+  return out;
+}
+
+Observation Obs(std::vector<PartitionObservation> partitions, int32_t current,
+                std::optional<int32_t> members = std::nullopt) {
+  return {.partitions = std::move(partitions), .current_replicas = current, .members = members};
+}
+
+Spec BaseSpec() {
+  Spec spec;
+  spec.min_replicas = 1;
+  spec.max_replicas = 100;
+  spec.lag_threshold = 1000;
+  spec.alignment = Alignment::kNone;
+  spec.rebalance_settle_seconds = 0;
+  return spec;
+}
+
+Spec Throughput(std::optional<double> hint) {
+  Spec spec = BaseSpec();
+  spec.policy_type = PolicyType::kThroughput;
+  spec.per_replica_rate_hint = hint;
+  return spec;
+}
+
+Spec With(Spec spec, auto&& change) {
+  change(spec);
+  return spec;
+}
+
+// ---------------------------------------------------------------------------
+// Time lag from the table of (log-end offset, time seen).
+
+struct TimeLagCase {
+  std::string name;
+  std::vector<OffsetPoint> points;
+  int64_t offset;
+  double now;
+  std::optional<double> want;  // seconds; unset: unknown
+};
+
+void PrintTo(const TimeLagCase& c, std::ostream* os) { *os << c.name; }
+
+class TimeLagTest : public ::testing::TestWithParam<TimeLagCase> {};
+
+TEST_P(TimeLagTest, Estimates) {
+  const TimeLagCase& c = GetParam();
+  const std::optional<double> got = TimeLagSeconds(c.points, c.offset, At(c.now));
+  if (c.want) {
+    EXPECT_THAT(got, Optional(DoubleNear(*c.want, 1e-6)));
+  } else {
+    EXPECT_EQ(got, std::nullopt);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, TimeLagTest,
+    ::testing::Values(
+        TimeLagCase{.name = "EmptyTableUnknown", .points = {}, .offset = 5, .now = 10},
+        TimeLagCase{.name = "OnePointUnknown", .points = {{100, At(0)}}, .offset = 40, .now = 10},
+        TimeLagCase{.name = "OlderThanTheTableUnknown",
+                    .points = {{100, At(0)}, {200, At(10)}},
+                    .offset = 99,
+                    .now = 20},
+        // Message 149 appeared when the end passed 149: half-way from 100 to
+        // 200, at +5s.
+        TimeLagCase{.name = "InterpolatesBetweenBracketingPoints",
+                    .points = {{100, At(0)}, {200, At(10)}, {300, At(20)}},
+                    .offset = 149,
+                    .now = 30,
+                    .want = 25},
+        TimeLagCase{.name = "FirstMessageAfterAPoint",
+                    .points = {{100, At(0)}, {200, At(10)}},
+                    .offset = 100,
+                    .now = 10,
+                    .want = 9.9},
+        // The end stood at 50 from +0s to +60s: message 50 came after +60s.
+        TimeLagCase{.name = "IdleRunUsesItsLastSighting",
+                    .points = {{50, At(0)}, {50, At(60)}, {100, At(70)}},
+                    .offset = 50,
+                    .now = 70,
+                    .want = 9.8},
+        TimeLagCase{.name = "NotProducedYetIsZero",
+                    .points = {{100, At(0)}, {200, At(10)}},
+                    .offset = 200,
+                    .now = 10,
+                    .want = 0}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(OffsetTable, KeepsOnlyTheEndsOfARunOfEqualOffsets) {
+  std::vector<OffsetPoint> points;
+  AddOffsetPoint(&points, {10, At(0)});
+  AddOffsetPoint(&points, {20, At(10)});
+  AddOffsetPoint(&points, {20, At(20)});
+  AddOffsetPoint(&points, {20, At(30)});
+  AddOffsetPoint(&points, {20, At(40)});
+  EXPECT_THAT(points, ElementsAre(OffsetPoint{10, At(0)}, OffsetPoint{20, At(10)},
+                                  OffsetPoint{20, At(40)}));
+}
+
+TEST(OffsetTable, ShrinkingLogStartsAfresh) {
+  std::vector<OffsetPoint> points;
+  AddOffsetPoint(&points, {500, At(0)});
+  AddOffsetPoint(&points, {600, At(10)});
+  AddOffsetPoint(&points, {3, At(20)});
+  EXPECT_THAT(points, ElementsAre(OffsetPoint{3, At(20)}));
+}
+
+TEST(OffsetTable, StaysBoundedAndReachesBackToItsFirstPoint) {
+  // A day of polls every 10 s at a rate that changes every hour.
+  std::vector<OffsetPoint> points;
+  int64_t end = 0;
+  std::vector<OffsetPoint> truth;
+  for (int t = 0; t <= 86400; t += 10) {
+    end += 10 * (1 + (t / 3600) % 5) * 7;
+    truth.push_back({end, At(t)});
+    AddOffsetPoint(&points, truth.back());
+    ASSERT_LE(points.size(), kMaxOffsetPoints);
+  }
+  EXPECT_EQ(points.front(), truth.front());
+  EXPECT_EQ(points.back(), truth.back());
+  // The error of an age is a small fraction of the age, old or recent.
+  for (size_t i = 1; i < truth.size(); i += 97) {
+    const double want = Secs(At(86400) - truth[i - 1].time);
+    const std::optional<double> got = TimeLagSeconds(points, truth[i - 1].offset, At(86400));
+    ASSERT_TRUE(got.has_value());
+    EXPECT_NEAR(*got, want, 0.1 * want + 10) << "message seen at +" << 86400 - want << "s";
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Rates per topic, smoothed over the window.
+
+// Two partitions of "a" and one of "b", at the given offsets.
+std::vector<PartitionObservation> TwoTopics(int64_t end_a, int64_t committed_a, int64_t end_b,
+                                            int64_t committed_b) {
+  auto out = Parts(2, end_a, committed_a, "a");
+  for (const auto& p : Parts(1, end_b, committed_b, "b")) out.push_back(p);
+  return out;
+}
+
+TEST(Rates, UnknownUntilTwoObservations) {
+  const Decision d = Decide(Obs(TwoTopics(100, 50, 10, 10), 1), {}, BaseSpec(), At(0));
+  ASSERT_EQ(d.topic_rates.size(), 2u);
+  EXPECT_EQ(d.topic_rates[0].topic, "a");
+  EXPECT_EQ(d.topic_rates[0].produce_rate, std::nullopt);
+  EXPECT_EQ(d.topic_rates[1].consume_rate, std::nullopt);
+}
+
+struct RateCase {
+  std::string name;
+  int64_t window_seconds;
+  double want_produce_a;
+  double want_consume_a;
+  double want_produce_b;
+};
+
+void PrintTo(const RateCase& c, std::ostream* os) { *os << c.name; }
+
+class RateTest : public ::testing::TestWithParam<RateCase> {};
+
+// "a": +500 per partition in the first 10 s, +2000 in the next 10 s;
+// consumed +250, then +250. "b": +100 then +100, all consumed.
+TEST_P(RateTest, PerTopic) {
+  const RateCase& c = GetParam();
+  const Spec spec = With(BaseSpec(), [&](Spec& s) { s.rate_window_seconds = c.window_seconds; });
+  Decision d = Decide(Obs(TwoTopics(0, 0, 0, 0), 1), {}, spec, At(0));
+  d = Decide(Obs(TwoTopics(500, 250, 100, 100), 1), d.history, spec, At(10));
+  d = Decide(Obs(TwoTopics(2500, 500, 200, 200), 1), d.history, spec, At(20));
+  ASSERT_EQ(d.topic_rates.size(), 2u);
+  EXPECT_THAT(d.topic_rates[0].produce_rate, Optional(DoubleNear(c.want_produce_a, 1e-9)));
+  EXPECT_THAT(d.topic_rates[0].consume_rate, Optional(DoubleNear(c.want_consume_a, 1e-9)));
+  EXPECT_THAT(d.topic_rates[1].produce_rate, Optional(DoubleNear(c.want_produce_b, 1e-9)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, RateTest,
+                         ::testing::Values(RateCase{"WindowCoversBothIntervals", 60, 250, 50, 10},
+                                           RateCase{"WindowCoversTheLastInterval", 10, 400, 50,
+                                                    10}),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Rates, SkipAPartitionThatFailedLastTime) {
+  const Spec spec = BaseSpec();
+  Decision d = Decide(Obs(Parts(2, 0, 0), 1), {}, spec, At(0));
+  auto failing = Parts(2, 100, 100);
+  failing[1].failed = true;
+  d = Decide(Obs(failing, 1), d.history, spec, At(10));
+  // Partition 1's offsets moved over 20 s, not 10: it is left out once.
+  d = Decide(Obs(Parts(2, 200, 200), 1), d.history, spec, At(20));
+  EXPECT_THAT(d.topic_rates[0].produce_rate, Optional(DoubleNear((100.0 + 100.0) / 20, 1e-9)));
+}
+
+// ---------------------------------------------------------------------------
+// The per-replica rate, learned from intervals in which the group worked flat
+// out.
+
+struct LearnCase {
+  std::string name;
+  Spec spec = Throughput(std::nullopt);
+  // Partition 0..3 at +0s and +10s.
+  std::vector<PartitionObservation> before = Parts(4, 10'000, 0);
+  std::vector<PartitionObservation> after = Parts(4, 10'500, 1'000);
+  int32_t replicas_before = 2;
+  int32_t replicas_after = 2;
+  std::optional<double> want;  // history.per_replica_rate after +10s
+};
+
+void PrintTo(const LearnCase& c, std::ostream* os) { *os << c.name; }
+
+class LearnTest : public ::testing::TestWithParam<LearnCase> {};
+
+TEST_P(LearnTest, Learns) {
+  const LearnCase& c = GetParam();
+  Spec spec = c.spec;
+  spec.max_replicas = c.replicas_before;  // no change between the two observations
+  const Decision first = Decide(Obs(c.before, c.replicas_before), {}, spec, At(0));
+  const Decision d = Decide(Obs(c.after, c.replicas_after), first.history, spec, At(10));
+  // This decision used what was known before the interval.
+  EXPECT_EQ(d.per_replica_rate, spec.per_replica_rate_hint);
+  if (c.want) {
+    EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(*c.want, 1e-9)));
+  } else {
+    EXPECT_EQ(d.history.per_replica_rate, std::nullopt);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, LearnTest,
+    ::testing::Values(
+        // 4 x 1000 consumed in 10 s by 2 replicas.
+        LearnCase{
+            .name = "BacklogLearnsConsumedPerReplica",
+            .spec = With(Throughput(std::nullopt), [](Spec& s) { s.rate_window_seconds = 10; }),
+            .want = 200},
+        LearnCase{.name = "HintIsThePriorOfAnAverageOverTheWindow",
+                  .spec = With(Throughput(100), [](Spec& s) { s.rate_window_seconds = 60; }),
+                  .want = 100 + (200.0 - 100) * 10 / 60},
+        // 4 partitions and 8 replicas: only 4 work.
+        LearnCase{.name = "IdleReplicasDoNotCount",
+                  .spec = With(Throughput(std::nullopt),
+                               [](Spec& s) {
+                                 s.rate_window_seconds = 10;
+                                 s.allow_idle_consumers = true;
+                               }),
+                  .replicas_before = 8,
+                  .replicas_after = 8,
+                  .want = 100},
+        LearnCase{.name = "RanDryIsNotLearned",
+                  .before = Parts(4, 10'000, 9'500),
+                  .after = Parts(4, 10'500, 10'500)},
+        LearnCase{.name = "ReplicasChangedIsNotLearned", .replicas_after = 1},
+        LearnCase{.name = "NothingConsumedIsNotLearned", .after = Parts(4, 10'500, 0)}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Learn, NotUntilTheChangeSettledBeforeTheInterval) {
+  Spec spec = Throughput(std::nullopt);
+  spec.rebalance_settle_seconds = 30;
+  spec.max_replicas = 2;
+  const Decision first = Decide(Obs(Parts(4, 10'000, 0), 1), {}, spec, At(0));
+  ASSERT_EQ(first.desired, 2);  // a change at +0s
+  Decision d = Decide(Obs(Parts(4, 10'500, 1'000), 2), first.history, spec, At(10));
+  d = Decide(Obs(Parts(4, 11'000, 2'000), 2), d.history, spec, At(40));
+  EXPECT_EQ(d.history.per_replica_rate, std::nullopt) << "the interval began at +10s, settling";
+  d = Decide(Obs(Parts(4, 11'500, 3'000), 2), d.history, spec, At(70));
+  EXPECT_TRUE(d.history.per_replica_rate.has_value()) << "settled by +30s, the interval from +40s";
+}
+
+TEST(Learn, MembersJoinedAtBothEndsMakeASteadyInterval) {
+  Spec spec = Throughput(std::nullopt);
+  spec.rebalance_settle_seconds = 30;
+  spec.max_replicas = 2;
+  const Decision first = Decide(Obs(Parts(4, 10'000, 0), 1, 1), {}, spec, At(0));
+  ASSERT_EQ(first.desired, 2);
+  // +10s: one member of two; +20s: both joined; +30s: still both.
+  Decision d = Decide(Obs(Parts(4, 10'500, 500), 2, 1), first.history, spec, At(10));
+  d = Decide(Obs(Parts(4, 11'000, 1'000), 2, 2), d.history, spec, At(20));
+  EXPECT_EQ(d.history.per_replica_rate, std::nullopt) << "a member joined during the interval";
+  d = Decide(Obs(Parts(4, 11'500, 2'000), 2, 2), d.history, spec, At(30));
+  // 4 x 1000 in 10 s by 2 replicas, the first sample taken as it is.
+  EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(200, 1e-9)));
+}
+
+// ---------------------------------------------------------------------------
+// The throughput policy: ceil((produceRate + lag / targetDrainSeconds) /
+// perReplicaRate), then the lag policy's ceiling and bounds.
+
+struct ThroughputCase {
+  std::string name;
+  Spec spec;
+  int64_t lag_each = 0;  // on each of 10 partitions at +10s
+  bool one_observation = false;
+  int32_t want_raw = 0;
+  int32_t want_desired = 0;
+  bool want_fallback = false;
+  std::string want_message;
+};
+
+void PrintTo(const ThroughputCase& c, std::ostream* os) { *os << c.name; }
+
+class ThroughputTest : public ::testing::TestWithParam<ThroughputCase> {};
+
+// 10 partitions, 100 messages each produced in 10 s: 100/s in all.
+TEST_P(ThroughputTest, Decides) {
+  const ThroughputCase& c = GetParam();
+  History history;
+  if (!c.one_observation) {
+    history = Decide(Obs(Parts(10, 1000, 1000), 10), {}, c.spec, At(0)).history;
+  }
+  const Decision d = Decide(Obs(Parts(10, 1100, 1100 - c.lag_each), 10), history, c.spec, At(10));
+  EXPECT_EQ(d.raw, c.want_raw) << d.message;
+  EXPECT_EQ(d.desired, c.want_desired) << d.message;
+  EXPECT_EQ(d.flags.throughput_fallback, c.want_fallback) << d.message;
+  EXPECT_THAT(d.message, HasSubstr(c.want_message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, ThroughputTest,
+    ::testing::Values(
+        ThroughputCase{.name = "ProduceRateAlone",
+                       .spec = Throughput(50),
+                       .want_raw = 2,
+                       .want_desired = 2,
+                       .want_message = "produce 100.0/s + lag 0 / 60s drain, at 50.0/s per "
+                                       "replica = 2; ceiling 10 (10 partitions)"},
+        ThroughputCase{.name = "LagDrainedOverTargetDrainSeconds",
+                       .spec = Throughput(50),
+                       .lag_each = 600,
+                       .want_raw = 4,
+                       .want_desired = 4},
+        ThroughputCase{.name = "ShorterDrainMoreReplicas",
+                       .spec = With(Throughput(50), [](Spec& s) { s.target_drain_seconds = 30; }),
+                       .lag_each = 600,
+                       .want_raw = 6,
+                       .want_desired = 6},
+        ThroughputCase{.name = "CappedAtThePartitionCeiling",
+                       .spec = Throughput(10),
+                       .lag_each = 600,
+                       .want_raw = 20,
+                       .want_desired = 10},
+        ThroughputCase{.name = "AlignedAsTheLagPolicy",
+                       .spec = With(Throughput(50),
+                                    [](Spec& s) {
+                                      s.target_drain_seconds = 20;
+                                      s.alignment = Alignment::kDivisor;
+                                    }),
+                       .lag_each = 600,
+                       .want_raw = 8,
+                       .want_desired = 10,
+                       .want_message = "aligned 8 -> 10 (divisor"},
+        ThroughputCase{.name = "NoRateFallsBackToLag",
+                       .spec = Throughput(std::nullopt),
+                       .lag_each = 600,
+                       .want_raw = 6,
+                       .want_desired = 6,
+                       .want_fallback = true,
+                       .want_message = "throughput policy falls back to lag (per-replica rate "
+                                       "unknown: no hint, none learned yet): lag 6000 / "
+                                       "threshold 1000 = 6"},
+        ThroughputCase{.name = "NoProduceRateFallsBackToLag",
+                       .spec = Throughput(50),
+                       .lag_each = 600,
+                       .one_observation = true,
+                       .want_raw = 6,
+                       .want_desired = 6,
+                       .want_fallback = true,
+                       .want_message = "(produce rate not known yet)"},
+        ThroughputCase{
+            .name = "LagPolicyIgnoresRates",
+            .spec = With(Throughput(50), [](Spec& s) { s.policy_type = PolicyType::kLag; }),
+            .lag_each = 600,
+            .want_raw = 6,
+            .want_desired = 6,
+            .want_message = "lag 6000 / threshold 1000 = 6"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Throughput, UsesTheLearnedRateOnceKnown) {
+  Spec spec = Throughput(std::nullopt);
+  spec.rate_window_seconds = 10;
+  spec.max_replicas = 2;
+  Decision d = Decide(Obs(Parts(4, 10'000, 0), 2), {}, spec, At(0));
+  d = Decide(Obs(Parts(4, 10'500, 1'000), 2), d.history, spec, At(10));
+  EXPECT_TRUE(d.flags.throughput_fallback);
+  d = Decide(Obs(Parts(4, 11'000, 2'000), 2), d.history, spec, At(20));
+  EXPECT_FALSE(d.flags.throughput_fallback) << d.message;
+  EXPECT_THAT(d.per_replica_rate, Optional(DoubleNear(200, 1e-9)));
+  // (200/s + 36000 / 60 s) / 200/s per replica.
+  EXPECT_EQ(d.raw, 4) << d.message;
+}
+
+// ---------------------------------------------------------------------------
+// Time lag, and lagSecondsThreshold as a target.
+
+// Four partitions whose ends grow by 100 every 10 s from 0 at +0s; at +100s
+// the group has committed 500 on each.
+Decision TimeLagRun(const Spec& spec, int32_t current) {
+  History history;
+  for (int t = 0; t < 100; t += 10) {
+    history = Decide(Obs(Parts(4, t * 10, t * 10), current), history, spec, At(t)).history;
+  }
+  return Decide(Obs(Parts(4, 1000, 500), current), history, spec, At(100));
+}
+
+TEST(TimeLag, FromTheOffsetTable) {
+  const Decision d = TimeLagRun(BaseSpec(), 2);
+  ASSERT_EQ(d.partition_lags.size(), 4u);
+  // Message 500 appeared when the end passed 500, at +50.1s.
+  EXPECT_THAT(d.partition_lags[0].time_lag_seconds, Optional(DoubleNear(49.9, 1e-9)));
+  EXPECT_THAT(d.max_time_lag_seconds, Optional(DoubleNear(49.9, 1e-9)));
+  EXPECT_THAT(d.total_time_lag_seconds, Optional(DoubleNear(4 * 49.9, 1e-9)));
+}
+
+TEST(TimeLag, UnknownOnTheFirstObservationZeroWithoutLag) {
+  auto partitions = Parts(2, 1000, 500);
+  partitions[1].committed_offset = 1000;
+  const Decision d = Decide(Obs(partitions, 1), {}, BaseSpec(), At(0));
+  EXPECT_EQ(d.partition_lags[0].time_lag_seconds, std::nullopt);
+  EXPECT_THAT(d.partition_lags[1].time_lag_seconds, Optional(0.0));
+  EXPECT_THAT(d.max_time_lag_seconds, Optional(0.0));
+}
+
+TEST(TimeLag, UnknownEverywhereLeavesMaxUnset) {
+  const Decision d = Decide(Obs(Parts(2, 1000, 500), 1), {}, BaseSpec(), At(0));
+  EXPECT_EQ(d.max_time_lag_seconds, std::nullopt);
+  EXPECT_EQ(d.total_time_lag_seconds, std::nullopt);
+}
+
+struct TimeTargetCase {
+  std::string name;
+  Spec spec;
+  int32_t want_raw;
+  std::string want_message;
+};
+
+void PrintTo(const TimeTargetCase& c, std::ostream* os) { *os << c.name; }
+
+class TimeTargetTest : public ::testing::TestWithParam<TimeTargetCase> {};
+
+TEST_P(TimeTargetTest, ScalesOnTheOldestMessage) {
+  const TimeTargetCase& c = GetParam();
+  const Decision d = TimeLagRun(c.spec, 2);
+  EXPECT_EQ(d.raw, c.want_raw) << d.message;
+  EXPECT_THAT(d.message, HasSubstr(c.want_message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, TimeTargetTest,
+    ::testing::Values(
+        TimeTargetCase{"LagPolicyWithoutTimeTarget", BaseSpec(), 2,
+                       "lag 2000 / threshold 1000 = 2"},
+        // 2 replicas x 49.9 s / 20 s.
+        TimeTargetCase{"TimeTargetRaisesTheLagPolicy",
+                       With(BaseSpec(), [](Spec& s) { s.lag_seconds_threshold = 20; }), 5,
+                       "time lag 49.9s / target 20s x 2 replicas = 5"},
+        TimeTargetCase{"TimeTargetMetDefersToTheLagTarget",
+                       With(BaseSpec(), [](Spec& s) { s.lag_seconds_threshold = 100; }), 2,
+                       "time lag 49.9s / target 100s x 2 replicas = 1"},
+        TimeTargetCase{"TimeTargetRaisesTheThroughputPolicy",
+                       With(Throughput(1000), [](Spec& s) { s.lag_seconds_threshold = 10; }), 10,
+                       "time lag 49.9s / target 10s x 2 replicas = 10"}),
+    [](const auto& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------
+// Settling after a change.
+
+// `partitions` partitions whose lags add up to `total`, ends growing with
+// the time so commits move.
+std::vector<PartitionObservation> TotalLag(int partitions, int64_t total, int64_t at) {
+  auto out = Parts(partitions, 1'000'000 + at * 1000, 0);
+  for (int i = 0; i < partitions; ++i) {
+    const int64_t lag = total / partitions + (i == 0 ? total % partitions : 0);
+    out[i].committed_offset = out[i].log_end_offset - lag;
+  }
+  return out;
+}
+
+struct SettleStep {
+  int64_t at_seconds;
+  int64_t total_lag;
+  int32_t current;
+  std::optional<int32_t> members;
+  int32_t want_desired;
+  Reason want_reason;
+  std::optional<bool> stable = std::nullopt;
+};
+
+struct SettleCase {
+  std::string name;
+  Spec spec = With(BaseSpec(), [](Spec& s) {
+    s.rebalance_settle_seconds = 30;
+    s.behavior.scale_down.stabilization_window_seconds = 0;
+  });
+  std::vector<SettleStep> steps;
+  int64_t want_rebalances = 0;
+};
+
+void PrintTo(const SettleCase& c, std::ostream* os) { *os << c.name; }
+
+class SettleTest : public ::testing::TestWithParam<SettleCase> {};
+
+TEST_P(SettleTest, FollowsSteps) {
+  const SettleCase& c = GetParam();
+  History history;
+  Decision d;
+  for (const SettleStep& s : c.steps) {
+    Observation obs = Obs(TotalLag(8, s.total_lag, s.at_seconds), s.current, s.members);
+    obs.group_stable = s.stable;
+    d = Decide(obs, history, c.spec, kT0 + seconds(s.at_seconds));
+    EXPECT_EQ(d.desired, s.want_desired) << "at +" << s.at_seconds << "s: " << d.message;
+    EXPECT_EQ(d.reason, s.want_reason) << "at +" << s.at_seconds << "s: " << ReasonName(d.reason);
+    history = d.history;
+  }
+  EXPECT_EQ(d.rebalances_caused, c.want_rebalances);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, SettleTest,
+    ::testing::Values(SettleCase{.name = "WithoutMembersWaitsRebalanceSettleSeconds",
+                                 .steps = {{0, 2000, 1, {}, 2, Reason::kScaleUp},
+                                           {10, 4000, 2, {}, 2, Reason::kRebalanceSettling},
+                                           {29, 4000, 2, {}, 2, Reason::kRebalanceSettling},
+                                           {30, 4000, 2, {}, 4, Reason::kScaleUp}},
+                                 .want_rebalances = 2},
+                      SettleCase{.name = "MembersEqualToReplicasEndTheHold",
+                                 .steps = {{0, 2000, 1, 1, 2, Reason::kScaleUp},
+                                           {10, 4000, 2, 1, 2, Reason::kRebalanceSettling},
+                                           {15, 4000, 2, 2, 4, Reason::kScaleUp}},
+                                 .want_rebalances = 2},
+                      SettleCase{.name = "OneMemberPerConsumerThreadCounts",
+                                 .spec = With(BaseSpec(),
+                                              [](Spec& s) {
+                                                s.rebalance_settle_seconds = 30;
+                                                s.consumers_per_replica = 2;
+                                              }),
+                                 .steps = {{0, 2000, 1, 2, 2, Reason::kScaleUp},
+                                           {10, 4000, 2, 4, 4, Reason::kScaleUp}},
+                                 .want_rebalances = 2},
+                      SettleCase{.name = "GroupNotStableHolds",
+                                 .steps = {{0, 2000, 1, 1, 2, Reason::kScaleUp},
+                                           {10, 4000, 2, 2, 2, Reason::kRebalanceSettling, false},
+                                           {20, 4000, 2, 2, 4, Reason::kScaleUp, true}},
+                                 .want_rebalances = 2},
+                      SettleCase{.name = "MembersThatNeverJoinHoldAtMostFourTimesSettleSeconds",
+                                 .steps = {{0, 2000, 1, 1, 2, Reason::kScaleUp},
+                                           {119, 4000, 2, 1, 2, Reason::kRebalanceSettling},
+                                           {120, 4000, 2, 1, 4, Reason::kScaleUp}},
+                                 .want_rebalances = 2},
+                      // max(lag at the change 2000, lagThreshold 1000) x 2 = 4000.
+                      SettleCase{.name = "LagPastTheEmergencyFactorLiftsTheHold",
+                                 .steps = {{0, 2000, 1, {}, 2, Reason::kScaleUp},
+                                           {10, 4000, 2, {}, 2, Reason::kRebalanceSettling},
+                                           {11, 4001, 2, {}, 5, Reason::kScaleUp}},
+                                 .want_rebalances = 2},
+                      SettleCase{.name = "ScaleDownWaitsToo",
+                                 .steps = {{0, 4000, 1, {}, 4, Reason::kScaleUp},
+                                           {10, 1000, 4, {}, 4, Reason::kRebalanceSettling},
+                                           {30, 1000, 4, {}, 1, Reason::kScaleDown}},
+                                 .want_rebalances = 2},
+                      SettleCase{.name = "EmergencyNeverScalesDown",
+                                 .steps = {{0, 1000, 4, {}, 1, Reason::kScaleDown},
+                                           {10, 1000, 1, {}, 1, Reason::kSteady},
+                                           {20, 0, 3, {}, 3, Reason::kRebalanceSettling}},
+                                 .want_rebalances = 1},
+                      SettleCase{.name = "FromZeroNeverWaits",
+                                 .spec = With(BaseSpec(),
+                                              [](Spec& s) {
+                                                s.rebalance_settle_seconds = 30;
+                                                s.min_replicas = 0;
+                                                s.cooldown_seconds = 0;
+                                                s.behavior.scale_down.stabilization_window_seconds =
+                                                    0;
+                                              }),
+                                 .steps = {{0, 0, 1, {}, 0, Reason::kScaleToZero},
+                                           {5, 500, 0, {}, 1, Reason::kScaleFromZero}},
+                                 .want_rebalances = 2}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Settle, MessageSaysWhy) {
+  Spec spec = BaseSpec();
+  spec.rebalance_settle_seconds = 30;
+  Decision d = Decide(Obs(TotalLag(8, 2000, 0), 1), {}, spec, At(0));
+  d = Decide(Obs(TotalLag(8, 3000, 10), 2, 1), d.history, spec, At(10));
+  EXPECT_THAT(d.message,
+              HasSubstr("held while the group settles after the change to 2 replicas 10s ago "
+                        "(1 members)"));
+}
+
+// ---------------------------------------------------------------------------
+// Stalls: a partition with lag whose committed offset does not move.
+
+struct StallCase {
+  std::string name;
+  bool others_commit = true;  // partitions 1..3 keep committing
+  std::optional<int32_t> members = 2;
+  int32_t current = 2;
+  bool lag_clears_at_30 = false;  // partition 0 catches up once at +30s
+  int64_t at_seconds = 60;
+  bool want_stalled = false;
+  bool want_stopped = false;
+};
+
+void PrintTo(const StallCase& c, std::ostream* os) { *os << c.name; }
+
+class StallTest : public ::testing::TestWithParam<StallCase> {};
+
+// Four partitions, ends +100 every 10 s; partition 0's commit stays put
+// (except when it catches up at +30s). stallSeconds 60.
+TEST_P(StallTest, Detects) {
+  const StallCase& c = GetParam();
+  Spec spec = BaseSpec();
+  spec.stall_seconds = 60;
+  spec.lag_threshold = 100;
+  History history;
+  Decision d;
+  int64_t stuck_at = 0;
+  for (int64_t t = 0; t <= c.at_seconds; t += 10) {
+    const int64_t end = 1000 + t * 10;
+    auto partitions = Parts(4, end, c.others_commit ? end - 10 : 1000);
+    if (c.lag_clears_at_30 && t == 30) stuck_at = end;
+    partitions[0].committed_offset = stuck_at;
+    d = Decide(Obs(partitions, c.current, c.members), history, spec, At(static_cast<double>(t)));
+    history = d.history;
+  }
+  EXPECT_EQ(d.partition_lags[0].stalled, c.want_stalled) << d.message;
+  EXPECT_EQ(d.partition_lags[0].stopped, c.want_stopped) << d.message;
+  EXPECT_EQ(d.flags.group_stopped, c.want_stopped);
+  if (c.want_stalled) {
+    EXPECT_THAT(d.stalled_partitions, ElementsAre(TopicPartition{"t", 0}));
+    // Left out of the signal: lag 3 x 10 / threshold 100.
+    EXPECT_EQ(d.raw, 1) << d.message;
+    const int64_t stuck_lag = 1000 + c.at_seconds * 10 - stuck_at;
+    EXPECT_THAT(d.message,
+                HasSubstr("1 stalled partition (lag " + std::to_string(stuck_lag) + ") left out"));
+    EXPECT_EQ(d.total_lag, stuck_lag + 30);
+  } else {
+    EXPECT_TRUE(d.stalled_partitions.empty());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, StallTest,
+    ::testing::Values(
+        StallCase{.name = "CommitStuckOverTheWindowIsStalled", .want_stalled = true},
+        StallCase{.name = "NotBeforeTheWindow", .at_seconds = 50},
+        StallCase{.name = "NothingCommitsIsStopped", .others_commit = false, .want_stopped = true},
+        StallCase{.name = "NoMembersIsStopped", .members = 0, .want_stopped = true},
+        StallCase{.name = "NoReplicasIsStoppedWhereMembersAreUnknown",
+                  .members = std::nullopt,
+                  .current = 0,
+                  .want_stopped = true},
+        StallCase{.name = "MembersUnknownButReplicasRunning",
+                  .members = std::nullopt,
+                  .want_stalled = true},
+        // Caught up at +30s: the window restarts from there.
+        StallCase{.name = "NoLagRestartsTheWindow", .lag_clears_at_30 = true, .at_seconds = 80},
+        StallCase{.name = "StalledAgainAfterAFullWindow",
+                  .lag_clears_at_30 = true,
+                  .at_seconds = 90,
+                  .want_stalled = true}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Stall, ProduceIntoStalledPartitionsIsLeftOutOfTheThroughput) {
+  Spec spec = Throughput(10);
+  spec.stall_seconds = 20;
+  spec.rate_window_seconds = 10;
+  History history;
+  Decision d;
+  // Two partitions +100 every 10 s; partition 0 stuck at 0, partition 1
+  // keeps up.
+  for (int64_t t = 0; t <= 30; t += 10) {
+    auto partitions = Parts(2, 100 + t * 10, 100 + t * 10);
+    partitions[0].committed_offset = 0;
+    d = Decide(Obs(partitions, 1), history, spec, At(static_cast<double>(t)));
+    history = d.history;
+  }
+  ASSERT_TRUE(d.partition_lags[0].stalled) << d.message;
+  EXPECT_THAT(d.topic_rates[0].produce_rate, Optional(DoubleNear(20, 1e-9)));
+  EXPECT_THAT(d.message, HasSubstr("produce 10.0/s + lag 0 /"));
+}
+
+}  // namespace
+}  // namespace groupscaler::policy
