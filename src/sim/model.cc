@@ -5,6 +5,7 @@
 #include <deque>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 namespace groupscaler::sim {
@@ -28,8 +29,23 @@ Status CheckConfig(const ModelConfig& config) {
            CheckRange("duration", config.duration_seconds.value_or(1), 1, kMaxDurationSeconds),
            CheckRange("initial replicas", config.initial_replicas.value_or(0), 0,
                       std::numeric_limits<int32_t>::max()),
+           CheckRange("rebalance pause seconds", config.rebalance_pause_seconds, 0,
+                      kMaxStartupSeconds),
+           CheckRange("lag seconds target", config.lag_seconds_target, 1, kMaxDurationSeconds),
        }) {
     if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status CheckTrace(const Trace& trace, const ModelConfig& config) {
+  for (const TraceRow& row : trace.rows) {
+    if (row.poisoned_partition && *row.poisoned_partition >= config.partitions) {
+      return InvalidArgumentError("the trace poisons partition " +
+                                  std::to_string(*row.poisoned_partition) + " at " +
+                                  std::to_string(row.time_seconds) + " s, but the topic has " +
+                                  std::to_string(config.partitions) + " partitions");
+    }
   }
   return Status::Ok();
 }
@@ -42,12 +58,17 @@ class Group {
       : partitions_(config.partitions),
         replica_rate_(config.replica_rate),
         startup_seconds_(config.startup_seconds),
+        rebalance_pause_seconds_(config.rebalance_pause_seconds),
         running_(initial_replicas),
+        members_(initial_replicas),
         end_offsets_(config.partitions, 0),
-        committed_(config.partitions, 0) {}
+        committed_(config.partitions, 0),
+        produced_(config.partitions) {}
 
   int64_t replicas() const { return running_ + starting_; }
   int64_t running() const { return running_; }
+  int64_t rebalances() const { return rebalances_; }
+  void set_poisoned(std::optional<int32_t> partition) { poisoned_ = partition; }
 
   int64_t TotalLag() const {
     int64_t lag = 0;
@@ -69,7 +90,7 @@ class Group {
       });
     }
     observation.current_replicas = Clamp32(replicas());
-    observation.members = Clamp32(running_);
+    observation.members = Clamp32(members_);
     return observation;
   }
 
@@ -91,32 +112,50 @@ class Group {
       to_remove -= n;
       if (newest.count == 0) starting_batches_.pop_back();
     }
-    running_ -= std::min(to_remove, running_);
+    if (to_remove > 0 && running_ > 0) {
+      running_ -= std::min(to_remove, running_);
+      members_ = std::min(members_, running_);
+      Rebalance(now);
+    }
   }
 
+  // At the start of second `now`: once no rebalance is under way, every
+  // running replica is a member.
+  void Settle(int64_t now) {
+    if (now >= paused_until_) members_ = running_;
+  }
+
+  // Replicas whose start-up ends by `now` join the group: one rebalance.
   void FinishStarting(int64_t now) {
+    bool joined = false;
     while (!starting_batches_.empty() && starting_batches_.front().ready_at <= now) {
       running_ += starting_batches_.front().count;
       starting_ -= starting_batches_.front().count;
       starting_batches_.pop_front();
+      joined = true;
     }
+    if (joined) Rebalance(now);
   }
 
-  // Produces `rate` messages spread over the partitions; returns `rate`.
-  int64_t Produce(int64_t rate) {
+  // Produces `rate` messages in second `now`, spread over the partitions;
+  // returns `rate`.
+  int64_t Produce(int64_t rate, int64_t now) {
     int64_t each = rate / partitions_;
     int64_t remainder = rate % partitions_;
-    for (int32_t p = 0; p < partitions_; ++p) end_offsets_[p] += each;
-    for (int64_t k = 0; k < remainder; ++k) {
-      end_offsets_[(next_extra_ + k) % partitions_] += 1;
+    for (int32_t p = 0; p < partitions_; ++p) {
+      int64_t extra = (p - next_extra_ + partitions_) % partitions_ < remainder ? 1 : 0;
+      if (each + extra == 0) continue;
+      end_offsets_[p] += each + extra;
+      produced_[p].push_back({end_offsets_[p], now});
     }
     next_extra_ = static_cast<int32_t>((next_extra_ + remainder) % partitions_);
     return rate;
   }
 
-  // One second of consumption by the running replicas; returns the messages
-  // consumed.
-  int64_t Consume() {
+  // One second (`now`) of consumption by the running replicas, none while the
+  // group rebalances; returns the messages consumed.
+  int64_t Consume(int64_t now) {
+    if (now < paused_until_) return 0;
     int64_t owners = std::min<int64_t>(running_, partitions_);
     if (owners == 0) return 0;
     int64_t consumed = 0;
@@ -131,11 +170,38 @@ class Group {
     return consumed;
   }
 
+  // The group's time lag at the end of second `now`: the age of the oldest
+  // unconsumed message over the partitions but the poisoned one.
+  int64_t TimeLag(int64_t now) {
+    int64_t oldest = 0;
+    for (int32_t p = 0; p < partitions_; ++p) {
+      std::deque<Produced>& produced = produced_[p];
+      while (!produced.empty() && produced.front().end_offset <= committed_[p]) {
+        produced.pop_front();
+      }
+      if (produced.empty() || poisoned_ == p) continue;
+      oldest = std::max(oldest, now - produced.front().second + 1);
+    }
+    return oldest;
+  }
+
  private:
   struct Batch {
     int64_t ready_at;
     int64_t count;
   };
+
+  // The messages one partition received in one second: offsets up to
+  // end_offset (exclusive), after the previous entry's.
+  struct Produced {
+    int64_t end_offset;
+    int64_t second;
+  };
+
+  void Rebalance(int64_t now) {
+    ++rebalances_;
+    paused_until_ = now + rebalance_pause_seconds_;
+  }
 
   static int32_t Clamp32(int64_t n) {
     return static_cast<int32_t>(std::min<int64_t>(n, std::numeric_limits<int32_t>::max()));
@@ -149,6 +215,8 @@ class Group {
   int64_t ConsumeRange(int32_t first, int32_t count) {
     order_.resize(count);
     std::iota(order_.begin(), order_.end(), first);
+    // The poisoned partition takes nothing; the others share the rate.
+    std::erase(order_, poisoned_.value_or(-1));
     std::stable_sort(order_.begin(), order_.end(), [this](int32_t a, int32_t b) {
       return end_offsets_[a] - committed_[a] < end_offsets_[b] - committed_[b];
     });
@@ -166,11 +234,18 @@ class Group {
   int32_t partitions_;
   int64_t replica_rate_;
   int64_t startup_seconds_;
+  int64_t rebalance_pause_seconds_;
   int64_t running_;
+  int64_t members_;
   int64_t starting_ = 0;
+  int64_t paused_until_ = 0;  // no consumption before this second
+  int64_t rebalances_ = 0;
+  std::optional<int32_t> poisoned_;
   std::deque<Batch> starting_batches_;  // oldest first
   std::vector<int64_t> end_offsets_;
   std::vector<int64_t> committed_;
+  // Per partition, the unconsumed seconds of production, oldest first.
+  std::vector<std::deque<Produced>> produced_;
   int32_t next_extra_ = 0;      // where the next remainder message goes
   std::vector<int32_t> order_;  // scratch for ConsumeRange
 };
@@ -183,12 +258,17 @@ int64_t RunLength(const Trace& trace, const ModelConfig& config) {
   return last + kDefaultTailSeconds;
 }
 
+Status CheckModelInputs(const Trace& trace, const ModelConfig& config, const policy::Spec& spec) {
+  if (Status s = CheckConfig(config); !s.ok()) return s;
+  if (Status s = CheckTrace(trace, config); !s.ok()) return s;
+  if (Status s = policy::ValidateSpec(spec); !s.ok()) return s;
+  return CheckRange("duration", RunLength(trace, config), 1, kMaxDurationSeconds);
+}
+
 StatusOr<Result> Simulate(const Trace& trace, const ModelConfig& config, const policy::Spec& spec,
                           const DecideFunction& decide) {
-  if (Status s = CheckConfig(config); !s.ok()) return s;
-  if (Status s = policy::ValidateSpec(spec); !s.ok()) return s;
+  if (Status s = CheckModelInputs(trace, config, spec); !s.ok()) return s;
   const int64_t duration = RunLength(trace, config);
-  if (Status s = CheckRange("duration", duration, 1, kMaxDurationSeconds); !s.ok()) return s;
 
   Group group(config, config.initial_replicas.value_or(spec.min_replicas));
   policy::History history;
@@ -200,15 +280,20 @@ StatusOr<Result> Simulate(const Trace& trace, const ModelConfig& config, const p
   int last_direction = 0;
   size_t next_row = 0;
   int64_t rate = 0;
+  int64_t time_lag = 0;  // at the end of the previous second
 
   for (int64_t t = 0; t < duration; ++t) {
     while (next_row < trace.rows.size() && trace.rows[next_row].time_seconds <= t) {
+      group.set_poisoned(trace.rows[next_row].poisoned_partition);
       rate = trace.rows[next_row++].produce_rate;
     }
 
+    group.Settle(t);
     if (t % config.poll_interval_seconds == 0) {
-      policy::Decision decision = decide(group.Observe(config.topic), std::move(history), spec,
-                                         Timestamp{} + std::chrono::seconds(t));
+      policy::Observation observation = group.Observe(config.topic);
+      const int32_t members = *observation.members;
+      policy::Decision decision =
+          decide(observation, std::move(history), spec, Timestamp{} + std::chrono::seconds(t));
       history = std::move(decision.history);
       // A negative count is no count; the model takes zero.
       int64_t desired = std::max<int64_t>(decision.desired, 0);
@@ -219,6 +304,8 @@ StatusOr<Result> Simulate(const Trace& trace, const ModelConfig& config, const p
           .lag = group.TotalLag(),
           .replicas = static_cast<int32_t>(std::min<int64_t>(current, INT32_MAX)),
           .running = static_cast<int32_t>(std::min<int64_t>(group.running(), INT32_MAX)),
+          .members = members,
+          .time_lag_seconds = time_lag,
           .desired = static_cast<int32_t>(desired),
           .ceiling = decision.ceiling,
           .reason = decision.reason,
@@ -236,8 +323,11 @@ StatusOr<Result> Simulate(const Trace& trace, const ModelConfig& config, const p
     }
 
     group.FinishStarting(t);
-    summary.messages_produced += group.Produce(rate);
-    summary.messages_consumed += group.Consume();
+    summary.messages_produced += group.Produce(rate, t);
+    summary.messages_consumed += group.Consume(t);
+    time_lag = group.TimeLag(t);
+    summary.max_lag_seconds = std::max(summary.max_lag_seconds, time_lag);
+    if (time_lag > config.lag_seconds_target) ++summary.seconds_above_target;
 
     const int64_t replicas = group.replicas();
     const int64_t lag = group.TotalLag();
@@ -254,6 +344,7 @@ StatusOr<Result> Simulate(const Trace& trace, const ModelConfig& config, const p
     summary.min_replicas = std::min(summary.min_replicas, replicas32);
   }
   summary.final_lag = group.TotalLag();
+  summary.rebalances = group.rebalances();
   return result;
 }
 

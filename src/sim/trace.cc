@@ -67,7 +67,7 @@ StatusOr<Trace> ParseTrace(std::string_view text, std::string_view source) {
   // A UTF-8 byte order mark, as spreadsheets write it, is not part of the header.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   Trace trace;
-  bool header_seen = false;
+  size_t columns = 0;  // 0 until the header is seen
   int line_number = 0;
   size_t start = 0;
   while (start < text.size()) {
@@ -79,19 +79,26 @@ StatusOr<Trace> ParseTrace(std::string_view text, std::string_view source) {
     if (Trim(line).empty()) continue;
 
     std::vector<std::string_view> fields = SplitComma(line);
-    if (!header_seen) {
-      if (fields.size() != 2 || fields[0] != "time_seconds" || fields[1] != "produce_rate") {
+    if (columns == 0) {
+      if (fields.size() == 2 && fields[0] == "time_seconds" && fields[1] == "produce_rate") {
+        columns = 2;
+      } else if (fields.size() == 3 && fields[0] == "time_seconds" && fields[1] == "produce_rate" &&
+                 fields[2] == "poisoned_partition") {
+        columns = 3;
+      } else {
         return LineError(source, line_number,
-                         "expected the header \"time_seconds,produce_rate\", got \"" +
+                         "expected the header \"time_seconds,produce_rate\" (optionally "
+                         "\",poisoned_partition\"), got \"" +
                              std::string(Trim(line)) + "\"");
       }
-      header_seen = true;
       continue;
     }
-    if (fields.size() != 2) {
-      return LineError(
-          source, line_number,
-          "expected 2 columns (time_seconds,produce_rate), got " + std::to_string(fields.size()));
+    if (fields.size() != columns) {
+      return LineError(source, line_number,
+                       "expected " + std::to_string(columns) + " columns (" +
+                           (columns == 2 ? "time_seconds,produce_rate"
+                                         : "time_seconds,produce_rate,poisoned_partition") +
+                           "), got " + std::to_string(fields.size()));
     }
     TraceRow row;
     if (Status s = ParseCount(source, line_number, "time_seconds", fields[0], kMaxTraceSeconds,
@@ -104,6 +111,15 @@ StatusOr<Trace> ParseTrace(std::string_view text, std::string_view source) {
         !s.ok()) {
       return s;
     }
+    if (columns == 3 && !fields[2].empty()) {
+      int64_t partition = 0;
+      if (Status s = ParseCount(source, line_number, "poisoned_partition", fields[2],
+                                kMaxPartitions - 1, &partition);
+          !s.ok()) {
+        return s;
+      }
+      row.poisoned_partition = static_cast<int32_t>(partition);
+    }
     if (!trace.rows.empty() && row.time_seconds <= trace.rows.back().time_seconds) {
       return LineError(
           source, line_number,
@@ -112,7 +128,7 @@ StatusOr<Trace> ParseTrace(std::string_view text, std::string_view source) {
     }
     trace.rows.push_back(row);
   }
-  if (!header_seen) {
+  if (columns == 0) {
     return LineError(source, 1, "empty trace: expected the header \"time_seconds,produce_rate\"");
   }
   if (trace.rows.empty()) {

@@ -72,19 +72,29 @@ const std::string kExampleSpec = Source("manifests/examples/consumergroupautosca
 
 size_t Lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
-const char* const kSummaryKeys[] = {"replicaSeconds",   "maxLag",           "lagSecondsAboveTarget",
-                                    "directionChanges", "secondsAtCeiling", "messagesProduced",
-                                    "messagesConsumed", "durationSeconds",  "maxReplicas",
-                                    "scaleUps",         "scaleDowns",       "polls"};
-const char* const kTimelineKeys[] = {"time",    "produceRate", "lag",    "replicas",
-                                     "desired", "ceiling",     "reason", "message"};
+const char* const kSummaryKeys[] = {"replicaSeconds",
+                                    "maxLag",
+                                    "lagSecondsAboveTarget",
+                                    "directionChanges",
+                                    "secondsAtCeiling",
+                                    "messagesProduced",
+                                    "messagesConsumed",
+                                    "durationSeconds",
+                                    "maxReplicas",
+                                    "scaleUps",
+                                    "scaleDowns",
+                                    "polls",
+                                    "maxLagSeconds",
+                                    "secondsAboveTarget",
+                                    "rebalances",
+                                    "lagSecondsTarget",
+                                    "rebalancePauseSeconds"};
+const char* const kTimelineKeys[] = {"time",     "produceRate", "lag",     "timeLagSeconds",
+                                     "replicas", "members",     "desired", "ceiling",
+                                     "reason",   "message"};
 
-// Checks `out` is exactly one JSON object with the documented shape and
-// returns it.
-nlohmann::json ParseSimulateJson(const std::string& out) {
-  nlohmann::json json = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-  EXPECT_TRUE(json.is_object()) << out.substr(0, 200);
-  if (!json.is_object()) return json;
+// Checks `json` is one run: {"summary": {...}, "timeline": [...]}.
+void CheckRunJson(nlohmann::json& json) {
   EXPECT_EQ(json.size(), 2u);
   EXPECT_TRUE(json["summary"].is_object());
   EXPECT_TRUE(json["timeline"].is_array());
@@ -101,7 +111,53 @@ nlohmann::json ParseSimulateJson(const std::string& out) {
     EXPECT_EQ(s["messagesProduced"].get<int64_t>(),
               s["messagesConsumed"].get<int64_t>() + s["finalLag"].get<int64_t>());
   }
+}
+
+// Checks `out` is exactly one JSON object with the documented shape of one
+// run and returns it.
+nlohmann::json ParseSimulateJson(const std::string& out) {
+  nlohmann::json json = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_TRUE(json.is_object()) << out.substr(0, 200);
+  if (json.is_object()) CheckRunJson(json);
   return json;
+}
+
+// Several policies: {"runs": [run, ...]}; returns the runs' policy names.
+std::vector<std::string> ParseRunsJson(const std::string& out, nlohmann::json* json) {
+  *json = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> policies;
+  EXPECT_TRUE(json->is_object() && json->size() == 1 && (*json)["runs"].is_array())
+      << out.substr(0, 200);
+  if (!json->is_object() || !(*json)["runs"].is_array()) return policies;
+  for (auto& run : (*json)["runs"]) {
+    CheckRunJson(run);
+    policies.push_back(run["summary"]["policy"].get<std::string>());
+  }
+  return policies;
+}
+
+const std::string kThroughputSpec =
+    WriteTemp("throughput.yaml",
+              "apiVersion: groupscaler.io/v1alpha1\nkind: ConsumerGroupAutoscaler\nspec:\n"
+              "  maxReplicas: 12\n  lagSecondsThreshold: 30\n  policy: {type: throughput}\n");
+
+const std::string kPlotPath =
+    ::testing::TempDir() + "/cli_test_" + std::to_string(::getpid()) + "_plot.svg";
+
+// Runs xmllint (a strict XML parser) on the plot: one line, the answer of
+// `xpath`, or the parser's complaint.
+std::string XPath(const std::string& xpath) {
+  Output output = groupscaler::testing::RunProcess(
+      {"/usr/bin/xmllint", "--xpath", xpath, kPlotPath}, std::chrono::seconds(30));
+  EXPECT_EQ(output.exit_code, 0) << output.err;
+  std::string answer = output.out;
+  if (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  return answer;
+}
+
+std::string SeriesCount(const std::string& policy, const std::string& panel) {
+  return XPath("count(//*[local-name()='polyline'][@class='series'][@data-policy='" + policy +
+               "'][@data-panel='" + panel + "'])");
 }
 
 // ---------------------------------------------------------------------------
@@ -185,13 +241,87 @@ INSTANTIATE_TEST_SUITE_P(
                       EXPECT_EQ(json["summary"]["polls"], 10);
                       EXPECT_EQ(json["timeline"].back()["time"], 90);
                     }},
+        RunCase{.name = "OnePolicyNamesItInTheSummary",
+                .args = {"simulate", "--trace", kBurst, "--partitions", "12", "--replica-rate",
+                         "500", "--policy", "keda", "--keda-lag-threshold", "3000", "--output",
+                         "json", "--lag-seconds-target", "45", "--rebalance-pause-seconds", "4"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json = ParseSimulateJson(output.out);
+                      const auto& s = json["summary"];
+                      EXPECT_EQ(s["policy"], "keda");
+                      EXPECT_EQ(s["lagThreshold"], 3000);
+                      EXPECT_EQ(s["pollIntervalSeconds"], 15);  // the HPA's sync
+                      EXPECT_EQ(s["lagSecondsTarget"], 45);
+                      EXPECT_EQ(s["rebalancePauseSeconds"], 4);
+                      EXPECT_GT(s["rebalances"].get<int64_t>(), 0);
+                      EXPECT_GE(s["maxLagSeconds"].get<int64_t>(), 45);
+                      EXPECT_GT(s["secondsAboveTarget"].get<int64_t>(), 0);
+                    }},
+        RunCase{.name = "SpecSetsThePolicyAndTheTimeLagTarget",
+                .args = {"simulate", "--trace", kBurst, "--partitions", "12", "--replica-rate",
+                         "500", "--spec", kThroughputSpec, "--lag-seconds-target", "90", "--output",
+                         "json"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json = ParseSimulateJson(output.out);
+                      EXPECT_EQ(json["summary"]["policy"], "throughput");
+                      EXPECT_EQ(json["summary"]["lagSecondsTarget"], 30);
+                    }},
+        RunCase{.name = "ComparesPoliciesInTheOrderGiven",
+                .args = {"simulate", "--trace", Source("bench/traces/step.csv"), "--partitions",
+                         "12", "--replica-rate", "500", "--policy", "keda,lag", "--policy",
+                         "oracle", "--output", "json"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json;
+                      EXPECT_THAT(ParseRunsJson(output.out, &json),
+                                  ::testing::ElementsAre("keda", "lag", "oracle"));
+                      if (!json.contains("runs") || json["runs"].size() != 3) return;
+                      const auto& oracle = json["runs"][2]["summary"];
+                      EXPECT_EQ(oracle["secondsAboveTarget"], 0);
+                      for (int i = 0; i < 2; ++i) {
+                        EXPECT_LT(oracle["replicaSeconds"].get<int64_t>(),
+                                  json["runs"][i]["summary"]["replicaSeconds"].get<int64_t>());
+                      }
+                    }},
+        RunCase{.name = "ComparisonTable",
+                .args = {"simulate", "--trace", kBurst, "--partitions", "12", "--replica-rate",
+                         "500", "--policy", "lag,keda"},
+                .check =
+                    [](const Output& output) {
+                      EXPECT_THAT(output.out, StartsWith("policy lag\n      time"));
+                      EXPECT_THAT(output.out, HasSubstr("\npolicy keda\n      time"));
+                      EXPECT_THAT(output.out, HasSubstr("\ncomparison\n"));
+                      EXPECT_THAT(output.out, HasSubstr("\n  keda  "));
+                    }},
+        RunCase{.name = "PlotHasOneSeriesPerPolicy",
+                .args = {"simulate", "--trace", Source("bench/traces/poison.csv"), "--partitions",
+                         "12", "--replica-rate", "500", "--policy", "lag,keda,oracle", "--plot",
+                         kPlotPath, "--output", "json"},
+                .check =
+                    [](const Output& output) {
+                      nlohmann::json json;
+                      ParseRunsJson(output.out, &json);
+                      for (const char* policy : {"lag", "keda", "oracle"}) {
+                        EXPECT_EQ(SeriesCount(policy, "lag"), "1") << policy;
+                        EXPECT_EQ(SeriesCount(policy, "replicas"), "1") << policy;
+                      }
+                      EXPECT_EQ(XPath("count(//*[local-name()='polyline'][@class='series'])"), "6");
+                      EXPECT_EQ(XPath("count(//*[@class='ceiling'])"), "2");
+                      EXPECT_EQ(XPath("count(//*[@class='target'])"), "1");
+                      EXPECT_EQ(XPath("count(//*[local-name()='polyline'][@class='rate'])"), "1");
+                      std::filesystem::remove(kPlotPath);
+                    }},
         RunCase{.name = "SimulateHelp",
                 .args = {"simulate", "--help"},
                 .check =
                     [](const Output& output) {
                       for (const char* flag :
                            {"--trace", "--partitions", "--replica-rate", "--startup-seconds",
-                            "--spec", "--duration", "--output"}) {
+                            "--spec", "--duration", "--output", "--policy",
+                            "--rebalance-pause-seconds", "--lag-seconds-target",
+                            "--keda-lag-threshold", "--plot"}) {
                         EXPECT_THAT(output.out, HasSubstr(flag));
                       }
                     }},
@@ -267,6 +397,19 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{
             .name = "ZeroDuration", .args = Simulate({"--duration", "0"}), .what = "--duration"},
         UsageCase{.name = "BadOutput", .args = Simulate({"--output", "xml"}), .what = "--output"},
+        UsageCase{
+            .name = "UnknownPolicy", .args = Simulate({"--policy", "lag,hpa"}), .what = "--policy"},
+        UsageCase{.name = "NegativeRebalancePause",
+                  .args = Simulate({"--rebalance-pause-seconds", "-1"}),
+                  .what = "--rebalance-pause-seconds"},
+        UsageCase{.name = "ZeroLagSecondsTarget",
+                  .args = Simulate({"--lag-seconds-target", "0"}),
+                  .what = "--lag-seconds-target"},
+        UsageCase{.name = "PoisonBeyondThePartitions",
+                  .args = {"simulate", "--trace", Source("bench/traces/poison.csv"), "--partitions",
+                           "4", "--replica-rate", "500"},
+                  .what = "the trace poisons partition 5 at 900 s, but the topic has 4 "
+                          "partitions"},
         UsageCase{.name = "NoSubcommand", .args = {}, .what = "subcommand"},
         UsageCase{.name = "UnknownSubcommand",
                   .args = {"simulat"},

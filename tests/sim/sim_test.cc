@@ -6,7 +6,10 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "sim/keda.h"
 #include "sim/model.h"
+#include "sim/oracle.h"
+#include "sim/plot.h"
 #include "sim/trace.h"
 
 namespace groupscaler::sim {
@@ -24,6 +27,13 @@ TEST(TraceTest, ParsesRowsWithSpacesCrlfBlankLinesAndBom) {
       "\xEF\xBB\xBFtime_seconds, produce_rate\r\n0,800\r\n\r\n  60 , 4000\n\n120,0\n", "t.csv");
   ASSERT_TRUE(trace.ok()) << trace.status().message();
   EXPECT_THAT(trace->rows, ElementsAre(TraceRow{0, 800}, TraceRow{60, 4000}, TraceRow{120, 0}));
+}
+
+TEST(TraceTest, ParsesThePoisonedPartitionColumn) {
+  StatusOr<Trace> trace =
+      ParseTrace("time_seconds,produce_rate,poisoned_partition\n0,10,\n60, 10 , 3\n", "t.csv");
+  ASSERT_TRUE(trace.ok()) << trace.status().message();
+  EXPECT_THAT(trace->rows, ElementsAre(TraceRow{0, 10, std::nullopt}, TraceRow{60, 10, 3}));
 }
 
 TEST(TraceTest, FirstRowMayStartLate) {
@@ -66,7 +76,8 @@ INSTANTIATE_TEST_SUITE_P(
         TraceErrorCase{.name = "MissingHeader",
                        .text = "0,100\n10,200\n",
                        .line = 1,
-                       .what = "expected the header \"time_seconds,produce_rate\", got \"0,100\""},
+                       .what = "expected the header \"time_seconds,produce_rate\" (optionally "
+                               "\",poisoned_partition\"), got \"0,100\""},
         TraceErrorCase{.name = "WrongHeader",
                        .text = "\ntime,rate\n0,1\n",
                        .line = 2,
@@ -117,6 +128,19 @@ INSTANTIATE_TEST_SUITE_P(
                        .text = Csv("604801,1\n"),
                        .line = 2,
                        .what = "time_seconds: must be at most 604800"},
+        TraceErrorCase{.name = "PoisonColumnMissing",
+                       .text = "time_seconds,produce_rate,poisoned_partition\n0,1\n",
+                       .line = 2,
+                       .what = "expected 3 columns "
+                               "(time_seconds,produce_rate,poisoned_partition), got 2"},
+        TraceErrorCase{.name = "PoisonNotAPartition",
+                       .text = "time_seconds,produce_rate,poisoned_partition\n0,1,x\n",
+                       .line = 2,
+                       .what = "poisoned_partition: must be a whole number, got \"x\""},
+        TraceErrorCase{.name = "PoisonBeyondMaxPartitions",
+                       .text = "time_seconds,produce_rate,poisoned_partition\n0,1,4096\n",
+                       .line = 2,
+                       .what = "poisoned_partition: must be at most 4095"},
         TraceErrorCase{.name = "RateOverflow",
                        .text = Csv("0,99999999999999999999\n"),
                        .line = 2,
@@ -130,14 +154,20 @@ TEST(TraceFileTest, MissingFileNamesIt) {
             "/nonexistent/load.csv: cannot read: No such file or directory");
 }
 
+constexpr const char* kBundledTraces[] = {"daily-wave.csv", "burst.csv",        "step.csv",
+                                          "sawtooth.csv",   "noisy-steady.csv", "poison.csv"};
+
 TEST(TraceFileTest, BundledTracesParse) {
-  for (const char* name : {"daily-wave.csv", "burst.csv"}) {
+  for (const char* name : kBundledTraces) {
     StatusOr<Trace> trace =
         LoadTraceFile(std::string(GROUPSCALER_SOURCE_DIR) + "/bench/traces/" + name);
     ASSERT_TRUE(trace.ok()) << trace.status().message();
-    EXPECT_GE(trace->rows.size(), 100u) << name;
-    EXPECT_LE(trace->rows.size(), 400u) << name;
+    EXPECT_GE(trace->rows.size(), 2u) << name;
+    EXPECT_LE(trace->rows.size(), 1000u) << name;
     EXPECT_EQ(trace->rows.front().time_seconds, 0) << name;
+    const bool poisons = std::any_of(trace->rows.begin(), trace->rows.end(),
+                                     [](const TraceRow& r) { return r.poisoned_partition; });
+    EXPECT_EQ(poisons, std::string(name) == "poison.csv") << name;
   }
 }
 
@@ -423,7 +453,8 @@ TEST(ModelTest, NewReplicasConsumeOnlyAfterStartup) {
                      .startup_seconds = 5,
                      .poll_interval_seconds = 1000,
                      .duration_seconds = 10,
-                     .initial_replicas = 0};
+                     .initial_replicas = 0,
+                     .rebalance_pause_seconds = 0};
   StatusOr<Result> result =
       Simulate(Constant(100), config, SpecWithThreshold(100), script.Function());
   ASSERT_TRUE(result.ok()) << result.status().message();
@@ -444,7 +475,8 @@ TEST(ModelTest, ObservationCountsStartingReplicasButNotAsMembers) {
                      .startup_seconds = 4,
                      .poll_interval_seconds = 2,
                      .duration_seconds = 8,
-                     .initial_replicas = 1};
+                     .initial_replicas = 1,
+                     .rebalance_pause_seconds = 0};
   StatusOr<Result> result = Simulate(Constant(0), config, SpecWithThreshold(10), script.Function());
   ASSERT_TRUE(result.ok()) << result.status().message();
   ASSERT_EQ(script.observations.size(), 4u);  // t = 0, 2, 4, 6
@@ -543,6 +575,100 @@ TEST(ModelTest, RunLengthDefaultsToLastRowPlusTail) {
   EXPECT_EQ(RunLength(trace, ModelConfig{.duration_seconds = 42}), 42);
 }
 
+TEST(ModelTest, RebalancePausesTheWholeGroupWhenNewReplicasJoin) {
+  // 1 replica; a second one asked for at 0 starts at 2 and joins: the group
+  // consumes nothing during seconds 2, 3, 4, so 10/s piles up to 30 and the
+  // message of second 2 is 3 s old at the end of second 4. The new replica
+  // is a member once the rebalance is over, at 5.
+  Script script{.desired = {2}, .ceiling = 2};
+  ModelConfig config{.partitions = 2,
+                     .replica_rate = 1000,
+                     .startup_seconds = 2,
+                     .poll_interval_seconds = 1,
+                     .duration_seconds = 7,
+                     .initial_replicas = 1,
+                     .rebalance_pause_seconds = 3,
+                     .lag_seconds_target = 2};
+  StatusOr<Result> result =
+      Simulate(Constant(10), config, SpecWithThreshold(10), script.Function());
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  const Summary& s = result->summary;
+  EXPECT_EQ(s.rebalances, 1);
+  EXPECT_EQ(s.max_lag, 30);
+  EXPECT_EQ(s.final_lag, 0);
+  EXPECT_EQ(s.max_lag_seconds, 3);
+  EXPECT_EQ(s.seconds_above_target, 1);  // second 4 only: 3 s > 2 s
+  std::vector<int32_t> members;
+  for (const auto& o : script.observations) members.push_back(*o.members);
+  EXPECT_THAT(members, ElementsAre(1, 1, 1, 1, 1, 2, 2));
+  std::vector<int64_t> time_lags;
+  for (const TimelineEntry& e : result->timeline) time_lags.push_back(e.time_lag_seconds);
+  EXPECT_THAT(time_lags, ElementsAre(0, 0, 0, 1, 2, 3, 0));
+}
+
+TEST(ModelTest, RemovingRunningReplicasPausesAndCancellingStartsDoesNot) {
+  // 2 running; +1 starting at 0 (long start-up); at 10 back to 2 cancels the
+  // starting one: no membership change. At 20 down to 1: a rebalance that
+  // stops the group for seconds 20..23, so lag reaches 4 x 10.
+  Script script{.desired = {3, 2, 1}};
+  ModelConfig config{.partitions = 2,
+                     .replica_rate = 1000,
+                     .startup_seconds = 100,
+                     .poll_interval_seconds = 10,
+                     .duration_seconds = 30,
+                     .initial_replicas = 2,
+                     .rebalance_pause_seconds = 4};
+  StatusOr<Result> result =
+      Simulate(Constant(10), config, SpecWithThreshold(10), script.Function());
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->summary.rebalances, 1);
+  EXPECT_EQ(result->summary.max_lag, 40);
+  EXPECT_EQ(result->summary.final_lag, 0);
+  EXPECT_EQ(result->summary.max_lag_seconds, 4);
+}
+
+TEST(ModelTest, TimeLagIsTheAgeOfTheOldestUnconsumedMessage) {
+  // Nobody consumes: at the end of second t the first message is t + 1 s old.
+  Script script{.desired = {0}};
+  ModelConfig config{.partitions = 3,
+                     .replica_rate = 1,
+                     .poll_interval_seconds = 1,
+                     .duration_seconds = 10,
+                     .initial_replicas = 0,
+                     .lag_seconds_target = 4};
+  StatusOr<Result> result = Simulate(Constant(5), config, SpecWithThreshold(10), script.Function());
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->summary.max_lag_seconds, 10);
+  EXPECT_EQ(result->summary.seconds_above_target, 6);  // seconds 4..9: 5..10 s old
+  EXPECT_EQ(result->summary.rebalances, 0);
+}
+
+TEST(ModelTest, PoisonedPartitionIsNotConsumedAndLeftOutOfTimeLag) {
+  // Partition 1 is poisoned from 5 s on: its 5 msgs/s stay (25 after 10 s)
+  // while the replica keeps partition 0 empty; time lag ignores partition 1.
+  Script script{.desired = {1}};
+  Trace trace{.rows = {{.time_seconds = 0, .produce_rate = 10},
+                       {.time_seconds = 5, .produce_rate = 10, .poisoned_partition = 1}}};
+  ModelConfig config{.partitions = 2,
+                     .replica_rate = 1000,
+                     .poll_interval_seconds = 1,
+                     .duration_seconds = 10,
+                     .initial_replicas = 1};
+  StatusOr<Result> result = Simulate(trace, config, SpecWithThreshold(10), script.Function());
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->summary.final_lag, 25);
+  EXPECT_EQ(result->summary.max_lag_seconds, 0);
+  EXPECT_THAT(Lags(script.observations.back()), ElementsAre(0, 20));
+}
+
+TEST(ModelTest, PoisonedPartitionMustExist) {
+  Trace trace{.rows = {{.time_seconds = 0, .produce_rate = 10, .poisoned_partition = 2}}};
+  StatusOr<Result> result = Simulate(trace, ModelConfig{.partitions = 2}, policy::Spec{});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "the trace poisons partition 2 at 0 s, but the topic has 2 partitions");
+}
+
 struct ConfigErrorCase {
   std::string name;
   ModelConfig config;
@@ -583,7 +709,13 @@ INSTANTIATE_TEST_SUITE_P(
                                       .what = "duration must be between"},
                       ConfigErrorCase{.name = "NegativeInitialReplicas",
                                       .config = {.initial_replicas = -2},
-                                      .what = "initial replicas must be between"}),
+                                      .what = "initial replicas must be between"},
+                      ConfigErrorCase{.name = "NegativeRebalancePause",
+                                      .config = {.rebalance_pause_seconds = -1},
+                                      .what = "rebalance pause seconds must be between"},
+                      ConfigErrorCase{.name = "ZeroLagSecondsTarget",
+                                      .config = {.lag_seconds_target = 0},
+                                      .what = "lag seconds target must be between 1"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(ModelTest, InvalidSpecIsRejected) {
@@ -653,7 +785,7 @@ TEST(ModelWithPolicyTest, ScalesUpUnderLoadWithinTheCeilingAndDrains) {
 }
 
 TEST(ModelWithPolicyTest, BundledTracesRun) {
-  for (const char* name : {"daily-wave.csv", "burst.csv"}) {
+  for (const char* name : kBundledTraces) {
     StatusOr<Trace> trace =
         LoadTraceFile(std::string(GROUPSCALER_SOURCE_DIR) + "/bench/traces/" + name);
     ASSERT_TRUE(trace.ok()) << trace.status().message();
@@ -666,6 +798,233 @@ TEST(ModelWithPolicyTest, BundledTracesRun) {
     EXPECT_GT(s.scale_ups, 0) << name;
     EXPECT_LE(s.max_replicas, 12) << name;
   }
+}
+
+// ---------------------------------------------------------------------------
+// KEDA's Kafka scaler behind an HPA.
+
+// `partitions` partitions with `lag` spread over them (the remainder on the
+// first), every one committed.
+policy::Observation LagObservation(int32_t partitions, int64_t lag, int32_t replicas) {
+  policy::Observation o;
+  for (int32_t p = 0; p < partitions; ++p) {
+    const int64_t share = lag / partitions + (p < lag % partitions ? 1 : 0);
+    o.partitions.push_back({.topic = "t",
+                            .partition = p,
+                            .log_end_offset = 1'000'000 + share,
+                            .committed_offset = 1'000'000});
+  }
+  o.current_replicas = replicas;
+  o.members = replicas;
+  return o;
+}
+
+Timestamp At(int64_t seconds) { return Timestamp{} + std::chrono::seconds(seconds); }
+
+KedaConfig Keda(int64_t lag_threshold) {
+  return KedaConfig{.lag_threshold = lag_threshold, .min_replica_count = 1};
+}
+
+struct KedaCase {
+  std::string name;
+  int32_t partitions;
+  int64_t lag;
+  int32_t replicas;
+  int32_t desired;
+  policy::Reason reason;
+};
+
+void PrintTo(const KedaCase& c, std::ostream* os) { *os << c.name; }
+
+class KedaFirstSyncTest : public ::testing::TestWithParam<KedaCase> {};
+
+TEST_P(KedaFirstSyncTest, Decides) {
+  const KedaCase& c = GetParam();
+  KedaScaler keda(Keda(1000));
+  policy::Decision d = keda.Sync(LagObservation(c.partitions, c.lag, c.replicas), At(0));
+  EXPECT_EQ(d.desired, c.desired) << d.message;
+  EXPECT_EQ(d.reason, c.reason) << d.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Keda, KedaFirstSyncTest,
+                         ::testing::Values(
+                             // 4200 / (1000 x 4) = 1.05: within the 10% tolerance.
+                             KedaCase{.name = "WithinTolerance",
+                                      .partitions = 12,
+                                      .lag = 4200,
+                                      .replicas = 4,
+                                      .desired = 4,
+                                      .reason = policy::Reason::kSteady},
+                             // 4500 / 4000 = 1.125: ceil(4.5) = 5.
+                             KedaCase{.name = "BeyondTolerance",
+                                      .partitions = 12,
+                                      .lag = 4500,
+                                      .replicas = 4,
+                                      .desired = 5,
+                                      .reason = policy::Reason::kScaleUp},
+                             // ceil(9.5) = 10 but one 15 s period allows max(1 + 4, 1 x 2) = 5.
+                             KedaCase{.name = "ScaleUpLimitedToFourPodsOrDouble",
+                                      .partitions = 12,
+                                      .lag = 9500,
+                                      .replicas = 1,
+                                      .desired = 5,
+                                      .reason = policy::Reason::kScaleUpLimited},
+                             // From 8, doubling (16) beats +4; the metric is capped at 12 x 1000.
+                             KedaCase{.name = "CappedAtPartitions",
+                                      .partitions = 12,
+                                      .lag = 1'000'000,
+                                      .replicas = 8,
+                                      .desired = 12,
+                                      .reason = policy::Reason::kScaleUp},
+                             // Nothing in the window yet: down at once, to minReplicaCount.
+                             KedaCase{.name = "FirstScaleDown",
+                                      .partitions = 12,
+                                      .lag = 0,
+                                      .replicas = 6,
+                                      .desired = 1,
+                                      .reason = policy::Reason::kScaleDown}),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(KedaTest, ScaleUpLimitCountsFromThePeriodStart) {
+  KedaScaler keda(Keda(1000));
+  EXPECT_EQ(keda.Sync(LagObservation(24, 20000, 1), At(0)).desired, 5);
+  // 15 s later the +4 of second 0 is out of the period: 5 -> max(9, 10).
+  EXPECT_EQ(keda.Sync(LagObservation(24, 20000, 5), At(15)).desired, 10);
+  // 5 s after that the +5 of second 15 is in it: the period started at 5.
+  EXPECT_EQ(keda.Sync(LagObservation(24, 20000, 10), At(20)).desired, 10);
+}
+
+TEST(KedaTest, ScaleDownWaitsForTheStabilizationWindow) {
+  KedaScaler keda(Keda(1000));
+  EXPECT_EQ(keda.Sync(LagObservation(12, 10000, 10), At(0)).desired, 10);
+  for (int64_t t = 15; t < 300; t += 15) {
+    policy::Decision d = keda.Sync(LagObservation(12, 0, 10), At(t));
+    ASSERT_EQ(d.desired, 10) << t;
+    EXPECT_EQ(d.reason, policy::Reason::kScaleDownStabilized) << t;
+  }
+  // The recommendation of second 0 is exactly 300 s old: out of the window.
+  EXPECT_EQ(keda.Sync(LagObservation(12, 0, 10), At(300)).desired, 1);
+}
+
+TEST(KedaTest, PartitionWithoutCommitCountsOneUnderLatest) {
+  policy::Observation o = LagObservation(2, 0, 1);
+  o.partitions[1].committed_offset.reset();
+  KedaScaler keda(Keda(1));
+  policy::Decision d = keda.Sync(o, At(0));
+  EXPECT_EQ(d.total_lag, 1);
+  EXPECT_EQ(d.desired, 1);
+}
+
+TEST(KedaTest, ConfigFromSpecKeepsTheUsersSettings) {
+  policy::Spec spec = RealSpec();
+  spec.min_replicas = 2;
+  spec.activation_lag_threshold = 7;
+  KedaConfig config = KedaConfigFromSpec(spec);
+  EXPECT_EQ(config.lag_threshold, 1000);
+  EXPECT_EQ(config.min_replica_count, 2);
+  EXPECT_EQ(config.max_replica_count, 12);
+  EXPECT_EQ(config.activation_lag_threshold, 7);
+  EXPECT_EQ(config.polling_interval_seconds, 30);
+  EXPECT_DOUBLE_EQ(config.tolerance, 0.1);
+}
+
+TEST(KedaTest, RunsInTheModelWithinTheCeiling) {
+  KedaScaler keda(KedaConfigFromSpec(RealSpec()));
+  ModelConfig config{.partitions = 12, .replica_rate = 500, .poll_interval_seconds = 15};
+  StatusOr<Result> result = Simulate(Burst(), config, RealSpec(), keda.AsDecideFunction());
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->summary.max_replicas, 12);
+  EXPECT_GT(result->summary.rebalances, 0);
+  EXPECT_EQ(result->summary.final_lag, 0);
+}
+
+// ---------------------------------------------------------------------------
+// The oracle.
+
+TEST(OracleTest, SteadyLoadGetsTheSmallestBalancedCountThatKeepsUp) {
+  // 2400/s over 12 partitions at 500/s per replica: 4 replicas (3 partitions
+  // each) serve 2000/s, 6 (2 each) serve 3000/s.
+  ModelConfig config{.partitions = 12, .replica_rate = 500, .duration_seconds = 1200};
+  StatusOr<Result> oracle = SimulateOracle(Constant(2400), config, RealSpec());
+  ASSERT_TRUE(oracle.ok()) << oracle.status().message();
+  EXPECT_EQ(oracle->summary.seconds_above_target, 0);
+  EXPECT_EQ(oracle->summary.max_replicas, 6);
+  // Mid-run (near the end the run's horizon lets it spend less).
+  EXPECT_EQ(oracle->timeline[60].time_seconds, 600);
+  EXPECT_EQ(oracle->timeline[60].replicas, 6);
+  StatusOr<Result> lag = Simulate(Constant(2400), config, RealSpec());
+  ASSERT_TRUE(lag.ok());
+  EXPECT_LE(oracle->summary.replica_seconds, lag->summary.replica_seconds);
+}
+
+TEST(OracleTest, KeepsTheTargetOnTheBundledStepTrace) {
+  StatusOr<Trace> trace =
+      LoadTraceFile(std::string(GROUPSCALER_SOURCE_DIR) + "/bench/traces/step.csv");
+  ASSERT_TRUE(trace.ok()) << trace.status().message();
+  ModelConfig config{.partitions = 12, .replica_rate = 500};
+  StatusOr<Result> oracle = SimulateOracle(*trace, config, RealSpec());
+  ASSERT_TRUE(oracle.ok()) << oracle.status().message();
+  EXPECT_EQ(oracle->summary.seconds_above_target, 0);
+  EXPECT_LE(oracle->summary.max_lag_seconds, config.lag_seconds_target);
+  for (const TimelineEntry& e : oracle->timeline) {
+    EXPECT_THAT(e.desired, ::testing::AnyOf(1, 2, 3, 4, 6, 12)) << e.time_seconds;
+  }
+}
+
+TEST(OracleTest, LoadBeyondTheCeilingGetsTheCeiling) {
+  ModelConfig config{.partitions = 12, .replica_rate = 500, .duration_seconds = 600};
+  StatusOr<std::vector<int32_t>> plan = PlanOracle(Constant(9000), config, RealSpec());
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_EQ(plan->size(), 60u);  // a poll every 10 s
+  EXPECT_EQ(plan->front(), 12);
+}
+
+TEST(OracleTest, RefusesAPlanTooLargeToCompute) {
+  policy::Spec spec;
+  spec.max_replicas = 4096;
+  ModelConfig config{.partitions = 4096, .replica_rate = 1, .duration_seconds = 7 * 86400};
+  StatusOr<std::vector<int32_t>> plan = PlanOracle(Constant(1), config, spec);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(plan.status().message(), HasSubstr("the oracle cannot plan this run"));
+}
+
+TEST(OracleTest, RejectsWhatSimulateRejects) {
+  StatusOr<std::vector<int32_t>> plan =
+      PlanOracle(Constant(1), ModelConfig{.partitions = 0}, policy::Spec{});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(plan.status().message(), HasSubstr("partitions must be between"));
+}
+
+// ---------------------------------------------------------------------------
+// The plot.
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(PlotTest, OneSeriesPerRunInTheLagAndReplicaPanels) {
+  ModelConfig config{.partitions = 12, .replica_rate = 500};
+  StatusOr<Result> lag = Simulate(Burst(), config, RealSpec());
+  StatusOr<Result> oracle = SimulateOracle(Burst(), config, RealSpec());
+  ASSERT_TRUE(lag.ok() && oracle.ok());
+  std::string svg = PlotSvg(Burst(), {{"lag", &*lag}, {"a<b&c", &*oracle}},
+                            PlotOptions{.title = "burst & more",
+                                        .duration_seconds = lag->summary.duration_seconds,
+                                        .ceiling = 12,
+                                        .replica_rate = 500,
+                                        .lag_seconds_target = 60});
+  EXPECT_THAT(svg, StartsWith("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg "));
+  EXPECT_EQ(Count(svg, "class=\"series\""), 4u);
+  EXPECT_EQ(Count(svg, "data-policy=\"lag\""), 2u);
+  EXPECT_EQ(Count(svg, "data-policy=\"a&lt;b&amp;c\""), 2u);
+  EXPECT_EQ(Count(svg, "class=\"ceiling\""), 2u);
+  EXPECT_EQ(Count(svg, "class=\"target\""), 1u);
+  EXPECT_EQ(Count(svg, "class=\"rate\""), 1u);
+  EXPECT_THAT(svg, HasSubstr(">burst &amp; more</text>"));
+  EXPECT_THAT(svg, HasSubstr("ceiling 12"));
+  EXPECT_LT(svg.size(), 200'000u);
 }
 
 }  // namespace
