@@ -16,16 +16,19 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "controller/batching_lag_reader.h"
 #include "controller/controller.h"
 #include "controller/health_server.h"
+#include "controller/kafka_metrics.h"
 #include "controller/leader_elector.h"
 #include "kafka/lag_reader.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "kube/config.h"
 #include "kube/kube_client.h"
+#include "metrics/metrics.h"
 
 namespace groupscaler::cli {
 namespace {
@@ -40,6 +43,7 @@ struct ControllerFlags {
   double kube_api_qps = 20;
   int kube_api_burst = 30;
   std::string metrics_bind_address = "0";
+  bool metrics_partition_lag = false;
   std::string health_probe_bind_address = ":8081";
   std::string log_level = "info";
   std::string log_format;  // empty: json unless stderr is a terminal
@@ -140,6 +144,20 @@ int RunController(const ControllerFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   ConfigureLogging(flags);
+  // Metrics first: a bad address is a usage error however the rest goes.
+  std::optional<metrics::Metrics> metrics;
+  controller::MetricsSink* sink = nullptr;
+  if (flags.metrics_bind_address != "0" && !flags.metrics_bind_address.empty()) {
+    metrics.emplace(metrics::MetricsOptions{.partition_lag = flags.metrics_partition_lag});
+    if (Status served = metrics->Serve(flags.metrics_bind_address); !served.ok()) {
+      std::cerr << "groupscaler controller: " << served.message() << "\n";
+      return kExitUsage;
+    }
+    spdlog::info("serving /metrics on port {}", metrics->port());
+    sink = &*metrics;
+    sink->SetLeader(!flags.leader_elect);
+  }
+
   StatusOr<kube::RestConfig> config = LoadRestConfig(flags);
   if (!config.ok()) {
     std::cerr << "groupscaler controller: " << config.status().message() << "\n";
@@ -151,6 +169,11 @@ int RunController(const ControllerFlags& flags) {
   // A call in flight at SIGTERM is waited for; with retries included it
   // must end well inside the 5 s a pod is given to stop.
   client_options.timeout = std::chrono::seconds(4);
+  if (sink != nullptr) {
+    client_options.on_request = [sink](std::string_view verb, std::string_view code) {
+      sink->CountKubeRequest(verb, code);
+    };
+  }
   StatusOr<std::unique_ptr<kube::KubeClient>> client =
       kube::KubeClient::Create(*config, client_options);
   if (!client.ok()) {
@@ -161,15 +184,24 @@ int RunController(const ControllerFlags& flags) {
 
   RealClock clock;
   // One reader per Kafka cluster, shared by its autoscalers, whose
-  // concurrent observations are merged into shared cycles.
-  kafka::LagReaderPool readers(controller::Batching(kafka::RdKafkaLagReaderFactory()));
+  // concurrent observations are merged into shared cycles (each counted
+  // once by the metrics).
+  kafka::LagReaderFactory factory = kafka::RdKafkaLagReaderFactory();
+  std::optional<controller::KafkaMetrics> kafka_metrics;
+  if (sink != nullptr) {
+    kafka_metrics.emplace(sink);
+    factory = kafka_metrics->Instrument(std::move(factory));
+  }
+  kafka::LagReaderPool readers(controller::Batching(std::move(factory)));
   const controller::ReconcilerDeps deps{.autoscalers = &kube_client,
                                         .scales = &kube_client,
                                         .events = &kube_client,
                                         .secrets = &kube_client,
                                         .hpas = &kube_client,
+                                        .workloads = &kube_client,
                                         .readers = &readers,
-                                        .clock = &clock};
+                                        .clock = &clock,
+                                        .metrics = sink};
 
   std::optional<controller::LeaderElector> elector;
   if (flags.leader_elect) {
@@ -203,11 +235,6 @@ int RunController(const ControllerFlags& flags) {
     health = std::move(started).value();
     spdlog::info("serving /healthz and /readyz on port {}", health->port());
   }
-  if (flags.metrics_bind_address != "0" && !flags.metrics_bind_address.empty()) {
-    spdlog::info("--metrics-bind-address {}: metrics are served by a later release",
-                 flags.metrics_bind_address);
-  }
-
   std::atomic<bool> lost_leadership{false};
   std::jthread election;
   if (elector) {
@@ -216,7 +243,15 @@ int RunController(const ControllerFlags& flags) {
     election = std::jthread([&](std::stop_token stop) {
       kube::RealSleeper sleeper;
       elector->Run(
-          stop, sleeper, [&] { controller.Start(); }, [&] { lost_leadership = true; });
+          stop, sleeper,
+          [&] {
+            if (sink != nullptr) sink->SetLeader(true);
+            controller.Start();
+          },
+          [&] {
+            if (sink != nullptr) sink->SetLeader(false);
+            lost_leadership = true;
+          });
     });
   } else {
     controller.Start();
@@ -236,6 +271,9 @@ int RunController(const ControllerFlags& flags) {
       break;
     }
   }
+  // civetweb needs up to 2 s to stop: let it, while the workers stop.
+  std::jthread metrics_stop;
+  if (metrics) metrics_stop = std::jthread([&] { metrics->StopServing(); });
   // Workers first, so that nothing is written once the Lease is released.
   controller.Stop();
   if (election.joinable()) {
@@ -243,6 +281,7 @@ int RunController(const ControllerFlags& flags) {
     election.join();  // releases the Lease
   }
   health.reset();
+  if (metrics_stop.joinable()) metrics_stop.join();
   spdlog::info("stopped");
   return exit_code;
 }
@@ -280,8 +319,10 @@ Command AddControllerCommand(CLI::App& parent) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app->add_option("--metrics-bind-address", flags->metrics_bind_address,
-                  "Address of /metrics; accepted now, served by a later release (0: off)")
+                  "Address of /metrics, host:port or :port (0: off)")
       ->capture_default_str();
+  app->add_flag("--metrics-partition-lag", flags->metrics_partition_lag,
+                "Also export the lag of every partition (one series per partition)");
   app->add_option("--health-probe-bind-address", flags->health_probe_bind_address,
                   "Address of /healthz and /readyz, host:port or :port (0: off)")
       ->capture_default_str();

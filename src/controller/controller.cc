@@ -10,7 +10,7 @@ Controller::Controller(ReconcilerDeps deps, ControllerOptions options)
       cache_(deps.autoscalers),
       hpa_cache_(deps.hpas != nullptr ? std::make_optional<HpaCache>(deps.hpas, deps.clock)
                                       : std::nullopt),
-      queue_(deps.clock),
+      queue_(deps.clock, {}, deps.metrics),
       reconciler_(
           [&] {
             ReconcilerDeps cached = deps;

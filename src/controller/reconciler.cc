@@ -18,7 +18,7 @@ Condition Cond(const char* type, ConditionStatus status, std::string reason,
   return {type, status, std::move(reason), std::move(message)};
 }
 
-// The six conditions, Unknown until a step of the reconcile knows better.
+// The conditions, Unknown until a step of the reconcile knows better.
 struct Conditions {
   Condition ready = Cond(kConditionReady, ConditionStatus::kUnknown, "Pending");
   Condition active = Cond(kConditionActive, ConditionStatus::kUnknown, "LagUnknown");
@@ -27,9 +27,12 @@ struct Conditions {
   Condition kafka = Cond(kConditionKafkaReachable, ConditionStatus::kUnknown, "NotObserved");
   Condition target = Cond(kConditionTargetFound, ConditionStatus::kUnknown, "NotRead");
   Condition spec = Cond(kConditionSpecValid, ConditionStatus::kUnknown, "NotRead");
+  Condition stalled = Cond(kConditionStalled, ConditionStatus::kUnknown, "LagUnknown");
+  Condition per_instance =
+      Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown, "NotChecked");
 
   std::vector<Condition> Ordered() const {
-    return {ready, active, at_ceiling, kafka, target, spec};
+    return {ready, active, at_ceiling, kafka, target, spec, stalled, per_instance};
   }
 };
 
@@ -73,8 +76,14 @@ std::shared_ptr<Reconciler::State> Reconciler::StateFor(const std::string& key,
 }
 
 void Reconciler::Drop(const std::string& key) {
-  std::lock_guard lock(mu_);
-  states_.erase(key);
+  {
+    std::lock_guard lock(mu_);
+    states_.erase(key);
+  }
+  if (deps_.metrics == nullptr) return;
+  if (std::optional<std::pair<std::string, std::string>> parts = SplitKey(key)) {
+    deps_.metrics->ForgetAutoscaler(parts->first, parts->second);
+  }
 }
 
 void Reconciler::Record(const kube::ObjectReference& ref, kube::EventType type,
@@ -97,6 +106,20 @@ void Reconciler::Warn(State& state, const kube::ObjectReference& ref, const std:
 }
 
 Outcome Reconciler::Reconcile(const std::string& key) {
+  const Timestamp start = deps_.clock->Now();
+  bool held = false;
+  const Outcome outcome = ReconcileOnce(key, held);
+  // A reconcile cut short by Cancel() is neither a success nor an error.
+  if (deps_.metrics != nullptr && !cancelled_) {
+    deps_.metrics->RecordReconcile(outcome.failed ? ReconcileResult::kError
+                                   : held         ? ReconcileResult::kHold
+                                                  : ReconcileResult::kSuccess,
+                                   deps_.clock->Now() - start);
+  }
+  return outcome;
+}
+
+Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
   if (cancelled_) return Outcome::Forget();
   const std::optional<std::pair<std::string, std::string>> parts = SplitKey(key);
   if (!parts) {
@@ -126,6 +149,7 @@ Outcome Reconciler::Reconcile(const std::string& key) {
   const Timestamp now = deps_.clock->Now();
   StatusReport report{.observed_generation = meta.generation};
   Conditions conds;
+  AutoscalerSample sample{.namespace_name = ns, .name = name};
 
   auto finish = [&](std::chrono::milliseconds requeue) -> Outcome {
     if (cancelled_) return Outcome::Forget();
@@ -166,12 +190,16 @@ Outcome Reconciler::Reconcile(const std::string& key) {
       Record(ref, kube::EventType::kWarning, kReasonInvalidSpec, message);
       state->invalid_generation_warned = meta.generation;
     }
+    held = true;
+    if (deps_.metrics != nullptr) deps_.metrics->RecordAutoscaler(sample);
     return finish(options_.default_poll_interval);
   }
   state->invalid_generation_warned.reset();
   const spec::AutoscalerSpec& spec = *parsed;
   const std::chrono::milliseconds poll = std::chrono::seconds(spec.poll_interval_seconds);
   conds.spec = Cond(kConditionSpecValid, ConditionStatus::kTrue, "Valid");
+  sample.spec_valid = true;
+  sample.group = spec.kafka.group_id;
 
   // 2. The target's /scale.
   const kube::WorkloadRef target{
@@ -213,6 +241,39 @@ Outcome Reconciler::Reconcile(const std::string& key) {
     Warn(*state, ref, kReasonConflictingHpa, conflict_message);
   } else {
     state->warned.erase(kReasonConflictingHpa);
+  }
+
+  // 3b. A group id per replica in the pod template (anti_pattern.h), read
+  // again only when the workload changed. Reading it may be forbidden; that
+  // only loses the warning.
+  if (deps_.workloads != nullptr && target_found) {
+    bool checked = !scale->resource_version.empty() &&
+                   scale->resource_version == state->checked_template_version;
+    if (!checked) {
+      StatusOr<kube::PodTemplate> pod_template = deps_.workloads->GetPodTemplate(target);
+      if (pod_template.ok()) {
+        state->per_instance_group_id = FindPerInstanceGroupId(*pod_template);
+        state->checked_template_version = scale->resource_version;
+        checked = true;
+      } else {
+        spdlog::debug("{}: cannot read {}: {}", key, target_name, pod_template.status().ToString());
+        state->checked_template_version.clear();
+        conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown,
+                                  "PodTemplateUnreadable", pod_template.status().message());
+      }
+    }
+    if (checked && state->per_instance_group_id) {
+      const std::string message = DescribePerInstanceGroupId(
+          *state->per_instance_group_id, scale->spec_replicas, spec.kafka.group_id);
+      conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kTrue,
+                                kReasonPerInstanceGroupIds, message);
+      Warn(*state, ref, kReasonPerInstanceGroupIds, message);
+    } else if (checked) {
+      conds.per_instance =
+          Cond(kConditionPerInstanceGroupIds, ConditionStatus::kFalse, "SharedGroupId",
+               "no group id derived from the pod's identity in " + target_name);
+      state->warned.erase(kReasonPerInstanceGroupIds);
+    }
   }
 
   // 4. The auth Secret and the cluster's shared reader.
@@ -315,6 +376,7 @@ Outcome Reconciler::Reconcile(const std::string& key) {
       return Outcome::Failed();
     }
     const bool up = decision->desired > scale->spec_replicas;
+    sample.scaled = up ? 1 : -1;
     const std::string message = std::to_string(scale->spec_replicas) + "→" +
                                 std::to_string(decision->desired) + ": " + decision->message;
     spdlog::info("{}: {} {} {}", key, up ? "scaled up" : "scaled down", target_name, message);
@@ -324,6 +386,7 @@ Outcome Reconciler::Reconcile(const std::string& key) {
   if (decision) state->history = decision->history;
 
   // 8. Status and the warnings that come from the decision.
+  report.rebalances_caused = state->history.rebalances_caused;
   if (decision) {
     const policy::Decision& d = *decision;
     report.desired_replicas = d.desired;
@@ -339,6 +402,14 @@ Outcome Reconciler::Reconcile(const std::string& key) {
       conds.active =
           Cond(kConditionActive, active ? ConditionStatus::kTrue : ConditionStatus::kFalse,
                active ? "LagAboveActivation" : "LagAtOrBelowActivation");
+      ReportDecision(d, &report);
+      conds.stalled = StalledCondition(d, spec.policy.stall_seconds);
+      for (const char* reason : {kReasonStalledPartitions, kReasonGroupStopped}) {
+        if (conds.stalled.reason != reason) state->warned.erase(reason);
+      }
+      if (conds.stalled.status == ConditionStatus::kTrue) {
+        Warn(*state, ref, conds.stalled.reason, conds.stalled.message);
+      }
     }
     if (kafka_ok) {
       const std::string ceiling_message =
@@ -381,6 +452,16 @@ Outcome Reconciler::Reconcile(const std::string& key) {
         Cond(kConditionReady, ConditionStatus::kFalse, conds.kafka.reason, conds.kafka.message);
   } else {
     conds.ready = Cond(kConditionReady, ConditionStatus::kTrue, "Reconciled");
+  }
+  held = !hold_reason.empty() || !kafka_ok;
+  if (deps_.metrics != nullptr) {
+    if (state->reader) sample.kafka_reachable = kafka_ok;
+    if (kafka_ok) sample.observed_at = now;
+    sample.current_replicas = report.current_replicas;
+    sample.desired_replicas = report.desired_replicas;
+    sample.members = report.members;
+    if (decision) AddDecision(*decision, kafka_ok, sample);
+    deps_.metrics->RecordAutoscaler(sample);
   }
   return finish(poll);
 }

@@ -35,6 +35,8 @@
 #include <string>
 
 #include "common/clock.h"
+#include "controller/anti_pattern.h"
+#include "controller/metrics_sink.h"
 #include "controller/work_queue.h"
 #include "kafka/lag_reader.h"
 #include "kube/client.h"
@@ -50,8 +52,12 @@ struct ReconcilerDeps {
   kube::EventRecorder* events = nullptr;
   kube::SecretReader* secrets = nullptr;
   kube::HpaLister* hpas = nullptr;
+  // Reads the target's pod template for the group-per-instance check
+  // (anti_pattern.h); null: not checked.
+  kube::WorkloadReader* workloads = nullptr;
   kafka::LagReaderPool* readers = nullptr;
   const Clock* clock = nullptr;
+  MetricsSink* metrics = nullptr;  // null: no metrics
 };
 
 struct ReconcilerOptions {
@@ -72,6 +78,8 @@ inline constexpr const char* kReasonConflictingHpa = "ConflictingHPA";
 inline constexpr const char* kReasonKafkaUnreachable = "KafkaUnreachable";
 inline constexpr const char* kReasonIdleMembers = "IdleMembers";
 inline constexpr const char* kReasonAtPartitionCeiling = "AtPartitionCeiling";
+inline constexpr const char* kReasonPerInstanceGroupIds = "PerInstanceGroupIds";
+// Also kReasonStalledPartitions and kReasonGroupStopped (status_patch.h).
 
 // "namespace/name" <-> its parts. SplitKey fails without a '/'.
 std::string MakeKey(const std::string& namespace_name, const std::string& name);
@@ -84,7 +92,8 @@ class Reconciler {
   // Reconciles the autoscaler `key` ("namespace/name"). Failed() for
   // transient API errors (the queue backs off); RequeueAfter(poll interval)
   // otherwise, including for an invalid spec (no retry storm); Forget()
-  // when the CR is gone.
+  // when the CR is gone. Reports the reconcile and the autoscaler's state
+  // to deps.metrics when set (see metrics_sink.h).
   Outcome Reconcile(const std::string& key);
 
   // Autoscalers with state in memory.
@@ -108,8 +117,15 @@ class Reconciler {
     // Total lag at the previous known observation (AtPartitionCeiling
     // is announced when lag grows at the ceiling).
     std::optional<int64_t> previous_lag;
+    // The target's resourceVersion whose pod template was last checked for
+    // a group id per replica, and what the check found.
+    std::string checked_template_version;
+    std::optional<PerInstanceGroupId> per_instance_group_id;
   };
 
+  // Reconcile without the metrics of the reconcile itself; sets `held`
+  // when it deliberately did not scale.
+  Outcome ReconcileOnce(const std::string& key, bool& held);
   std::shared_ptr<State> StateFor(const std::string& key, const std::string& uid);
   void Drop(const std::string& key);
   // Sends a Warning the first time `reason` is seen since it last cleared.

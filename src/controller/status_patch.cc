@@ -1,7 +1,9 @@
 #include "controller/status_patch.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +27,13 @@ const char* StatusName(ConditionStatus status) {
 template <typename T>
 json OrNull(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
+}
+
+// `value` rounded to `decimals` places, or null. Dividing the rounded
+// integer gives the double nearest the decimal, which prints as written.
+json Rounded(const std::optional<double>& value, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return value ? json(std::round(*value * scale) / scale) : json(nullptr);
 }
 
 // The stored condition of `type`, or null.
@@ -53,6 +62,49 @@ std::string FormatTime(Timestamp t) {
   return buf;
 }
 
+void ReportDecision(const policy::Decision& decision, StatusReport* report) {
+  report->max_lag_seconds = decision.max_time_lag_seconds;
+  report->total_lag_seconds = decision.total_time_lag_seconds;
+  for (const policy::TopicRate& rate : decision.topic_rates) {
+    if (rate.produce_rate)
+      report->produce_rate = report->produce_rate.value_or(0) + *rate.produce_rate;
+    if (rate.consume_rate)
+      report->consume_rate = report->consume_rate.value_or(0) + *rate.consume_rate;
+  }
+  report->per_replica_rate = decision.per_replica_rate;
+  std::vector<StalledPartition> stalled;
+  for (const policy::TopicPartition& tp : decision.stalled_partitions) {
+    stalled.push_back({tp.topic, tp.partition});
+  }
+  report->stalled_partitions = std::move(stalled);
+}
+
+Condition StalledCondition(const policy::Decision& decision, int64_t stall_seconds) {
+  const std::string window = std::to_string(stall_seconds) + "s";
+  if (!decision.stalled_partitions.empty()) {
+    std::string list;
+    int64_t lag = 0;
+    for (const policy::PartitionLag& p : decision.partition_lags) {
+      if (!p.stalled) continue;
+      if (!list.empty()) list += ", ";
+      list += p.topic + "/" + std::to_string(p.partition);
+      lag = lag > std::numeric_limits<int64_t>::max() - p.lag ? std::numeric_limits<int64_t>::max()
+                                                              : lag + p.lag;
+    }
+    return {kConditionStalled, ConditionStatus::kTrue, kReasonStalledPartitions,
+            std::to_string(decision.stalled_partitions.size()) + " partition(s) with lag " +
+                std::to_string(lag) + " whose committed offset has not moved for " + window +
+                " while the group commits elsewhere (a poison message or a stuck consumer?): " +
+                list + "; left out of scaling, since more replicas cannot help"};
+  }
+  if (decision.flags.group_stopped && decision.current > 0) {
+    return {kConditionStalled, ConditionStatus::kTrue, kReasonGroupStopped,
+            "the group has lag but committed nothing for " + window + " with " +
+                std::to_string(decision.current) + " replicas"};
+  }
+  return {kConditionStalled, ConditionStatus::kFalse, "NotStalled", ""};
+}
+
 std::optional<std::string> StatusPatch(const StatusReport& report, std::string_view object_json,
                                        Timestamp now) {
   // Parsing without exceptions: a malformed object reads as one without status.
@@ -73,6 +125,21 @@ std::optional<std::string> StatusPatch(const StatusReport& report, std::string_v
   patch["members"] = OrNull(report.members);
   patch["reason"] = report.reason;
   patch["message"] = report.message;
+  patch["maxLagSeconds"] = Rounded(report.max_lag_seconds, 1);
+  patch["totalLagSeconds"] = Rounded(report.total_lag_seconds, 1);
+  patch["produceRate"] = Rounded(report.produce_rate, 2);
+  patch["consumeRate"] = Rounded(report.consume_rate, 2);
+  patch["perReplicaRate"] = Rounded(report.per_replica_rate, 2);
+  patch["rebalancesCaused"] = OrNull(report.rebalances_caused);
+  if (report.stalled_partitions) {
+    json stalled = json::array();
+    for (const StalledPartition& p : *report.stalled_partitions) {
+      stalled.push_back({{"topic", p.topic}, {"partition", p.partition}});
+    }
+    patch["stalledPartitions"] = std::move(stalled);
+  } else {
+    patch["stalledPartitions"] = nullptr;
+  }
   if (report.last_scale_time) patch["lastScaleTime"] = FormatTime(*report.last_scale_time);
 
   json conditions = json::array();

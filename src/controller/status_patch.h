@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "policy/types.h"
 
 namespace groupscaler::controller {
 
@@ -24,6 +25,14 @@ inline constexpr const char* kConditionAtPartitionCeiling = "AtPartitionCeiling"
 inline constexpr const char* kConditionKafkaReachable = "KafkaReachable";
 inline constexpr const char* kConditionTargetFound = "TargetFound";
 inline constexpr const char* kConditionSpecValid = "SpecValid";
+// Partitions with lag whose commits do not move (more replicas cannot help).
+inline constexpr const char* kConditionStalled = "Stalled";
+// The reasons of a True Stalled condition, and of the Warning Event sent when
+// it turns True.
+inline constexpr const char* kReasonStalledPartitions = "StalledPartitions";
+inline constexpr const char* kReasonGroupStopped = "GroupStopped";
+// The target's pod template gives each replica its own group id.
+inline constexpr const char* kConditionPerInstanceGroupIds = "PerInstanceGroupIds";
 
 enum class ConditionStatus { kTrue, kFalse, kUnknown };
 
@@ -32,6 +41,11 @@ struct Condition {
   ConditionStatus status = ConditionStatus::kUnknown;
   std::string reason;  // CamelCase
   std::string message;
+};
+
+struct StalledPartition {
+  std::string topic;
+  int32_t partition = 0;
 };
 
 // What one reconcile found. Absent optionals are unknown: the field is
@@ -46,10 +60,32 @@ struct StatusReport {
   std::optional<int32_t> members;
   std::string reason;
   std::string message;
+  // Time lag: the oldest unconsumed message's age, seconds (max and sum
+  // over partitions). Written to 0.1 s.
+  std::optional<double> max_lag_seconds;
+  std::optional<double> total_lag_seconds;
+  // Messages/s over all topics, and what one replica sustains. Written to
+  // 0.01/s, so that noise below that causes no status write.
+  std::optional<double> produce_rate;
+  std::optional<double> consume_rate;
+  std::optional<double> per_replica_rate;
+  std::optional<int64_t> rebalances_caused;
+  // Unset: unknown; empty: none stalled.
+  std::optional<std::vector<StalledPartition>> stalled_partitions;
   // Set when this reconcile scaled; otherwise the stored value is kept.
   std::optional<Timestamp> last_scale_time;
   std::vector<Condition> conditions;
 };
+
+// Fills `report`'s time lag, rates, per-replica rate and stalled
+// partitions from a decision on a successful observation.
+void ReportDecision(const policy::Decision& decision, StatusReport* report);
+
+// The Stalled condition of a decision on a successful observation: True
+// with reason StalledPartitions when partitions are stalled, True with
+// reason GroupStopped when replicas run but the group stopped committing,
+// False otherwise.
+Condition StalledCondition(const policy::Decision& decision, int64_t stall_seconds);
 
 // The JSON object to merge-patch into `status` (kube::AutoscalerClient::
 // PatchAutoscalerStatus), or nullopt when `object_json`'s status already

@@ -12,8 +12,15 @@ std::chrono::milliseconds BackoffDelay(const BackoffPolicy& policy, int failures
   return std::min(delay, policy.cap);
 }
 
-WorkQueue::WorkQueue(const Clock* clock, BackoffPolicy backoff)
-    : clock_(clock), backoff_(backoff) {}
+WorkQueue::WorkQueue(const Clock* clock, BackoffPolicy backoff, MetricsSink* metrics)
+    : clock_(clock), backoff_(backoff), metrics_(metrics) {}
+
+void WorkQueue::ReportDepthLocked(Timestamp now) {
+  if (metrics_ == nullptr) return;
+  size_t due = 0;
+  for (auto it = ready_.begin(); it != ready_.end() && std::get<0>(*it) <= now; ++it) ++due;
+  metrics_->SetWorkQueueDepth(due);
+}
 
 void WorkQueue::ScheduleLocked(const std::string& key, Entry& entry, Timestamp due) {
   if (entry.due && *entry.due <= due) return;  // already due no later
@@ -29,7 +36,9 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) return;
-    ScheduleLocked(key, entries_[key], clock_->Now() + std::max(delay, {}));
+    const Timestamp now = clock_->Now();
+    ScheduleLocked(key, entries_[key], now + std::max(delay, {}));
+    ReportDepthLocked(now);
   }
   cv_.notify_all();
 }
@@ -38,11 +47,16 @@ std::optional<std::string> WorkQueue::PopDueLocked(Timestamp now) {
   if (ready_.empty()) return std::nullopt;
   auto first = ready_.begin();
   if (std::get<0>(*first) > now) return std::nullopt;
+  const Timestamp due = std::get<0>(*first);
   std::string key = std::get<2>(*first);
   ready_.erase(first);
   Entry& entry = entries_[key];
   entry.due.reset();
   entry.processing = true;
+  if (metrics_ != nullptr) {
+    metrics_->ObserveWorkQueueWait(now - due);
+    ReportDepthLocked(now);
+  }
   return key;
 }
 
@@ -89,8 +103,8 @@ void WorkQueue::Done(const std::string& key, const Outcome& outcome) {
     std::optional<Timestamp> pending = entry.due;
     entry.due.reset();
     if (pending) ScheduleLocked(key, entry, *pending);
+    const Timestamp now = clock_->Now();
     if (!shutting_down_) {
-      const Timestamp now = clock_->Now();
       if (outcome.failed) {
         ++entry.failures;
         ScheduleLocked(key, entry, now + BackoffDelay(backoff_, entry.failures));
@@ -102,6 +116,7 @@ void WorkQueue::Done(const std::string& key, const Outcome& outcome) {
       }
     }
     EraseIfIdleLocked(key);
+    ReportDepthLocked(now);
   }
   cv_.notify_all();
 }
@@ -115,6 +130,7 @@ void WorkQueue::Forget(const std::string& key) {
   entry.due.reset();
   entry.failures = 0;
   EraseIfIdleLocked(key);
+  ReportDepthLocked(clock_->Now());
 }
 
 std::optional<Timestamp> WorkQueue::NextDue() const {

@@ -18,6 +18,9 @@
 //   clock so that waiting workers read it again. TryGet() and NextDue()
 //   never block, so single-threaded tests need no waiting at all.
 // * ShutDown() makes every Get() return nullopt; later adds are ignored.
+// * With a MetricsSink, every change reports the depth (keys due now and
+//   not in processing) and every hand-out the time the key waited since it
+//   was due.
 //
 // Thread-safe.
 
@@ -32,6 +35,7 @@
 #include <tuple>
 
 #include "common/clock.h"
+#include "controller/metrics_sink.h"
 
 namespace groupscaler::controller {
 
@@ -60,8 +64,9 @@ struct Outcome {
 
 class WorkQueue {
  public:
-  // `clock` must outlive the queue.
-  explicit WorkQueue(const Clock* clock, BackoffPolicy backoff = {});
+  // `clock` and `metrics` (null: none) must outlive the queue.
+  explicit WorkQueue(const Clock* clock, BackoffPolicy backoff = {},
+                     MetricsSink* metrics = nullptr);
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
@@ -106,9 +111,11 @@ class WorkQueue {
   void ScheduleLocked(const std::string& key, Entry& entry, Timestamp due);
   std::optional<std::string> PopDueLocked(Timestamp now);
   void EraseIfIdleLocked(const std::string& key);
+  void ReportDepthLocked(Timestamp now);
 
   const Clock* clock_;
   const BackoffPolicy backoff_;
+  MetricsSink* const metrics_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Entry> entries_;

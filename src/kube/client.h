@@ -120,6 +120,36 @@ class ScaleClient {
   virtual StatusOr<Scale> PatchScale(const WorkloadRef& ref, int32_t replicas) = 0;
 };
 
+// --- Pod templates of Deployments and StatefulSets ---
+
+// One environment variable of a container: a literal value, or a field of
+// the pod (valueFrom.fieldRef); other sources (Secrets, ConfigMaps) leave
+// both empty.
+struct EnvVar {
+  std::string name;
+  std::string value;
+  std::string field_path;  // valueFrom.fieldRef.fieldPath ("metadata.name")
+};
+
+struct ContainerSpec {
+  std::string name;
+  std::vector<std::string> command_and_args;  // command, then args
+  std::vector<EnvVar> env;                    // in the template's order
+};
+
+// spec.template.spec.containers of a workload (init containers left out:
+// they consume nothing).
+struct PodTemplate {
+  std::vector<ContainerSpec> containers;
+};
+
+class WorkloadReader {
+ public:
+  virtual ~WorkloadReader() = default;
+  // GET the Deployment or StatefulSet `ref` and return its pod template.
+  virtual StatusOr<PodTemplate> GetPodTemplate(const WorkloadRef& ref) = 0;
+};
+
 // --- core/v1 Events ---
 
 struct ObjectReference {

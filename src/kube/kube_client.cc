@@ -150,11 +150,13 @@ StatusOr<Scale> ScaleFromJson(const std::string& body) {
   return s;
 }
 
-std::string ScalePath(const WorkloadRef& ref) {
+std::string WorkloadPath(const WorkloadRef& ref, std::string_view subresource = "") {
   return Path("/apis/apps/v1", ref.namespace_name,
               ref.kind == WorkloadKind::kDeployment ? "deployments" : "statefulsets", ref.name,
-              "scale");
+              subresource);
 }
+
+std::string ScalePath(const WorkloadRef& ref) { return WorkloadPath(ref, "scale"); }
 
 // The list-then-watch loop of WatchAutoscalers, on its own thread.
 class AutoscalerWatch final : public WatchHandle {
@@ -555,6 +557,36 @@ StatusOr<std::vector<HpaInfo>> KubeClient::ListHpas(const std::string& namespace
       const value& target = Obj(Obj(item, "spec"), "scaleTargetRef");
       out.push_back({meta.namespace_name, meta.name, Str(target, "apiVersion"), Str(target, "kind"),
                      Str(target, "name")});
+    }
+  }
+  return out;
+}
+
+StatusOr<PodTemplate> KubeClient::GetPodTemplate(const WorkloadRef& ref) {
+  auto body = rest_.Call("GET", WorkloadPath(ref));
+  if (!body.ok()) return body.status();
+  auto v = Parse(*body, "get workload");
+  if (!v.ok()) return v.status();
+  PodTemplate out;
+  const value& containers = Obj(Obj(Obj(Obj(*v, "spec"), "template"), "spec"), "containers");
+  if (!containers.is_array()) return out;
+  for (const auto& c : containers.as_array()) {
+    ContainerSpec& container = out.containers.emplace_back();
+    container.name = Str(c, "name");
+    for (const char* key : {"command", "args"}) {
+      const value& list = Obj(c, key);
+      if (!list.is_array()) continue;
+      for (const auto& item : list.as_array()) {
+        if (item.is_string()) container.command_and_args.push_back(item.as_string());
+      }
+    }
+    const value& env = Obj(c, "env");
+    if (!env.is_array()) continue;
+    for (const auto& e : env.as_array()) {
+      container.env.push_back(
+          {.name = Str(e, "name"),
+           .value = Str(e, "value"),
+           .field_path = Str(Obj(Obj(e, "valueFrom"), "fieldRef"), "fieldPath")});
     }
   }
   return out;

@@ -20,7 +20,8 @@ class KubeClient final : public AutoscalerClient,
                          public EventRecorder,
                          public SecretReader,
                          public LeaseClient,
-                         public HpaLister {
+                         public HpaLister,
+                         public WorkloadReader {
  public:
   // Builds the HTTP transport for `config`. `clock` and `sleeper` must
   // outlive the client (and its watches); null means the real ones.
@@ -55,6 +56,8 @@ class KubeClient final : public AutoscalerClient,
   StatusOr<Lease> UpdateLease(const Lease& lease) override;
 
   StatusOr<std::vector<HpaInfo>> ListHpas(const std::string& namespace_name) override;
+
+  StatusOr<PodTemplate> GetPodTemplate(const WorkloadRef& ref) override;
 
   RestClient& rest() { return rest_; }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <vector>
 
 namespace groupscaler::kube {
 namespace {
@@ -93,7 +94,46 @@ Status ErrorFor(const std::string& method, const std::string& path, const HttpRe
 
 bool Retryable(int http_code) { return http_code == 429 || http_code >= 500; }
 
+// True when `query` ("a=b&c=d") sets `name` to true or 1.
+bool QueryFlag(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair.substr(0, pair.find('=')) == name) {
+      const std::string_view value =
+          pair.find('=') == std::string_view::npos ? "" : pair.substr(pair.find('=') + 1);
+      return value == "true" || value == "1";
+    }
+    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string_view RequestVerb(std::string_view method, std::string_view path_and_query) {
+  if (method != "GET") return method;
+  const size_t question = path_and_query.find('?');
+  const std::string_view path = path_and_query.substr(0, question);
+  if (question != std::string_view::npos &&
+      QueryFlag(path_and_query.substr(question + 1), "watch")) {
+    return "WATCH";
+  }
+  std::vector<std::string_view> segments;
+  for (size_t start = 0; start < path.size();) {
+    const size_t slash = std::min(path.find('/', start), path.size());
+    if (slash > start) segments.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  // /api/v1/... or /apis/GROUP/VERSION/..., then namespaces/NS/ for a
+  // namespaced resource, then RESOURCE[/NAME[/SUBRESOURCE]].
+  size_t first = segments.empty()        ? 0
+                 : segments[0] == "api"  ? 2
+                 : segments[0] == "apis" ? 3
+                                         : segments.size();
+  if (segments.size() >= first + 3 && segments[first] == "namespaces") first += 2;
+  return segments.size() == first + 1 ? "LIST" : "GET";
+}
 
 bool RealSleeper::SleepFor(std::chrono::milliseconds duration, std::stop_token stop) {
   if (duration <= std::chrono::milliseconds(0)) return !stop.stop_requested();
@@ -136,6 +176,13 @@ RestClient::RestClient(std::unique_ptr<Transport> transport, std::shared_ptr<Tok
       sleeper_(sleeper),
       limiter_(options_.qps, options_.burst, clock) {}
 
+void RestClient::Observe(const std::string& method, const std::string& path_and_query,
+                         const StatusOr<HttpResponse>& response) {
+  if (!options_.on_request) return;
+  options_.on_request(RequestVerb(method, path_and_query),
+                      response.ok() ? std::to_string(response->status_code) : "error");
+}
+
 StatusOr<std::string> RestClient::Authorization(bool refresh) {
   if (token_ == nullptr) return std::string();
   if (refresh) token_->Invalidate();
@@ -172,6 +219,7 @@ StatusOr<std::string> RestClient::Call(const std::string& method, const std::str
     }
     HttpRequest req{method, path_and_query, content_type, body, *auth};
     auto resp = transport_->Send(req, left);
+    Observe(method, path_and_query, resp);
     std::chrono::milliseconds wait(0);
     if (!resp.ok()) {
       if (resp.status().code() == StatusCode::kDeadlineExceeded) return resp.status();
@@ -217,6 +265,7 @@ Status RestClient::Stream(const std::string& path_and_query,
     HttpRequest req{"GET", path_and_query, "", "", *auth};
     auto resp =
         transport_->Stream(req, on_line, stop, options_.watch_timeout + std::chrono::seconds(30));
+    Observe("GET", path_and_query, resp);
     if (!resp.ok()) return resp.status();
     if (resp->status_code >= 200 && resp->status_code <= 299) return Status::Ok();
     if (resp->status_code == 401 && token_ != nullptr && !refreshed) continue;

@@ -33,6 +33,16 @@
 
 namespace groupscaler::kube {
 
+// Told of every HTTP request sent, each retry and each watch included: the
+// verb as Kubernetes names it (see RequestVerb) and the HTTP status code
+// ("200"), or "error" when no response came. Called on the sending thread;
+// must be thread-safe and quick.
+using RequestObserver = std::function<void(std::string_view verb, std::string_view code)>;
+
+// GET, LIST (a GET of a collection), WATCH (a GET with watch=true or
+// watch=1), or the method as given, from a request's method and path.
+std::string_view RequestVerb(std::string_view method, std::string_view path_and_query);
+
 struct ClientOptions {
   // Client-side rate limit (--kube-api-qps, --kube-api-burst); qps <= 0: none.
   double qps = 20;
@@ -53,6 +63,8 @@ struct ClientOptions {
   // (timeoutSeconds), and the client gives up on a silent stream after this
   // plus a margin.
   std::chrono::seconds watch_timeout{300};
+  // Null: requests are not reported.
+  RequestObserver on_request;
 };
 
 // "Conflict", "AlreadyExists", "NotFound", "Expired", ... for errors made
@@ -96,6 +108,9 @@ class RestClient {
 
  private:
   StatusOr<std::string> Authorization(bool refresh);
+  // Reports one request to options_.on_request.
+  void Observe(const std::string& method, const std::string& path_and_query,
+               const StatusOr<HttpResponse>& response);
 
   std::unique_ptr<Transport> transport_;
   std::shared_ptr<TokenSource> token_;

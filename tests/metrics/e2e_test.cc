@@ -1,0 +1,279 @@
+// `groupscaler controller --metrics-bind-address` as the real binary: a
+// kubeconfig pointing at the test API server over HTTP, librdkafka's mock
+// cluster with a group whose offsets are committed at known values, and
+// /metrics scraped over real HTTP, then linted by Debian's promtool.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/child_process.h"
+#include "scrape.h"
+#include "support/kube_api_server.h"
+#include "support/mock_cluster.h"
+#include "support/subprocess.h"
+
+namespace groupscaler::metrics {
+namespace {
+
+using controller::Child;
+using controller::WaitFor;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::CountSeries;
+using testing::Value;
+
+constexpr const char* kNs = "payments";
+constexpr const char* kPromtool = "/usr/bin/promtool";
+
+std::string AppSeries(const std::string& name) {
+  return name + R"({group="app",name="app",namespace="payments"})";
+}
+
+class MetricsE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("metrics_e2e_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    auto server = groupscaler::testing::KubeApiServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    auto cluster = groupscaler::testing::MockCluster::Start(1);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    cluster_ = std::move(cluster).value();
+  }
+  void TearDown() override {
+    child_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void Put(const std::string& resource, const json& object) {
+    auto stored = server_->Upsert(resource, object.dump());
+    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  }
+  void Deployment(const std::string& name, int replicas) {
+    Put("deployments", {{"apiVersion", "apps/v1"},
+                        {"kind", "Deployment"},
+                        {"metadata", {{"name", name}, {"namespace", kNs}}},
+                        {"spec", {{"replicas", replicas}}}});
+  }
+  void Autoscaler(const std::string& name, const std::string& bootstrap, const std::string& group) {
+    json servers = json::array();
+    std::stringstream in(bootstrap);
+    for (std::string s; std::getline(in, s, ',');) servers.push_back(s);
+    Put("consumergroupautoscalers",
+        {{"apiVersion", "groupscaler.io/v1alpha1"},
+         {"kind", "ConsumerGroupAutoscaler"},
+         {"metadata", {{"name", name}, {"namespace", kNs}}},
+         {"spec",
+          {{"scaleTargetRef", {{"kind", "Deployment"}, {"name", name}}},
+           {"kafka", {{"bootstrapServers", servers}, {"groupId", group}, {"topics", {"orders"}}}},
+           {"maxReplicas", 6},
+           {"lagThreshold", 100},
+           {"alignment", "none"},
+           {"pollIntervalSeconds", 1}}}});
+  }
+  std::string Kubeconfig() {
+    const std::string path = (dir_ / "kubeconfig").string();
+    std::ofstream(path) << "apiVersion: v1\nkind: Config\n"
+                        << "clusters:\n- name: test\n  cluster:\n    server: " << server_->url()
+                        << "\nusers:\n- name: test\n  user:\n    token: t\n"
+                        << "contexts:\n- name: test\n  context:\n    cluster: test\n"
+                        << "    user: test\ncurrent-context: test\n";
+    return path;
+  }
+  // Starts the binary; returns the port /metrics is served on (0: none).
+  int StartController() {
+    child_ = std::make_unique<Child>(
+        std::vector<std::string>{GROUPSCALER_BINARY, "controller", "--kubeconfig", Kubeconfig(),
+                                 "--metrics-bind-address", "127.0.0.1:0", "--metrics-partition-lag",
+                                 "--health-probe-bind-address", "0", "--log-format", "text"},
+        (dir_ / "controller.log").string());
+    int port = 0;
+    WaitFor(
+        [&] {
+          std::smatch m;
+          const std::string log = child_->log();
+          static const std::regex kPort("serving /metrics on port ([0-9]+)");
+          if (std::regex_search(log, m, kPort)) port = std::stoi(m[1]);
+          return port > 0;
+        },
+        seconds(5));
+    return port;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<groupscaler::testing::KubeApiServer> server_;
+  std::unique_ptr<groupscaler::testing::MockCluster> cluster_;
+  std::unique_ptr<Child> child_;
+};
+
+TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
+  ASSERT_TRUE(cluster_->CreateTopic("orders", 6).ok());
+  std::vector<groupscaler::testing::Commit> commits;
+  for (int p = 0; p < 6; ++p) commits.push_back({"orders", p, 5});
+  ASSERT_TRUE(
+      groupscaler::testing::CommitOffsets(cluster_->bootstrap_servers(), "app", commits).ok());
+  // Lag per partition: end - committed 5 = 5, 15, ..., 55; total 180.
+  ASSERT_TRUE(groupscaler::testing::ProduceCounts(cluster_->bootstrap_servers(), "orders",
+                                                  {10, 20, 30, 40, 50, 60})
+                  .ok());
+  Deployment("app", 1);
+  Autoscaler("app", cluster_->bootstrap_servers(), "app");
+  // Nobody listens on port 1: Kafka unreachable, replicas held.
+  Deployment("dead", 2);
+  Autoscaler("dead", "127.0.0.1:1", "dead");
+
+  const int port = StartController();
+  ASSERT_GT(port, 0) << child_->log();
+  // ceil(180 / 100) = 2 replicas; the series settle once the scale is seen.
+  std::string text;
+  const bool settled = WaitFor(
+      [&] {
+        text = testing::HttpGet(port, "/metrics").body;
+        return Value(text, AppSeries("groupscaler_current_replicas")) == 2 &&
+               Value(
+                   text,
+                   R"(groupscaler_kafka_reachable{group="dead",name="dead",namespace="payments"})") ==
+                   0 &&
+               Value(text, R"(groupscaler_kafka_requests_total{api="OffsetFetch"})") > 0;
+      },
+      seconds(30));
+  ASSERT_TRUE(settled) << text << child_->log();
+
+  struct Want {
+    std::string series;
+    double value;
+  };
+  for (
+      const Want& w : std::vector<Want>{
+          {AppSeries("groupscaler_consumer_group_lag_messages"), 180},
+          {R"(groupscaler_topic_lag_messages{group="app",name="app",namespace="payments",topic="orders"})",
+           180},
+          {R"(groupscaler_partition_lag_messages{group="app",name="app",namespace="payments",partition="0",topic="orders"})",
+           5},
+          {R"(groupscaler_partition_lag_messages{group="app",name="app",namespace="payments",partition="5",topic="orders"})",
+           55},
+          {AppSeries("groupscaler_partitions"), 6},
+          {AppSeries("groupscaler_replica_ceiling"), 6},
+          {AppSeries("groupscaler_desired_replicas"), 2},
+          {AppSeries("groupscaler_at_partition_ceiling"), 0},
+          {AppSeries("groupscaler_idle_members"), 0},
+          {AppSeries("groupscaler_kafka_reachable"), 1},
+          {R"(groupscaler_scale_events_total{direction="up",group="app",name="app",namespace="payments"})",
+           1},
+          {R"(groupscaler_scale_events_total{direction="down",group="app",name="app",namespace="payments"})",
+           0},
+          {R"(groupscaler_spec_valid{name="app",namespace="payments"})", 1},
+          {R"(groupscaler_spec_valid{name="dead",namespace="payments"})", 1},
+          {R"(groupscaler_current_replicas{group="dead",name="dead",namespace="payments"})", 2},
+          {"groupscaler_leader", 1},
+      }) {
+    EXPECT_EQ(Value(text, w.series), w.value) << w.series << "\n" << text;
+  }
+  EXPECT_EQ(CountSeries(text, "groupscaler_partition_lag_messages"), 6);
+  // Unknown lag is absent, never 0.
+  EXPECT_EQ(
+      Value(
+          text,
+          R"(groupscaler_consumer_group_lag_messages{group="dead",name="dead",namespace="payments"})"),
+      std::nullopt);
+  EXPECT_GT(Value(text, R"(groupscaler_reconciles_total{result="success"})").value_or(0), 0);
+  EXPECT_GT(Value(text, R"(groupscaler_reconciles_total{result="hold"})").value_or(0), 0);
+  EXPECT_GT(Value(text, "groupscaler_reconcile_duration_seconds_count").value_or(0), 0);
+  EXPECT_GT(Value(text, "groupscaler_workqueue_queue_duration_seconds_count").value_or(0), 0);
+  EXPECT_TRUE(Value(text, "groupscaler_workqueue_depth").has_value());
+  const double unreachable =
+      Value(text, R"(groupscaler_kafka_errors_total{kind="unreachable"})").value_or(0) +
+      Value(text, R"(groupscaler_kafka_errors_total{kind="timeout"})").value_or(0);
+  EXPECT_GT(unreachable, 0) << text;
+  EXPECT_GT(Value(text, R"(groupscaler_kafka_requests_total{api="ListOffsets"})").value_or(0), 0);
+  EXPECT_GT(
+      Value(text, R"(groupscaler_kube_api_requests_total{code="200",verb="LIST"})").value_or(0), 0);
+  const double patches =
+      Value(text, R"(groupscaler_kube_api_requests_total{code="200",verb="PATCH"})").value_or(0);
+  EXPECT_GT(patches, 0);
+  EXPECT_LE(patches, server_->CountRequests("PATCH", "/")) << "counted by the server too";
+  EXPECT_GT(Value(text, AppSeries("groupscaler_last_observation_timestamp_seconds")).value_or(0),
+            1.7e9);
+
+  // The version of --version.
+  const groupscaler::testing::RunResult version =
+      groupscaler::testing::RunProcess({GROUPSCALER_BINARY, "--version"}, seconds(10));
+  ASSERT_EQ(version.exit_code, 0);
+  std::string v = version.out.substr(version.out.find(' ') + 1);
+  v.erase(v.find_last_not_of("\n") + 1);
+  EXPECT_EQ(Value(text, R"(groupscaler_build_info{version=")" + v + "\"}"), 1) << text;
+
+  // Debian's promtool lints the live scrape and finds nothing.
+  const std::string scrape_file = (dir_ / "scrape.txt").string();
+  std::ofstream(scrape_file) << testing::HttpGet(port, "/metrics").body;
+  const groupscaler::testing::RunResult lint = groupscaler::testing::RunProcess(
+      {"/bin/sh", "-c", std::string(kPromtool) + " check metrics < " + scrape_file}, seconds(20));
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+  EXPECT_EQ(lint.out + lint.err, "");
+
+  // A deleted autoscaler's series go.
+  ASSERT_TRUE(
+      server_->Delete("groupscaler.io/v1alpha1", "consumergroupautoscalers", kNs, "app").ok());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        text = testing::HttpGet(port, "/metrics").body;
+        return text.find(R"(name="app")") == std::string::npos &&
+               text.find(R"(name="dead")") != std::string::npos;
+      },
+      seconds(10)))
+      << text;
+
+  // Stopping the metrics server is part of the 5 s a pod gets to stop.
+  const auto term = std::chrono::steady_clock::now();
+  child_->Signal(SIGTERM);
+  EXPECT_EQ(child_->Wait(seconds(5)), 0) << child_->log();
+  EXPECT_LT(std::chrono::steady_clock::now() - term, seconds(5));
+}
+
+TEST(MetricsCommand, BadMetricsAddressExitsTwoWithOneLine) {
+  // A port in use.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string busy = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  for (const std::string& address : {std::string("nonsense"), std::string(":99999"), busy}) {
+    SCOPED_TRACE(address);
+    const groupscaler::testing::RunResult r = groupscaler::testing::RunProcess(
+        {GROUPSCALER_BINARY, "controller", "--metrics-bind-address", address}, seconds(10));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, ::testing::HasSubstr(address));
+  }
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace groupscaler::metrics
