@@ -254,13 +254,15 @@ class Member {
   }
 
   static int StatsThunk(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
-    // Only the group's join state is needed: a substring, not a JSON parser.
+    // Only the group's join state is needed: a substring, not a JSON parser. librdkafka
+    // writes it as `"join_state": "steady"`; the value is the next quoted string.
     const std::string_view stats(json, json_len);
-    constexpr std::string_view kJoinState = "\"join_state\":\"";
-    const auto at = stats.find(kJoinState);
-    if (at != std::string_view::npos) {
-      static_cast<Member*>(opaque)->steady_ =
-          stats.substr(at + kJoinState.size()).starts_with("steady\"");
+    constexpr std::string_view kJoinState = "\"join_state\"";
+    const size_t key = stats.find(kJoinState);
+    const size_t open = key == std::string_view::npos ? std::string_view::npos
+                                                      : stats.find('"', key + kJoinState.size());
+    if (open != std::string_view::npos) {
+      static_cast<Member*>(opaque)->steady_ = stats.substr(open + 1).starts_with("steady\"");
     }
     return 0;  // librdkafka frees json
   }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -269,9 +270,11 @@ TEST_F(ExampleConsumerTest, SigtermCommitsLeavesAndHandsOver) {
 
   // B takes all partitions, without waiting for a's session to time out (a left the group).
   // The mock broker holds every rebalance open for up to session.timeout.ms - 1000 (5 s)
-  // waiting for members to rejoin, so allow that plus a heartbeat and slack.
+  // waiting for members to rejoin. A batch commit of b's that races the start of that
+  // rebalance (b learns of it only at its next heartbeat) is refused by the mock, and
+  // librdkafka then drops b's assignment and rejoins: one more such round.
   ASSERT_TRUE(PumpUntil([&] { return b->owned[0].size() == static_cast<size_t>(kPartitions); },
-                        milliseconds(9000)))
+                        milliseconds(16000)))
       << ::testing::PrintToString(b->assignment_lines);
   const auto handover = SteadyClock::now() - sent;
   RecordProperty("handover_ms",
@@ -282,7 +285,14 @@ TEST_F(ExampleConsumerTest, SigtermCommitsLeavesAndHandsOver) {
   // hand-over could be re-delivered (two hand-overs: a's join split and a's leave).
   const int duplicates = Duplicates();
   RecordProperty("duplicates", duplicates);
-  EXPECT_LE(duplicates, 2 * kCommitEvery);
+  // When b's racing commit cost it its assignment (a "lost" line), what b processed since its
+  // last successful commit is re-delivered too: failed batch commits are retried with the next
+  // batch, so that is a few batches, well under a partition's share.
+  const bool b_lost =
+      std::any_of(b->assignment_lines.begin(), b->assignment_lines.end(),
+                  [](const std::string& l) { return l.find(": lost ") != std::string::npos; });
+  RecordProperty("b_lost_assignment", b_lost ? 1 : 0);
+  EXPECT_LE(duplicates, b_lost ? kPerPartition : 2 * kCommitEvery);
   EXPECT_FALSE(moved.empty());
 }
 
