@@ -33,7 +33,6 @@ constexpr const char* kNamespace = "demo";
 // checked on it: lines of two processes handing a partition over race.
 constexpr double kSettleSeconds = 2.0;
 constexpr std::chrono::milliseconds kTick{250};
-constexpr const char* kReasonGroupPerReplica = "GroupPerReplica";
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -106,25 +105,17 @@ nlohmann::json AutoscalerObject(const DemoOptions& o, const std::string& bootstr
                 {"policies", {{{"type", "Percent"}, {"value", 50}, {"periodSeconds", 3}}}}}}}}}}};
 }
 
-// The anti-pattern, as the controller can see it from the pod template:
-// the replicas' group.ids, derived per replica, are not the one group.
-std::optional<std::string> GroupPerReplicaWarning(const std::vector<ReplicaInfo>& replicas,
-                                                  const std::string& group_id) {
-  std::set<std::string> groups;
-  for (const ReplicaInfo& r : replicas) groups.insert(r.group_id);
-  if (groups.empty() || (groups.size() == 1 && *groups.begin() == group_id)) return std::nullopt;
-  std::string names;
-  for (const std::string& g : groups) {
-    if (names.size() > 80) {
-      names += ", ...";
-      break;
+// The controller's PerInstanceGroupIds condition when it is True: the
+// anti-pattern, as the reconciler saw it in the local pod template.
+std::optional<std::string> PerInstanceGroupIdsWarning(const nlohmann::json& status) {
+  if (!status.contains("conditions")) return std::nullopt;
+  for (const nlohmann::json& c : status["conditions"]) {
+    if (c.value("type", "") == controller::kConditionPerInstanceGroupIds &&
+        c.value("status", "") == "True") {
+      return c.value("message", "");
     }
-    names += (names.empty() ? "" : ", ") + g;
   }
-  const std::string n = std::to_string(groups.size());
-  return n + " replicas use " + n + " group.ids (" + names +
-         "), not one shared group: every message is processed " + n +
-         " times. Give every replica group.id " + group_id;
+  return std::nullopt;
 }
 
 struct Failover {
@@ -327,7 +318,7 @@ nlohmann::json Summarize(const DemoOptions& o, double ran_seconds, bool interrup
   if (totals.anti_pattern) {
     const double multiplier =
         tally.consumed > 0 ? static_cast<double>(tally.processings) / tally.consumed : 0;
-    warnings.push_back({{"reason", kReasonGroupPerReplica},
+    warnings.push_back({{"reason", controller::kReasonPerInstanceGroupIds},
                         {"groups", totals.anti_pattern_groups},
                         {"multiplier", std::round(multiplier * 100) / 100},
                         {"message", *totals.anti_pattern}});
@@ -455,6 +446,7 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
                                      .events = &events,
                                      .secrets = &secrets,
                                      .hpas = &hpas,
+                                     .workloads = &scales,
                                      .readers = &readers,
                                      .clock = &clock,
                                      .metrics = metrics ? &*metrics : nullptr},
@@ -474,7 +466,6 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
   View view(o, bootstrap, out);
   Totals totals;
   std::optional<Failover> failover;
-  std::optional<std::string> warned_anti_pattern;
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -555,18 +546,12 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
       if (status.contains("desiredReplicas") && status["desiredReplicas"].is_number()) {
         totals.max_desired = std::max(totals.max_desired, status["desiredReplicas"].get<int32_t>());
       }
-      std::optional<std::string> warning = GroupPerReplicaWarning(replicas.List(), o.group_id);
+      const std::optional<std::string> warning = PerInstanceGroupIdsWarning(status);
       if (warning) {
         totals.anti_pattern = warning;
         totals.anti_pattern_groups =
             std::max(totals.anti_pattern_groups, static_cast<int32_t>(replicas.List().size()));
-        if (warning != warned_anti_pattern) {
-          (void)events.RecordEvent({.type = kube::EventType::kWarning,
-                                    .reason = kReasonGroupPerReplica,
-                                    .message = *warning});
-        }
       }
-      warned_anti_pattern = warning;
       std::vector<LoggedEvent> fresh = events.TakeNew();
       for (const LoggedEvent& e : fresh) {
         if (!totals.first_scale && (e.event.reason == controller::kReasonScaledUp ||

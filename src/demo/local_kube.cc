@@ -96,6 +96,18 @@ StatusOr<kube::Scale> ReplicaSetScaleClient::PatchScale(const kube::WorkloadRef&
   return Read(ref);
 }
 
+StatusOr<kube::PodTemplate> ReplicaSetScaleClient::GetPodTemplate(const kube::WorkloadRef& ref) {
+  if (StatusOr<kube::Scale> found = Read(ref); !found.ok()) return found.status();
+  const ReplicaTemplate& t = replicas_->replica_template();
+  const std::string group_id = t.group_per_replica ? t.group_id + "-$(POD_NAME)" : t.group_id;
+  return kube::PodTemplate{
+      .containers = {{.name = "consumer",
+                      .command_and_args = {t.binary, "--bootstrap-servers", t.bootstrap_servers,
+                                           "--topic", t.topic, "--group", "$(KAFKA_GROUP_ID)"},
+                      .env = {{.name = "POD_NAME", .field_path = "metadata.name"},
+                              {.name = "KAFKA_GROUP_ID", .value = group_id}}}}};
+}
+
 Status EventLog::RecordEvent(const kube::Event& event) {
   std::lock_guard lock(mu_);
   events_.push_back({clock_->Now(), event});

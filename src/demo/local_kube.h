@@ -58,12 +58,16 @@ class LocalAutoscalerClient final : public kube::AutoscalerClient {
   int64_t resource_version_ = 1;
 };
 
-class ReplicaSetScaleClient final : public kube::ScaleClient {
+class ReplicaSetScaleClient final : public kube::ScaleClient, public kube::WorkloadReader {
  public:
-  // Serves the /scale of the Deployment `name`, backed by `replicas`.
+  // Serves the /scale and the pod template of the Deployment `name`, backed
+  // by `replicas`.
   ReplicaSetScaleClient(std::string name, ReplicaSet* replicas);
   StatusOr<kube::Scale> GetScale(const kube::WorkloadRef& ref) override;
   StatusOr<kube::Scale> PatchScale(const kube::WorkloadRef& ref, int32_t replicas) override;
+  // The replicas' template as a Deployment would write it: the group id in
+  // KAFKA_GROUP_ID, derived from $(POD_NAME) under the anti-pattern.
+  StatusOr<kube::PodTemplate> GetPodTemplate(const kube::WorkloadRef& ref) override;
 
  private:
   StatusOr<kube::Scale> Read(const kube::WorkloadRef& ref) const;

@@ -73,6 +73,7 @@ class ReplicaSet {
   Status Sync();
   // Running, not terminating.
   int32_t ready() const;
+  const ReplicaTemplate& replica_template() const { return template_; }
   // The group.id a replica of this name uses.
   std::string GroupIdFor(const std::string& replica_name) const;
   std::vector<ReplicaInfo> List() const;
