@@ -75,7 +75,9 @@ int BenchTrace(const std::string& path, const ModelConfig& config) {
   policy::Spec throughput = spec;
   throughput.policy_type = policy::PolicyType::kThroughput;
   if (!run("groupscaler (throughput)", Simulate(*trace, config, throughput))) return -1;
-  if (!run("lag", Simulate(*trace, config, spec))) return -1;
+  policy::Spec lag = spec;
+  lag.policy_type = policy::PolicyType::kLag;
+  if (!run("lag", Simulate(*trace, config, lag))) return -1;
 
   ModelConfig keda_config = config;
   keda_config.poll_interval_seconds = kHpaSyncPeriodSeconds;

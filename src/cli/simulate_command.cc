@@ -337,7 +337,7 @@ Command AddSimulateCommand(CLI::App& parent) {
       ->check(CLI::IsMember({"table", "json"}));
   app->add_option("--policy", options->policies,
                   "lag, throughput, keda or oracle; repeat it or give a comma list to compare "
-                  "several in one run (default: the spec's policy.type, else lag)")
+                  "several in one run (default: the spec's policy.type, else throughput)")
       ->delimiter(',')
       ->check(CLI::IsMember({"lag", "throughput", "keda", "oracle"}));
   app->add_option("--rebalance-pause-seconds", options->rebalance_pause_seconds,

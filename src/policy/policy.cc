@@ -16,6 +16,11 @@ namespace {
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int32_t kInt32Max = std::numeric_limits<int32_t>::max();
 
+// The throughput policy scales down only to a count that carries the demand
+// and this fraction more: the HPA's tolerance, so that the produce rate's
+// noise around one count's capacity does not flap between two counts.
+constexpr double kScaleDownHeadroom = 0.1;
+
 // Both arguments >= 0.
 int64_t SaturatingAdd(int64_t a, int64_t b) { return a > kInt64Max - b ? kInt64Max : a + b; }
 
@@ -178,6 +183,7 @@ struct PartitionStep {
   int64_t produced = 0;
   int64_t consumed = 0;
   int64_t previous_lag = 0;
+  int64_t lag = 0;  // at this observation
 };
 
 // `track` becomes `previous` (null: never seen) advanced to `p`, seen at
@@ -199,6 +205,7 @@ PartitionStep Advance(const PartitionTrack* previous, std::optional<Timestamp> l
         step.consumed = *committed - *previous->committed;
       }
       step.previous_lag = previous->lag;
+      step.lag = lag;
     }
   } else {
     track->commit_moved_at = now;
@@ -243,22 +250,70 @@ std::optional<Rates> WindowRates(std::vector<RateSample>* samples, Timestamp cut
                .produced_unstalled = sum.produced_unstalled / sum.seconds};
 }
 
-// Messages/s per working replica over an interval in which the group worked
-// flat out: every partition with any traffic started it with more backlog
-// than was consumed from it, so no consumer ever ran out of work. Unset for
-// any other interval.
-std::optional<double> FlatOutRate(const std::vector<PartitionStep>& steps, double interval,
-                                  int32_t working) {
+// What one interval says of the messages/s a working replica sustains.
+struct RateEvidence {
+  double rate = 0;
+  // Every partition with traffic started the interval with more backlog than
+  // was consumed from it: no consumer ever ran out of work, so `rate` is what
+  // a replica sustains. Otherwise every such partition was busy at one end
+  // (see IntervalRate), and `rate` is only a lower bound.
+  bool flat_out = false;
+};
+
+// The evidence of an interval from its partitions' steps, the stalled ones
+// (`stalled[i]`) left out: their consumption says nothing of a replica's rate
+// and their owners are unknown, so the working replicas count in proportion
+// to the partitions not stalled. Every partition with traffic must have been
+// busy: a backlog at the start or at the end at least what was consumed from
+// it in the interval. A consumer that keeps up shows less (only what arrived
+// since its last commit), so an idle group never passes for a busy one.
+// Unset when some partition was not busy or consumed nothing.
+std::optional<RateEvidence> IntervalRate(const std::vector<PartitionStep>& steps,
+                                         const std::vector<bool>& stalled, double interval,
+                                         int32_t working) {
   if (working <= 0 || !(interval > 0)) return std::nullopt;
   double consumed = 0;
-  for (const PartitionStep& s : steps) {
+  size_t counted = 0;
+  bool flat_out = true;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const PartitionStep& s = steps[i];
     if (!s.has_previous) return std::nullopt;
+    if (stalled[i]) continue;
+    ++counted;
     if (s.previous_lag == 0 && s.produced == 0 && s.consumed == 0) continue;
-    if (s.previous_lag <= s.consumed) return std::nullopt;
+    // Backlog and nothing consumed from it is a stall in the making (or a
+    // paused consumer): no evidence of a rate.
+    if (s.consumed == 0) return std::nullopt;
+    const bool backlog_at_start = s.previous_lag > s.consumed;
+    if (!backlog_at_start && !(s.lag > 0 && s.lag >= s.consumed)) return std::nullopt;
+    flat_out = flat_out && backlog_at_start;
     consumed += static_cast<double>(s.consumed);
   }
   if (!(consumed > 0)) return std::nullopt;
-  return consumed / interval / working;
+  const double replicas = static_cast<double>(working) * static_cast<double>(counted) /
+                          static_cast<double>(steps.size());
+  return RateEvidence{.rate = consumed / interval / replicas, .flat_out = flat_out};
+}
+
+// The fewest replicas that carry `demand` messages/s spread evenly over
+// `carrying` of `partitions` partitions at `per_replica_rate` each: the
+// partition is the unit of work, so the busiest replica, holding
+// ceil(partitions / replicas) of them, must give each its share. With k the
+// most partitions one replica can carry, ceil(partitions / k); when one
+// replica cannot carry even one partition, ceil(demand / per_replica_rate),
+// which is beyond the partitions. 0 for no demand.
+int32_t ReplicasForDemand(double demand, double per_replica_rate, int32_t partitions,
+                          int32_t carrying) {
+  if (!(demand > 0)) return 0;
+  const int32_t linear = CeilToReplicas(demand / per_replica_rate);
+  if (partitions <= 0 || carrying <= 0) return linear;
+  const double per_partition = demand / static_cast<double>(carrying);
+  // A relative 1e-9 absorbs rounding in the rates: a replica exactly as fast
+  // as its partitions' share carries them.
+  const double most = std::floor(per_replica_rate / per_partition * (1 + 1e-9));
+  if (most < 1) return linear;
+  const int64_t k = most >= partitions ? partitions : static_cast<int64_t>(most);
+  return std::max(linear, static_cast<int32_t>(CeilDiv(partitions, k)));
 }
 
 Decision HoldForFailure(const Observation& observation, History history, const Spec& spec,
@@ -705,18 +760,28 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   }
 
   // The per-replica rate: this decision uses what was learned up to the last
-  // observation; this interval teaches the next one, if the group worked
-  // flat out in it.
+  // observation; this interval teaches the next one, if the group was busy
+  // in it: flat out, it moves the average towards its rate; busy but maybe
+  // not throughout, its rate is a lower bound and can only raise it.
   const bool settled = Settled(history, observation, spec, now);
-  if (interval > 0 && unknown == 0 && d.stalled_partitions.empty() && !d.flags.group_stopped &&
+  if (interval > 0 && unknown == 0 && !d.flags.group_stopped &&
       SteadyInterval(history, observation, spec)) {
     const int32_t working =
         std::min(d.current, PartitionCeiling(d.partitions, spec.consumers_per_replica));
-    if (std::optional<double> sample = FlatOutRate(steps, interval, working)) {
-      const double alpha = std::min(1.0, interval / static_cast<double>(spec.rate_window_seconds));
+    std::vector<bool> stalled(n);
+    for (size_t i = 0; i < n; ++i) stalled[i] = d.partition_lags[i].stalled;
+    if (std::optional<RateEvidence> sample = IntervalRate(steps, stalled, interval, working)) {
       const std::optional<double> prior =
           history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
-      history.per_replica_rate = prior ? *prior + alpha * (*sample - *prior) : *sample;
+      if (!prior) {
+        history.per_replica_rate = sample->rate;
+      } else if (sample->flat_out) {
+        const double alpha =
+            std::min(1.0, interval / static_cast<double>(spec.rate_window_seconds));
+        history.per_replica_rate = *prior + alpha * (sample->rate - *prior);
+      } else {
+        history.per_replica_rate = std::max(*prior, sample->rate);
+      }
     }
   }
   history.partitions = std::move(tracks);
@@ -732,13 +797,26 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   msg << std::fixed << std::setprecision(1);
   int64_t raw = 0;
   const bool throughput = spec.policy_type == PolicyType::kThroughput;
-  if (throughput && d.per_replica_rate && produce_known) {
+  const bool by_rate = throughput && d.per_replica_rate && produce_known;
+  if (by_rate) {
     const double drain = static_cast<double>(spec.target_drain_seconds);
-    raw = CeilToReplicas((produce_rate + static_cast<double>(signal_lag) / drain) /
-                         *d.per_replica_rate);
+    const double demand = produce_rate + static_cast<double>(signal_lag) / drain;
+    const int32_t carrying =
+        d.partitions - unknown - ClampToInt32(static_cast<int64_t>(d.stalled_partitions.size()));
+    raw = ReplicasForDemand(demand, *d.per_replica_rate, d.partitions, carrying);
     msg << "produce " << produce_rate << "/s + lag " << signal_lag << " / "
-        << spec.target_drain_seconds << "s drain, at " << *d.per_replica_rate
-        << "/s per replica = " << raw;
+        << spec.target_drain_seconds << "s drain = " << demand << "/s over " << carrying
+        << " partitions, at " << *d.per_replica_rate << "/s per replica = " << raw;
+    if (raw < d.current) {
+      // A smaller count must carry the demand with headroom, so that noise
+      // in the produce rate around one count's capacity does not flap.
+      const int32_t with_headroom = ReplicasForDemand(demand * (1 + kScaleDownHeadroom),
+                                                      *d.per_replica_rate, d.partitions, carrying);
+      if (with_headroom > raw) {
+        raw = std::min(with_headroom, d.current);
+        msg << " (" << raw << " with " << kScaleDownHeadroom * 100 << "% headroom to scale down)";
+      }
+    }
   } else {
     if (throughput) {
       d.flags.throughput_fallback = true;
@@ -839,7 +917,14 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   // Scale to zero after the cooldown bypasses the stabilization window: the
   // cooldown is that window.
   const ScalingRules up = Resolve(spec.behavior.scale_up, DefaultScaleUp());
-  const ScalingRules down = Resolve(spec.behavior.scale_down, DefaultScaleDown());
+  ScalingRules down_defaults = DefaultScaleDown();
+  if (by_rate) {
+    // The produce rate is already an average over the rate window: holding
+    // its recommendations for the HPA's 300 s on top would smooth twice.
+    down_defaults.stabilization_window_seconds =
+        ClampToInt32(std::min<int64_t>(spec.rate_window_seconds, 300));
+  }
+  const ScalingRules down = Resolve(spec.behavior.scale_down, down_defaults);
   int32_t stabilized = recommendation;
   if (recommendation > 0 || d.current == 0) {
     // Stabilization over earlier recommendations, as the HPA: the lowest of

@@ -65,22 +65,30 @@ std::optional<double> TimeLagSeconds(const std::vector<OffsetPoint>& end_points,
 // next one. `spec` must have passed ValidateSpec.
 //
 // The raw count is the policy's: lag: ceil(lag / lagThreshold); throughput:
-// ceil((produceRate + lag / targetDrainSeconds) / perReplicaRate), falling
-// back to the lag policy (flags.throughput_fallback, said in the message)
-// while the per-replica rate or a topic's produce rate is unknown. With
+// the fewest replicas whose busiest one, holding ceil(partitions / replicas)
+// partitions, carries their share of produceRate + lag / targetDrainSeconds
+// (spread evenly over the partitions not stalled) at perReplicaRate, and a
+// count below the current one with 10% headroom; falling back to the lag
+// policy (flags.throughput_fallback, said in the message) while the
+// per-replica rate or a topic's produce rate is unknown. With
 // lagSecondsThreshold, also ceil(replicas x timeLag / lagSecondsThreshold),
 // the larger of the two counting. Lag and produce rate of stalled partitions
 // are left out. Then the ceiling, floor, alignment, stabilization and
-// behavior; then, after a change, further changes wait until the group
-// settled (see Settled in policy.cc) unless the lag grew past
-// emergencyLagFactor x max(lag at the change, lagThreshold), which lifts the
-// hold for a scale-up.
+// behavior (while the throughput policy decides from rates, the default
+// scale-down window is rateWindowSeconds); then, after a change, further
+// changes wait until the group settled (see Settled in policy.cc) unless the
+// lag grew past emergencyLagFactor x max(lag at the change, lagThreshold),
+// which lifts the hold for a scale-up.
 //
 // The per-replica rate used is the one learned from the intervals up to the
 // last observation (else the hint); this observation's interval updates it
-// for the next, as an exponential average over rateWindowSeconds of
-// consumed / interval / working replicas, from intervals in which the group
-// worked flat out with no partition stalled and no change settling.
+// for the next from consumed / interval / working replicas (stalled
+// partitions left out, the working replicas scaled by the fraction not
+// stalled), when the replicas did not change, no change was settling and
+// every partition with traffic consumed and had a backlog of at least what it
+// consumed at one end of the interval: at the start (flat out), as an
+// exponential average over rateWindowSeconds; only at the end, as a lower
+// bound that can raise the rate but never lower it.
 Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now);
 
 }  // namespace groupscaler::policy

@@ -70,12 +70,14 @@ struct Fallback {
 
 // spec.policy.type: what the replica count is computed from.
 enum class PolicyType {
-  kLag,         // ceil(lag / lagThreshold), as KEDA's Kafka scaler
-  kThroughput,  // ceil((produceRate + lag / targetDrainSeconds) / perReplicaRate)
+  kLag,  // ceil(lag / lagThreshold), as KEDA's Kafka scaler
+  // The fewest replicas whose busiest one carries its partitions' share of
+  // produceRate + lag / targetDrainSeconds at perReplicaRate (the default).
+  kThroughput,
 };
 
 struct Spec {
-  PolicyType policy_type = PolicyType::kLag;
+  PolicyType policy_type = PolicyType::kThroughput;
   // Throughput policy: how fast the backlog should be drained.
   int64_t target_drain_seconds = 60;
   // Throughput policy: messages/s one replica sustains, the prior until one
@@ -233,7 +235,7 @@ struct History {
   int32_t last_replicas = 0;
   std::optional<int32_t> last_members;
   // Messages/s one replica sustains, learned from intervals in which the
-  // group worked flat out; unset until the first such interval.
+  // group was busy; unset until the first such interval.
   std::optional<double> per_replica_rate;
   std::optional<ScaleChange> last_change;
   // Changes Decide asked for since the history began.

@@ -50,8 +50,10 @@ Observation Obs(std::vector<PartitionObservation> partitions, int32_t current) {
   return {.partitions = std::move(partitions), .current_replicas = current};
 }
 
+// The lag policy: these are its rules and the HPA's.
 Spec BaseSpec() {
   Spec spec;
+  spec.policy_type = PolicyType::kLag;
   spec.min_replicas = 1;
   spec.max_replicas = 100;
   spec.lag_threshold = 1000;

@@ -50,6 +50,7 @@ Observation Obs(std::vector<PartitionObservation> partitions, int32_t current,
 
 Spec BaseSpec() {
   Spec spec;
+  spec.policy_type = PolicyType::kLag;
   spec.min_replicas = 1;
   spec.max_replicas = 100;
   spec.lag_threshold = 1000;
@@ -291,8 +292,73 @@ INSTANTIATE_TEST_SUITE_P(
                   .before = Parts(4, 10'000, 9'500),
                   .after = Parts(4, 10'500, 10'500)},
         LearnCase{.name = "ReplicasChangedIsNotLearned", .replicas_after = 1},
-        LearnCase{.name = "NothingConsumedIsNotLearned", .after = Parts(4, 10'500, 0)}),
+        LearnCase{.name = "NothingConsumedIsNotLearned", .after = Parts(4, 10'500, 0)},
+        // Lag 500 at the start, 900 at the end, 600 consumed: busy at the
+        // end, but the backlog at the start did not cover the consumption, so
+        // the group may have run dry in between: 4 x 600 in 10 s by 2
+        // replicas is a lower bound.
+        LearnCase{.name = "BusyAtBothEndsIsLearnedWithoutPrior",
+                  .before = Parts(4, 1'000, 500),
+                  .after = Parts(4, 2'000, 1'100),
+                  .want = 120},
+        LearnCase{.name = "BusyRaisesAPriorBelowIt",
+                  .spec = Throughput(100),
+                  .before = Parts(4, 1'000, 500),
+                  .after = Parts(4, 2'000, 1'100),
+                  .want = 120},
+        LearnCase{.name = "BusyNeverLowersAPrior",
+                  .spec = Throughput(500),
+                  .before = Parts(4, 1'000, 500),
+                  .after = Parts(4, 2'000, 1'100),
+                  .want = 500},
+        // Flat out, the average moves down as well as up.
+        LearnCase{.name = "FlatOutLowersAPrior",
+                  .spec = With(Throughput(500), [](Spec& s) { s.rate_window_seconds = 10; }),
+                  .want = 200},
+        // A backlog built from nothing to what was consumed: 4 x 500 in 10 s
+        // by 2 replicas.
+        LearnCase{.name = "BacklogBuiltFromNothingIsBusy",
+                  .before = Parts(4, 1'000, 1'000),
+                  .after = Parts(4, 2'000, 1'500),
+                  .want = 100},
+        // Lag at both ends, but less than a whole interval's consumption: a
+        // group keeping up, its commits a little behind.
+        LearnCase{.name = "KeepingUpWithCommitsBehindIsNotLearned",
+                  .before = Parts(4, 1'000, 900),
+                  .after = Parts(4, 2'000, 1'900)},
+        // Partition 1 keeps its backlog and consumes nothing: a stall not
+        // yet detected says nothing of the rate, and would drag it down.
+        LearnCase{.name = "APartitionConsumingNothingIsNotLearned",
+                  .after =
+                      [] {
+                        std::vector<PartitionObservation> p = Parts(4, 10'500, 1'000);
+                        p[1].committed_offset = 0;
+                        return p;
+                      }()},
+        LearnCase{.name = "OnePartitionNotBusyIsNotLearned",
+                  .after =
+                      [] {
+                        std::vector<PartitionObservation> p = Parts(4, 10'500, 1'000);
+                        p[2].committed_offset = 10'000;
+                        return p;
+                      }()}),
     [](const auto& info) { return info.param.name; });
+
+// A stalled partition's consumption says nothing of a replica's rate: the
+// others are learned from, the working replicas counted in proportion.
+TEST(Learn, AroundAStalledPartition) {
+  Spec spec = Throughput(std::nullopt);
+  spec.rate_window_seconds = 10;
+  spec.stall_seconds = 10;
+  spec.max_replicas = 2;
+  const Decision first = Decide(Obs(Parts(4, 10'000, 0), 2, 2), {}, spec, At(0));
+  std::vector<PartitionObservation> after = Parts(4, 10'500, 1'000);
+  after[3].committed_offset = 0;
+  const Decision d = Decide(Obs(after, 2, 2), first.history, spec, At(10));
+  ASSERT_THAT(d.stalled_partitions, ElementsAre(TopicPartition{"t", 3})) << d.message;
+  // 3 x 1000 in 10 s by 2 x 3/4 replicas.
+  EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(200, 1e-9)));
+}
 
 TEST(Learn, NotUntilTheChangeSettledBeforeTheInterval) {
   Spec spec = Throughput(std::nullopt);
@@ -359,21 +425,46 @@ INSTANTIATE_TEST_SUITE_P(
     Rules, ThroughputTest,
     ::testing::Values(
         ThroughputCase{.name = "ProduceRateAlone",
-                       .spec = Throughput(50),
+                       .spec = Throughput(60),
                        .want_raw = 2,
                        .want_desired = 2,
-                       .want_message = "produce 100.0/s + lag 0 / 60s drain, at 50.0/s per "
-                                       "replica = 2; ceiling 10 (10 partitions)"},
+                       .want_message = "produce 100.0/s + lag 0 / 60s drain = 100.0/s over 10 "
+                                       "partitions, at 60.0/s per replica = 2; ceiling 10 (10 "
+                                       "partitions)"},
+        // 2 replicas carry 100/s at 50/s each, but not 110/s: from 10, the
+        // scale-down stops at 3.
+        ThroughputCase{.name = "ScaleDownKeepsHeadroom",
+                       .spec = Throughput(50),
+                       .want_raw = 3,
+                       .want_desired = 3,
+                       .want_message = "at 50.0/s per replica = 2 (3 with 10.0% headroom to "
+                                       "scale down)"},
+        // 200/s: 20/s per partition, 2 per replica at 50/s: 10 / 2.
         ThroughputCase{.name = "LagDrainedOverTargetDrainSeconds",
                        .spec = Throughput(50),
                        .lag_each = 600,
-                       .want_raw = 4,
-                       .want_desired = 4},
+                       .want_raw = 5,
+                       .want_desired = 5},
+        // 300/s: 30/s per partition, more than half of a replica's 50/s.
         ThroughputCase{.name = "ShorterDrainMoreReplicas",
                        .spec = With(Throughput(50), [](Spec& s) { s.target_drain_seconds = 30; }),
                        .lag_each = 600,
-                       .want_raw = 6,
-                       .want_desired = 6},
+                       .want_raw = 10,
+                       .want_desired = 10},
+        // 100/s: 10/s per partition; 4 replicas would do (25/s each), but
+        // one of them would hold 3 partitions.
+        ThroughputCase{.name = "PartitionGranularity",
+                       .spec = Throughput(25),
+                       .want_raw = 5,
+                       .want_desired = 5,
+                       .want_message = "at 25.0/s per replica = 5"},
+        // 20/s per partition (22 with headroom), 70/s per replica carries
+        // 3: ceil(10 / 3).
+        ThroughputCase{.name = "BusiestReplicaCarriesItsPartitions",
+                       .spec = Throughput(70),
+                       .lag_each = 600,
+                       .want_raw = 4,
+                       .want_desired = 4},
         ThroughputCase{.name = "CappedAtThePartitionCeiling",
                        .spec = Throughput(10),
                        .lag_each = 600,
@@ -382,13 +473,13 @@ INSTANTIATE_TEST_SUITE_P(
         ThroughputCase{.name = "AlignedAsTheLagPolicy",
                        .spec = With(Throughput(50),
                                     [](Spec& s) {
-                                      s.target_drain_seconds = 20;
+                                      s.per_replica_rate_hint = 70;
                                       s.alignment = Alignment::kDivisor;
                                     }),
                        .lag_each = 600,
-                       .want_raw = 8,
-                       .want_desired = 10,
-                       .want_message = "aligned 8 -> 10 (divisor"},
+                       .want_raw = 4,
+                       .want_desired = 5,
+                       .want_message = "aligned 4 -> 5 (divisor"},
         ThroughputCase{.name = "NoRateFallsBackToLag",
                        .spec = Throughput(std::nullopt),
                        .lag_each = 600,
@@ -428,6 +519,63 @@ TEST(Throughput, UsesTheLearnedRateOnceKnown) {
   // (200/s + 36000 / 60 s) / 200/s per replica.
   EXPECT_EQ(d.raw, 4) << d.message;
 }
+
+// The scale-down stabilization window: the throughput policy's produce
+// rate is already averaged over rateWindowSeconds, so by default its window
+// is that, not the HPA's 300 s.
+struct DownWindowCase {
+  std::string name;
+  Spec spec;
+  int64_t want_down_at;  // first time the 10 -> 5 scale-down happens
+};
+
+void PrintTo(const DownWindowCase& c, std::ostream* os) { *os << c.name; }
+
+class DownWindowTest : public ::testing::TestWithParam<DownWindowCase> {};
+
+// 10 partitions, 100/s; at +10s a backlog of 600 each asks for 10 replicas
+// (20/s per partition at 25/s per replica), from +20s none asks for 5.
+TEST_P(DownWindowTest, HoldsTheHighestRecommendation) {
+  const DownWindowCase& c = GetParam();
+  Decision d = Decide(Obs(Parts(10, 1'000, 1'000), 10), {}, c.spec, At(0));
+  d = Decide(Obs(Parts(10, 1'100, 500), 10), d.history, c.spec, At(10));
+  ASSERT_EQ(d.desired, 10) << d.message;
+  for (int64_t t = 20; t <= 400; t += 10) {
+    const int64_t end = 1'000 + t * 10;
+    d = Decide(Obs(Parts(10, end, end), 10), d.history, c.spec, At(static_cast<double>(t)));
+    if (d.desired != 10) {
+      EXPECT_EQ(t, c.want_down_at) << d.message;
+      EXPECT_EQ(d.desired, 5) << d.message;
+      return;
+    }
+    EXPECT_EQ(d.reason, Reason::kScaleDownStabilized) << d.message;
+  }
+  ADD_FAILURE() << "never scaled down: " << d.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, DownWindowTest,
+    ::testing::Values(
+        DownWindowCase{
+            .name = "ThroughputUsesTheRateWindow", .spec = Throughput(25), .want_down_at = 70},
+        DownWindowCase{.name = "ThroughputFollowsALongerRateWindow",
+                       .spec = With(Throughput(25), [](Spec& s) { s.rate_window_seconds = 120; }),
+                       .want_down_at = 130},
+        DownWindowCase{
+            .name = "ExplicitWindowWins",
+            .spec = With(Throughput(25),
+                         [](Spec& s) { s.behavior.scale_down.stabilization_window_seconds = 200; }),
+            .want_down_at = 210},
+        // Lag 6000 / 600 = 10 at +10s, then 0 (minReplicas 5): held by the
+        // HPA's 300 s.
+        DownWindowCase{.name = "LagPolicyKeepsTheHpaDefault",
+                       .spec = With(BaseSpec(),
+                                    [](Spec& s) {
+                                      s.lag_threshold = 600;
+                                      s.min_replicas = 5;
+                                    }),
+                       .want_down_at = 310}),
+    [](const auto& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------
 // Time lag, and lagSecondsThreshold as a target.

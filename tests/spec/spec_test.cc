@@ -90,7 +90,7 @@ INSTANTIATE_TEST_SUITE_P(
                         s.policy.offset_reset_policy = policy::OffsetResetPolicy::kLatest;
                         s.policy.cooldown_seconds = 300;
                         s.policy.fallback.failure_threshold = 3;
-                        s.policy.policy_type = policy::PolicyType::kLag;
+                        s.policy.policy_type = policy::PolicyType::kThroughput;
                         s.policy.target_drain_seconds = 60;
                         s.policy.per_replica_rate_hint.reset();
                         s.policy.rate_window_seconds = 60;
