@@ -22,6 +22,7 @@
 #include "demo/ledger.h"
 #include "demo/local_kube.h"
 #include "demo/replica_set.h"
+#include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "metrics/metrics.h"
 
@@ -384,13 +385,14 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
   const Timestamp start_wall = clock.Now();
   auto elapsed = [&] { return Seconds(std::chrono::steady_clock::now() - start); };
 
-  StatusOr<std::unique_ptr<EmbeddedKafka>> kafka = EmbeddedKafka::Start(3, o.topic, o.partitions);
-  if (!kafka.ok()) {
-    out << "groupscaler demo: cannot start the embedded Kafka: " << kafka.status().ToString()
-        << std::endl;
+  StatusOr<std::unique_ptr<kafka::MockCluster>> cluster = kafka::MockCluster::Start(3);
+  const Status created =
+      cluster.ok() ? (*cluster)->CreateTopic(o.topic, o.partitions) : cluster.status();
+  if (!created.ok()) {
+    out << "groupscaler demo: cannot start the embedded Kafka: " << created.ToString() << std::endl;
     return 1;
   }
-  const std::string bootstrap = (*kafka)->bootstrap_servers();
+  const std::string bootstrap = (*cluster)->bootstrap_servers();
 
   Ledger ledger(o.topic, o.partitions, o.group_id);
   ReplicaSet replicas(

@@ -27,37 +27,15 @@ StatusOr<ConfPtr> NewConf(const std::vector<std::pair<const char*, std::string>>
   return conf;
 }
 
-StatusOr<RdKafkaPtr> NewProducer(ConfPtr conf) {
+StatusOr<kafka::RdKafkaPtr> NewProducer(ConfPtr conf) {
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err));
   if (rk == nullptr) return InternalError(std::string("rd_kafka_new: ") + err);
   conf.release();  // rd_kafka_new took ownership
-  return RdKafkaPtr(rk);
+  return kafka::RdKafkaPtr(rk);
 }
 
 }  // namespace
-
-StatusOr<std::unique_ptr<EmbeddedKafka>> EmbeddedKafka::Start(int brokers, const std::string& topic,
-                                                              int partitions) {
-  StatusOr<ConfPtr> conf = NewConf({});
-  if (!conf.ok()) return conf.status();
-  StatusOr<RdKafkaPtr> rk = NewProducer(std::move(conf).value());
-  if (!rk.ok()) return rk.status();
-  std::unique_ptr<EmbeddedKafka> kafka(new EmbeddedKafka());
-  kafka->rk_ = std::move(rk).value();
-  kafka->mock_ = rd_kafka_mock_cluster_new(kafka->rk_.get(), brokers);
-  if (kafka->mock_ == nullptr) return InternalError("rd_kafka_mock_cluster_new failed");
-  kafka->bootstrap_ = rd_kafka_mock_cluster_bootstraps(kafka->mock_);
-  if (const rd_kafka_resp_err_t err =
-          rd_kafka_mock_topic_create(kafka->mock_, topic.c_str(), partitions, 1)) {
-    return InternalError("create topic " + topic + ": " + rd_kafka_err2str(err));
-  }
-  return kafka;
-}
-
-EmbeddedKafka::~EmbeddedKafka() {
-  if (mock_ != nullptr) rd_kafka_mock_cluster_destroy(mock_);
-}
 
 StatusOr<std::unique_ptr<LoadProducer>> LoadProducer::Start(const std::string& bootstrap,
                                                             const std::string& topic,
@@ -68,7 +46,7 @@ StatusOr<std::unique_ptr<LoadProducer>> LoadProducer::Start(const std::string& b
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &LoadProducer::DeliveryThunk);
   rd_kafka_conf_set_opaque(conf->get(), producer.get());
-  StatusOr<RdKafkaPtr> rk = NewProducer(std::move(conf).value());
+  StatusOr<kafka::RdKafkaPtr> rk = NewProducer(std::move(conf).value());
   if (!rk.ok()) return rk.status();
   producer->rk_ = std::move(rk).value();
   producer->topic_ = topic;

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cpprest/base_uri.h>
 #include <cpprest/json.h>
 #include <ctime>
 #include <thread>
@@ -22,20 +23,7 @@ constexpr char kCgaResource[] = "consumergroupautoscalers";
 
 // Kubernetes names are DNS labels/subdomains; escape anyway so that a bad
 // name can only produce a 404, never a different path.
-std::string Escape(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string Escape(std::string_view s) { return web::uri::encode_data_string(std::string(s)); }
 
 // "/api/v1" or "/apis/G/V", then namespaces/NS/RESOURCE (or RESOURCE alone
 // for every namespace), then /NAME and /SUBRESOURCE when given.

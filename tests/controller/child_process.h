@@ -3,11 +3,8 @@
 // Child processes and polling for the tests that run the groupscaler binary
 // (tests/support's Subprocess cannot send a signal, which these need).
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/http_get.h"
 
 namespace groupscaler::controller {
 
@@ -96,22 +95,6 @@ class Child {
 };
 
 // GET `path` from 127.0.0.1:port; the status code, or 0.
-inline int HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int code = 0;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
-    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buf[256] = {};
-    const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
-    if (n > 12) code = std::atoi(buf + 9);
-  }
-  ::close(fd);
-  return code;
-}
+inline int HttpGet(int port, const std::string& path) { return testing::HttpGet(port, path).code; }
 
 }  // namespace groupscaler::controller

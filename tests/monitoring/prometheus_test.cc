@@ -29,6 +29,7 @@
 
 #include "controller/child_process.h"
 #include "monitoring/monitoring_files.h"
+#include "support/http_get.h"
 #include "support/kube_api_server.h"
 #include "support/mock_cluster.h"
 
@@ -71,47 +72,7 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-struct HttpResponse {
-  int code = 0;
-  std::string body;
-};
-
-// GET over HTTP/1.0, so the answer is neither chunked nor kept alive.
-HttpResponse HttpGet(int port, const std::string& target) {
-  HttpResponse out;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string request = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    std::string raw;
-    char buf[16384];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, n);
-    if (raw.size() > 12) out.code = std::atoi(raw.c_str() + 9);
-    const size_t body = raw.find("\r\n\r\n");
-    if (body != std::string::npos) out.body = raw.substr(body + 4);
-  }
-  ::close(fd);
-  return out;
-}
-
-std::string UrlEncode(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+using groupscaler::testing::HttpGet;
 
 // The dashboard's Grafana variables as Grafana would fill them in with "All".
 std::string Substitute(std::string expr) {
@@ -254,8 +215,8 @@ TEST_F(PrometheusTest, EveryDashboardQueryAndAlertExpressionReturnsSeries) {
                         .ok());
         for (const Query& q : queries) {
           if (!waiting.contains(q.where)) continue;
-          const HttpResponse r =
-              HttpGet(port, "/api/v1/query?query=" + UrlEncode(Substitute(q.expr)));
+          const groupscaler::testing::HttpAnswer r = HttpGet(
+              port, "/api/v1/query?query=" + groupscaler::testing::UrlEncode(Substitute(q.expr)));
           const json answer = json::parse(r.body, nullptr, false);
           if (r.code != 200 || answer.is_discarded() || answer.value("status", "") != "success") {
             errors[q.where] = std::to_string(r.code) + " " + r.body;

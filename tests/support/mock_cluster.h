@@ -1,7 +1,7 @@
 #pragma once
 
-// librdkafka's mock cluster as a real Kafka-protocol broker on loopback TCP,
-// plus the ground-truth writers the tests need: a real producer that writes
+// The tests' Kafka: kafka::MockCluster (librdkafka's mock cluster on loopback
+// TCP), plus the ground-truth writers the tests need: a real producer that writes
 // known counts per partition and a real client that commits known offsets.
 
 #include <librdkafka/rdkafka.h>
@@ -14,46 +14,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kafka/mock_cluster.h"
 
 namespace groupscaler::testing {
 
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using RdKafkaPtr = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
-
-class MockCluster {
- public:
-  // Starts `brokers` brokers (ids 1..brokers) on 127.0.0.1, random ports.
-  static StatusOr<std::unique_ptr<MockCluster>> Start(int brokers = 3);
-  ~MockCluster();
-  MockCluster(const MockCluster&) = delete;
-  MockCluster& operator=(const MockCluster&) = delete;
-
-  // "127.0.0.1:port,127.0.0.1:port,..."
-  const std::string& bootstrap_servers() const { return bootstrap_; }
-  int brokers() const { return brokers_; }
-
-  Status CreateTopic(const std::string& topic, int partitions);
-  // Creates topic -> partition count, concurrently: the mock answers each
-  // creation at its I/O thread's pace, up to a second.
-  Status CreateTopics(const std::map<std::string, int>& topics);
-  Status SetBrokerDown(int32_t broker_id);
-  Status SetBrokerUp(int32_t broker_id);
-  // The next `errors.size()` requests of `api_key` (cluster-wide) fail with
-  // these errors, in order.
-  void PushRequestErrors(int16_t api_key, const std::vector<rd_kafka_resp_err_t>& errors);
-  void ClearRequestErrors(int16_t api_key);
-
-  rd_kafka_mock_cluster_t* raw() const { return mock_; }
-
- private:
-  MockCluster() = default;
-  RdKafkaPtr rk_;                            // hosts the mock's threads
-  rd_kafka_mock_cluster_t* mock_ = nullptr;  // owned; destroyed before rk_
-  std::string bootstrap_;
-  int brokers_ = 0;
-};
+using kafka::MockCluster;
+using kafka::NewClient;
+using kafka::RdKafkaPtr;
 
 // Produces `counts[p]` messages of `value_bytes` bytes each to partition p of
 // `topic` with a real producer, one message per batch when `one_per_batch`
