@@ -403,7 +403,7 @@ TEST(Chart, PrometheusRuleHoldsTheAlertRulesFile) {
   EXPECT_EQ(rules[0]["metadata"]["labels"]["release"].as<std::string>(), "kube-prometheus-stack");
   const YAML::Node file = YAML::LoadFile(kChart + "/files/groupscaler-rules.yaml");
   EXPECT_EQ(ToJson(rules[0]["spec"]), ToJson(file));
-  EXPECT_EQ(rules[0]["spec"]["groups"][0]["rules"].size(), 6u);
+  EXPECT_EQ(rules[0]["spec"]["groups"][0]["rules"].size(), 7u);
 }
 
 TEST(Chart, DashboardConfigMapHoldsTheDashboard) {

@@ -285,14 +285,16 @@ TEST_F(ExampleConsumerTest, SigtermCommitsLeavesAndHandsOver) {
   // hand-over could be re-delivered (two hand-overs: a's join split and a's leave).
   const int duplicates = Duplicates();
   RecordProperty("duplicates", duplicates);
-  // When b's racing commit cost it its assignment (a "lost" line), what b processed since its
-  // last successful commit is re-delivered too: failed batch commits are retried with the next
-  // batch, so that is a few batches, well under a partition's share.
+  // When b's racing commits cost it its assignment (a "lost" line), what b processed since its
+  // last successful commit is re-delivered too. Refused commits are retried with the next
+  // batch, and the mock may refuse several while it holds the rebalance open (up to 5 s, at
+  // 5 ms a message), so that can reach a few partitions' share; it stays under half of
+  // what was produced, and nothing is lost (ExpectAllKeys above).
   const bool b_lost =
       std::any_of(b->assignment_lines.begin(), b->assignment_lines.end(),
                   [](const std::string& l) { return l.find(": lost ") != std::string::npos; });
   RecordProperty("b_lost_assignment", b_lost ? 1 : 0);
-  EXPECT_LE(duplicates, b_lost ? kPerPartition : 2 * kCommitEvery);
+  EXPECT_LE(duplicates, b_lost ? kPartitions * kPerPartition / 2 : 2 * kCommitEvery);
   EXPECT_FALSE(moved.empty());
 }
 

@@ -42,14 +42,15 @@ std::vector<std::string> AlertNames() {
 TEST(AlertRules, PromtoolChecksThem) {
   const testing::RunResult r = Promtool({"check", "rules", kRulesFile});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr("SUCCESS: 6 rules found"));
+  EXPECT_THAT(r.out, HasSubstr("SUCCESS: 7 rules found"));
 }
 
 TEST(AlertRules, CoverTheIssue) {
   EXPECT_EQ(AlertNames(), (std::vector<std::string>{
                               "GroupscalerLagGrowing", "GroupscalerAtPartitionCeilingLagGrowing",
-                              "GroupscalerIdleMembers", "GroupscalerKafkaUnreachable",
-                              "GroupscalerReconcileErrors", "GroupscalerNoLeader"}));
+                              "GroupscalerIdleMembers", "GroupscalerPartitionsStalled",
+                              "GroupscalerKafkaUnreachable", "GroupscalerReconcileErrors",
+                              "GroupscalerNoLeader"}));
   for (const auto& group : LoadRules()["groups"]) {
     for (const auto& rule : group["rules"]) {
       const std::string name = rule["alert"].as<std::string>();

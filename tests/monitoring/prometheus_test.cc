@@ -48,6 +48,8 @@ constexpr const char* kNs = "payments";
 const std::set<std::string> kEvaluateOnly = {
     // No idle members: the controller keeps replicas at or below the ceiling.
     "alert GroupscalerIdleMembers",
+    // No stalled partition: the members commit.
+    "alert GroupscalerPartitionsStalled",
     // No failing reconciles, and this single process is the leader.
     "alert GroupscalerReconcileErrors",
     "alert GroupscalerNoLeader",
