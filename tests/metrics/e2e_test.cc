@@ -157,7 +157,9 @@ TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
                    text,
                    R"(groupscaler_kafka_reachable{group="dead",name="dead",namespace="payments"})") ==
                    0 &&
-               Value(text, R"(groupscaler_kafka_requests_total{api="OffsetFetch"})") > 0;
+               Value(text, R"(groupscaler_kafka_requests_total{api="OffsetFetch"})") > 0 &&
+               // Counted when the reconcile returns, after its autoscaler series.
+               Value(text, R"(groupscaler_reconciles_total{result="hold"})") > 0;
       },
       seconds(30));
   ASSERT_TRUE(settled) << text << child_->log();
