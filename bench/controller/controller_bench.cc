@@ -9,31 +9,36 @@
 // written), the API requests of one steady poll interval by kind, the time
 // from a lag step to the PATCH of /scale, and the controller's peak RSS.
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "child_process.h"
 #include "support/kube_api_server.h"
 #include "support/mock_cluster.h"
+#include "support/subprocess.h"
 
 namespace gs = groupscaler;
-using gs::controller::Child;
-using gs::controller::Steady;
-using gs::controller::WaitFor;
+using gs::testing::WaitFor;
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 namespace {
+
+using Steady = std::chrono::steady_clock;
 
 constexpr int kPollSeconds = 10;
 constexpr int kTopics = 10;
@@ -125,10 +130,13 @@ int main(int argc, char** argv) {
                             << "current-context: b\n";
   (*server)->ClearRequests();
   const auto start = Steady::now();
-  Child controller({GROUPSCALER_BINARY, "controller", "--kubeconfig", kubeconfig, "--workers",
-                    workers, "--kube-api-qps", "1000", "--kube-api-burst", "2000",
-                    "--health-probe-bind-address", "0", "--log-level", "warn"},
-                   (dir / "controller.log").string());
+  auto spawned = gs::testing::Subprocess::SpawnLogged(
+      {GROUPSCALER_BINARY, "controller", "--kubeconfig", kubeconfig, "--workers", workers,
+       "--kube-api-qps", "1000", "--kube-api-burst", "2000", "--health-probe-bind-address", "0",
+       "--log-level", "warn"},
+      (dir / "controller.log").string());
+  if (!spawned.ok()) return Fail(spawned.status().ToString());
+  gs::testing::Subprocess& controller = **spawned;
 
   auto status_writes = [&] {
     std::set<std::string> written;

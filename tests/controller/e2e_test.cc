@@ -6,23 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <chrono>
-#include <functional>
-#include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "controller/batching_lag_reader.h"
-#include "controller/controller.h"
-#include "kafka/lag_reader.h"
-#include "kafka/rdkafka_lag_reader.h"
-#include "kube/kube_client.h"
-#include "support/kube_api_server.h"
-#include "support/mock_cluster.h"
+#include "support/e2e.h"
 
 namespace groupscaler::controller {
 namespace {
@@ -30,161 +20,27 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::Autoscaler;
+using testing::Deployment;
+using testing::kNamespace;
+using testing::kPollSeconds;
+using testing::WaitFor;
 using Steady = std::chrono::steady_clock;
 
-constexpr const char* kNs = "payments";
-constexpr int kPollSeconds = 1;
-
-// Polls `done` every 20 ms for up to `timeout` (real time: the controller
-// under test runs on real time too).
-bool WaitFor(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = Steady::now() + timeout;
-  while (Steady::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
-
-json Deployment(const std::string& name, int replicas) {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "Deployment"},
-          {"metadata", {{"name", name}, {"namespace", kNs}}},
-          {"spec", {{"replicas", replicas}, {"selector", {{"matchLabels", {{"app", name}}}}}}},
-          {"status", {{"replicas", replicas}}}};
-}
-
-// "a,b,c" -> ["a","b","c"]: the CR lists servers one by one.
-json Servers(const std::string& bootstrap) {
-  json out = json::array();
-  size_t start = 0;
-  while (start <= bootstrap.size()) {
-    const size_t comma = std::min(bootstrap.find(',', start), bootstrap.size());
-    out.push_back(bootstrap.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-json Autoscaler(const std::string& name, const std::string& bootstrap, const std::string& topic,
-                json overrides = json::object()) {
-  json cr = {
-      {"apiVersion", "groupscaler.io/v1alpha1"},
-      {"kind", "ConsumerGroupAutoscaler"},
-      {"metadata", {{"name", name}, {"namespace", kNs}}},
-      {"spec",
-       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", name}}},
-        {"kafka",
-         {{"bootstrapServers", Servers(bootstrap)}, {"groupId", name}, {"topics", {topic}}}},
-        {"minReplicas", 1},
-        {"maxReplicas", 24},
-        {"lagThreshold", 100},
-        {"alignment", "none"},
-        {"pollIntervalSeconds", kPollSeconds}}}};
-  cr["spec"].merge_patch(overrides);
-  return cr;
-}
-
-class ControllerE2E : public ::testing::Test {
+class ControllerE2E : public testing::EndToEndTest {
  protected:
-  void SetUp() override {
-    auto server = groupscaler::testing::KubeApiServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    auto cluster = groupscaler::testing::MockCluster::Start(3);
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-    cluster_ = std::move(cluster).value();
-    auto client = kube::KubeClient::Create({.server = server_->url()});
-    ASSERT_TRUE(client.ok()) << client.status().ToString();
-    client_ = std::move(client).value();
-  }
-  void TearDown() override {
-    controller_.reset();
-    registry_.reset();
-  }
+  ControllerE2E() : EndToEndTest(3) {}
 
-  void StartController(const std::string& namespace_name = "") {
-    registry_ = std::make_unique<kafka::LagReaderPool>(Batching(kafka::RdKafkaLagReaderFactory()));
-    controller_ = std::make_unique<Controller>(
-        ReconcilerDeps{.autoscalers = client_.get(),
-                       .scales = client_.get(),
-                       .events = client_.get(),
-                       .secrets = client_.get(),
-                       .hpas = client_.get(),
-                       .readers = registry_.get(),
-                       .clock = &clock_},
-        ControllerOptions{.namespace_name = namespace_name,
-                          .workers = 2,
-                          .reconciler = {.observe_timeout = milliseconds(1500)}});
-    controller_->Start();
-  }
-
-  // A topic with `partitions` partitions and group `group` committed at 0
-  // everywhere, so that every produced message is lag.
-  void Topic(const std::string& topic, int partitions, const std::string& group) {
-    ASSERT_TRUE(cluster_->CreateTopic(topic, partitions).ok());
-    CommitZero(topic, partitions, group);
-  }
-  void CommitZero(const std::string& topic, int partitions, const std::string& group) {
-    std::vector<groupscaler::testing::Commit> commits;
-    for (int p = 0; p < partitions; ++p) commits.push_back({topic, p, 0});
-    ASSERT_TRUE(
-        groupscaler::testing::CommitOffsets(cluster_->bootstrap_servers(), group, commits).ok());
-  }
-
-  void Put(const std::string& resource, const json& object) {
-    auto stored = server_->Upsert(resource, object.dump());
-    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
-  }
-  json GetStatus(const std::string& name) {
-    auto text = server_->Get("groupscaler.io/v1alpha1", "consumergroupautoscalers", kNs, name);
-    if (!text.ok()) return nullptr;
-    json object = json::parse(*text);
-    return object.contains("status") ? object["status"] : json(nullptr);
-  }
-  std::string ConditionStatus(const std::string& name, const std::string& type) {
-    json status = GetStatus(name);
-    if (!status.is_object() || !status.contains("conditions")) return "";
-    for (const json& c : status["conditions"]) {
-      if (c["type"] == type) return c["status"];
-    }
-    return "";
-  }
-  int Replicas(const std::string& name) {
-    auto text = server_->Get("apps/v1", "deployments", kNs, name);
-    if (!text.ok()) return -1;
-    return json::parse(*text)["spec"]["replicas"];
-  }
-  int ScalePatches(const std::string& name) {
-    return server_->CountRequests("PATCH", "/deployments/" + name + "/scale");
-  }
   bool Reconciled(const std::string& name) {
     json status = GetStatus(name);
     return status.is_object() && status.contains("observedGeneration");
   }
-  int Events(const std::string& reason) {
-    int n = 0;
-    for (const auto& r : server_->Requests()) {
-      if (r.method == "POST" && r.path.ends_with("/events") &&
-          r.body.find("\"" + reason + "\"") != std::string::npos) {
-        ++n;
-      }
-    }
-    return n;
-  }
-
-  RealClock clock_;
-  std::unique_ptr<groupscaler::testing::KubeApiServer> server_;
-  std::unique_ptr<groupscaler::testing::MockCluster> cluster_;
-  std::unique_ptr<kube::KubeClient> client_;
-  std::unique_ptr<kafka::LagReaderPool> registry_;
-  std::unique_ptr<Controller> controller_;
 };
 
 TEST_F(ControllerE2E, LagRiseGivesOneScalePatchWithinOnePollInterval) {
   Topic("orders", 6, "app");
   Put("deployments", Deployment("app", 1));
-  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers(), "orders"));
+  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers()));
   StartController();
   ASSERT_TRUE(WaitFor([&] { return Reconciled("app"); }, seconds(10)));
   EXPECT_EQ(GetStatus("app")["totalLag"], 0);
@@ -223,7 +79,8 @@ TEST_F(ControllerE2E, PartitionCeilingHolds) {
                                                   {1000, 1000, 1000})
                   .ok());
   Put("deployments", Deployment("app", 1));
-  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers(), "narrow"));
+  Put("consumergroupautoscalers",
+      Autoscaler("app", cluster_->bootstrap_servers(), {{"kafka", {{"topics", {"narrow"}}}}}));
   StartController();
   ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 3; }, seconds(10)));
   std::this_thread::sleep_for(seconds(2 * kPollSeconds));
@@ -239,12 +96,12 @@ TEST_F(ControllerE2E, BadCrAndMissingSecretBesideAGoodOne) {
       groupscaler::testing::ProduceCounts(cluster_->bootstrap_servers(), "orders", {100, 100, 0, 0})
           .ok());
   for (const char* name : {"good", "bad", "nosecret"}) Put("deployments", Deployment(name, 1));
-  Put("consumergroupautoscalers", Autoscaler("good", cluster_->bootstrap_servers(), "orders"));
+  Put("consumergroupautoscalers", Autoscaler("good", cluster_->bootstrap_servers()));
   // The test API server runs no CEL: an invalid spec reaches the controller.
   Put("consumergroupautoscalers",
-      Autoscaler("bad", cluster_->bootstrap_servers(), "orders", {{"lagThreshold", 0}}));
+      Autoscaler("bad", cluster_->bootstrap_servers(), {{"lagThreshold", 0}}));
   Put("consumergroupautoscalers",
-      Autoscaler("nosecret", cluster_->bootstrap_servers(), "orders",
+      Autoscaler("nosecret", cluster_->bootstrap_servers(),
                  {{"kafka", {{"authSecretRef", {{"name", "kafka-client"}}}}}}));
   StartController();
   ASSERT_TRUE(WaitFor([&] { return Replicas("good") == 2; }, seconds(10)));
@@ -269,7 +126,7 @@ TEST_F(ControllerE2E, KafkaDownHoldsReplicasAndSaysSo) {
                                                   {100, 100, 0, 0, 0, 0})
                   .ok());
   Put("deployments", Deployment("app", 2));
-  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers(), "orders"));
+  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers()));
   StartController();
   ASSERT_TRUE(
       WaitFor([&] { return ConditionStatus("app", "KafkaReachable") == "True"; }, seconds(10)));
@@ -290,11 +147,12 @@ TEST_F(ControllerE2E, DeletedAutoscalerLeavesReplicasAlone) {
                                                   {100, 100, 100, 100, 0, 0})
                   .ok());
   Put("deployments", Deployment("app", 1));
-  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers(), "orders"));
+  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers()));
   StartController();
   ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 4; }, seconds(10)));
   ASSERT_TRUE(
-      server_->Delete("groupscaler.io/v1alpha1", "consumergroupautoscalers", kNs, "app").ok());
+      server_->Delete("groupscaler.io/v1alpha1", "consumergroupautoscalers", kNamespace, "app")
+          .ok());
   ASSERT_TRUE(WaitFor([&] { return controller_->reconciler().tracked() == 0; }, seconds(5)));
   EXPECT_TRUE(WaitFor([&] { return registry_->size() == 0; }, seconds(1)))
       << "the cluster's reader is closed with its last autoscaler";
@@ -314,14 +172,14 @@ TEST_F(ControllerE2E, NamespaceFlagLimitsTheWatch) {
                                                   {100, 100, 0, 0, 0, 0})
                   .ok());
   Put("deployments", Deployment("app", 1));
-  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers(), "orders"));
+  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers()));
   json elsewhere_deployment = Deployment("app", 1);
   elsewhere_deployment["metadata"]["namespace"] = "other";
-  json elsewhere = Autoscaler("app", cluster_->bootstrap_servers(), "orders");
+  json elsewhere = Autoscaler("app", cluster_->bootstrap_servers());
   elsewhere["metadata"]["namespace"] = "other";
   Put("deployments", elsewhere_deployment);
   Put("consumergroupautoscalers", elsewhere);
-  StartController(kNs);
+  StartController({.namespace_name = kNamespace});
   ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 2; }, seconds(10)));
   std::this_thread::sleep_for(seconds(kPollSeconds));
   EXPECT_EQ(server_->CountRequests("", "/namespaces/other/"), 0);
@@ -330,10 +188,10 @@ TEST_F(ControllerE2E, NamespaceFlagLimitsTheWatch) {
 TEST_F(ControllerE2E, ApiErrorsAndBrokenWatchesSurvived) {
   using groupscaler::testing::Fault;
   Topic("orders", 6, "app");
-  CommitZero("orders", 6, "late");
+  CommitAll("orders", 6, "late", 0);
   Put("deployments", Deployment("app", 1));
   Put("deployments", Deployment("late", 1));
-  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers(), "orders"));
+  Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers()));
   // The first /scale write meets a 500, the status write a 409 and a 429,
   // the scale read a 500: all retried (client or work queue), none fatal.
   server_->InjectFault({.kind = Fault::Kind::kStatus,
@@ -370,7 +228,7 @@ TEST_F(ControllerE2E, ApiErrorsAndBrokenWatchesSurvived) {
   ASSERT_TRUE(server_->WaitForWatches(1, seconds(5)));
   server_->BreakWatches();
   server_->CompactHistory();
-  Put("consumergroupautoscalers", Autoscaler("late", cluster_->bootstrap_servers(), "orders"));
+  Put("consumergroupautoscalers", Autoscaler("late", cluster_->bootstrap_servers()));
   EXPECT_TRUE(WaitFor([&] { return Replicas("late") == 3; }, seconds(10)));
 }
 

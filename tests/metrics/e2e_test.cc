@@ -14,139 +14,54 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
-#include <memory>
 #include <optional>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "controller/child_process.h"
 #include "scrape.h"
-#include "support/kube_api_server.h"
-#include "support/mock_cluster.h"
+#include "support/e2e.h"
+#include "support/http_get.h"
 #include "support/subprocess.h"
 
 namespace groupscaler::metrics {
 namespace {
 
-using controller::Child;
-using controller::WaitFor;
-using nlohmann::json;
-using std::chrono::milliseconds;
+using groupscaler::testing::Autoscaler;
+using groupscaler::testing::Deployment;
+using groupscaler::testing::kNamespace;
+using groupscaler::testing::WaitFor;
 using std::chrono::seconds;
 using testing::CountSeries;
 using testing::Value;
 
-constexpr const char* kNs = "payments";
 constexpr const char* kPromtool = "/usr/bin/promtool";
 
 std::string AppSeries(const std::string& name) {
   return name + R"({group="app",name="app",namespace="payments"})";
 }
 
-class MetricsE2E : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("metrics_e2e_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    auto server = groupscaler::testing::KubeApiServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    auto cluster = groupscaler::testing::MockCluster::Start(1);
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-    cluster_ = std::move(cluster).value();
-  }
-  void TearDown() override {
-    child_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  void Put(const std::string& resource, const json& object) {
-    auto stored = server_->Upsert(resource, object.dump());
-    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
-  }
-  void Deployment(const std::string& name, int replicas) {
-    Put("deployments", {{"apiVersion", "apps/v1"},
-                        {"kind", "Deployment"},
-                        {"metadata", {{"name", name}, {"namespace", kNs}}},
-                        {"spec", {{"replicas", replicas}}}});
-  }
-  void Autoscaler(const std::string& name, const std::string& bootstrap, const std::string& group) {
-    json servers = json::array();
-    std::stringstream in(bootstrap);
-    for (std::string s; std::getline(in, s, ',');) servers.push_back(s);
-    Put("consumergroupautoscalers",
-        {{"apiVersion", "groupscaler.io/v1alpha1"},
-         {"kind", "ConsumerGroupAutoscaler"},
-         {"metadata", {{"name", name}, {"namespace", kNs}}},
-         {"spec",
-          {{"scaleTargetRef", {{"kind", "Deployment"}, {"name", name}}},
-           {"kafka", {{"bootstrapServers", servers}, {"groupId", group}, {"topics", {"orders"}}}},
-           {"maxReplicas", 6},
-           {"lagThreshold", 100},
-           {"alignment", "none"},
-           {"pollIntervalSeconds", 1}}}});
-  }
-  std::string Kubeconfig() {
-    const std::string path = (dir_ / "kubeconfig").string();
-    std::ofstream(path) << "apiVersion: v1\nkind: Config\n"
-                        << "clusters:\n- name: test\n  cluster:\n    server: " << server_->url()
-                        << "\nusers:\n- name: test\n  user:\n    token: t\n"
-                        << "contexts:\n- name: test\n  context:\n    cluster: test\n"
-                        << "    user: test\ncurrent-context: test\n";
-    return path;
-  }
-  // Starts the binary; returns the port /metrics is served on (0: none).
-  int StartController() {
-    child_ = std::make_unique<Child>(
-        std::vector<std::string>{GROUPSCALER_BINARY, "controller", "--kubeconfig", Kubeconfig(),
-                                 "--metrics-bind-address", "127.0.0.1:0", "--metrics-partition-lag",
-                                 "--health-probe-bind-address", "0", "--log-format", "text"},
-        (dir_ / "controller.log").string());
-    int port = 0;
-    WaitFor(
-        [&] {
-          std::smatch m;
-          const std::string log = child_->log();
-          static const std::regex kPort("serving /metrics on port ([0-9]+)");
-          if (std::regex_search(log, m, kPort)) port = std::stoi(m[1]);
-          return port > 0;
-        },
-        seconds(5));
-    return port;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<groupscaler::testing::KubeApiServer> server_;
-  std::unique_ptr<groupscaler::testing::MockCluster> cluster_;
-  std::unique_ptr<Child> child_;
-};
+using MetricsE2E = groupscaler::testing::EndToEndTest;
 
 TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
-  ASSERT_TRUE(cluster_->CreateTopic("orders", 6).ok());
-  std::vector<groupscaler::testing::Commit> commits;
-  for (int p = 0; p < 6; ++p) commits.push_back({"orders", p, 5});
-  ASSERT_TRUE(
-      groupscaler::testing::CommitOffsets(cluster_->bootstrap_servers(), "app", commits).ok());
+  Topic("orders", 6, "app", 5);
   // Lag per partition: end - committed 5 = 5, 15, ..., 55; total 180.
   ASSERT_TRUE(groupscaler::testing::ProduceCounts(cluster_->bootstrap_servers(), "orders",
                                                   {10, 20, 30, 40, 50, 60})
                   .ok());
-  Deployment("app", 1);
-  Autoscaler("app", cluster_->bootstrap_servers(), "app");
+  Put("deployments", Deployment("app", 1));
+  Put("consumergroupautoscalers",
+      Autoscaler("app", cluster_->bootstrap_servers(), {{"maxReplicas", 6}}));
   // Nobody listens on port 1: Kafka unreachable, replicas held.
-  Deployment("dead", 2);
-  Autoscaler("dead", "127.0.0.1:1", "dead");
+  Put("deployments", Deployment("dead", 2));
+  Put("consumergroupautoscalers", Autoscaler("dead", "127.0.0.1:1", {{"maxReplicas", 6}}));
 
-  const int port = StartController();
-  ASSERT_GT(port, 0) << child_->log();
+  groupscaler::testing::Subprocess* child =
+      StartBinary("t", {"--metrics-bind-address", "127.0.0.1:0", "--metrics-partition-lag",
+                        "--health-probe-bind-address", "0", "--log-format", "text"});
+  ASSERT_NE(child, nullptr);
+  const int port = groupscaler::testing::PortInLog(*child, "serving /metrics", seconds(5));
+  ASSERT_GT(port, 0) << child->log();
   // ceil(180 / 100) = 2 replicas; the series settle once the scale is seen.
   std::string text;
   const bool settled = WaitFor(
@@ -162,7 +77,7 @@ TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
                Value(text, R"(groupscaler_reconciles_total{result="hold"})") > 0;
       },
       seconds(30));
-  ASSERT_TRUE(settled) << text << child_->log();
+  ASSERT_TRUE(settled) << text << child->log();
 
   struct Want {
     std::string series;
@@ -238,7 +153,8 @@ TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
 
   // A deleted autoscaler's series go.
   ASSERT_TRUE(
-      server_->Delete("groupscaler.io/v1alpha1", "consumergroupautoscalers", kNs, "app").ok());
+      server_->Delete("groupscaler.io/v1alpha1", "consumergroupautoscalers", kNamespace, "app")
+          .ok());
   EXPECT_TRUE(WaitFor(
       [&] {
         text = testing::HttpGet(port, "/metrics").body;
@@ -250,8 +166,8 @@ TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
 
   // Stopping the metrics server is part of the 5 s a pod gets to stop.
   const auto term = std::chrono::steady_clock::now();
-  child_->Signal(SIGTERM);
-  EXPECT_EQ(child_->Wait(seconds(5)), 0) << child_->log();
+  child->Signal(SIGTERM);
+  EXPECT_EQ(child->Wait(seconds(5)), 0) << child->log();
   EXPECT_LT(std::chrono::steady_clock::now() - term, seconds(5));
 }
 

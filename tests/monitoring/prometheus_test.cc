@@ -11,37 +11,32 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <map>
-#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "controller/child_process.h"
 #include "monitoring/monitoring_files.h"
+#include "support/e2e.h"
 #include "support/http_get.h"
-#include "support/kube_api_server.h"
-#include "support/mock_cluster.h"
+#include "support/subprocess.h"
 
 namespace groupscaler::monitoring {
 namespace {
 
-using controller::Child;
-using controller::WaitFor;
 using nlohmann::json;
 using std::chrono::seconds;
-
-constexpr const char* kNs = "payments";
+using testing::Subprocess;
+using testing::WaitFor;
 
 // Queries whose series exist only under conditions this test does not create;
 // they must still evaluate without error.
@@ -85,81 +80,19 @@ std::string Substitute(std::string expr) {
   return expr;
 }
 
-class PrometheusTest : public ::testing::Test {
+class PrometheusTest : public testing::EndToEndTest {
  protected:
   void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("prometheus_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    auto server = testing::KubeApiServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    auto cluster = testing::MockCluster::Start(1);
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-    cluster_ = std::move(cluster).value();
-    ASSERT_TRUE(cluster_->CreateTopic("orders", 6).ok());
-    std::vector<testing::Commit> commits;
-    for (int p = 0; p < 6; ++p) commits.push_back({"orders", p, 0});
-    ASSERT_TRUE(testing::CommitOffsets(cluster_->bootstrap_servers(), "app", commits).ok());
+    EndToEndTest::SetUp();
+    if (HasFatalFailure()) return;
+    Topic("orders", 6, "app");
     // "app" reads the mock cluster and scales up to its ceiling of 6
     // partitions; "offline" points at a port nothing listens on.
     for (const auto& [name, bootstrap] : std::vector<std::pair<std::string, std::string>>{
              {"app", cluster_->bootstrap_servers()}, {"offline", "127.0.0.1:1"}}) {
-      Put("deployments", {{"apiVersion", "apps/v1"},
-                          {"kind", "Deployment"},
-                          {"metadata", {{"name", name}, {"namespace", kNs}}},
-                          {"spec", {{"replicas", 1}}}});
-      Put("consumergroupautoscalers",
-          {{"apiVersion", "groupscaler.io/v1alpha1"},
-           {"kind", "ConsumerGroupAutoscaler"},
-           {"metadata", {{"name", name}, {"namespace", kNs}}},
-           {"spec",
-            {{"scaleTargetRef", {{"kind", "Deployment"}, {"name", name}}},
-             {"kafka",
-              {{"bootstrapServers", {bootstrap}}, {"groupId", name}, {"topics", {"orders"}}}},
-             {"maxReplicas", 12},
-             {"lagThreshold", 100},
-             {"alignment", "none"},
-             {"pollIntervalSeconds", 1}}}});
+      Put("deployments", testing::Deployment(name, 1));
+      Put("consumergroupautoscalers", testing::Autoscaler(name, bootstrap, {{"maxReplicas", 12}}));
     }
-  }
-  void TearDown() override {
-    prometheus_.reset();
-    controller_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  void Put(const std::string& resource, const json& object) {
-    auto stored = server_->Upsert(resource, object.dump());
-    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
-  }
-
-  // Starts the controller; returns its /metrics port, 0 on failure.
-  int StartController() {
-    const std::string kubeconfig = (dir_ / "kubeconfig").string();
-    std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n"
-                              << "clusters:\n- name: test\n  cluster:\n    server: "
-                              << server_->url() << "\nusers:\n- name: test\n  user:\n    token: t\n"
-                              << "contexts:\n- name: test\n  context:\n    cluster: test\n"
-                              << "    user: test\n    namespace: system\ncurrent-context: test\n";
-    controller_ = std::make_unique<Child>(
-        std::vector<std::string>{GROUPSCALER_BINARY, "controller", "--kubeconfig", kubeconfig,
-                                 "--metrics-bind-address", "127.0.0.1:0", "--metrics-partition-lag",
-                                 "--health-probe-bind-address", "127.0.0.1:0", "--log-format",
-                                 "json"},
-        (dir_ / "controller.log").string());
-    static const std::regex kPort("serving /metrics on port ([0-9]+)");
-    int port = 0;
-    WaitFor(
-        [&] {
-          std::smatch m;
-          const std::string log = controller_->log();
-          if (std::regex_search(log, m, kPort)) port = std::stoi(m[1]);
-          return port > 0;
-        },
-        seconds(10));
-    return port;
   }
 
   // Starts Prometheus scraping 127.0.0.1:metrics_port every second, with
@@ -172,27 +105,27 @@ class PrometheusTest : public ::testing::Test {
                           << "    static_configs: [{targets: ['127.0.0.1:" << metrics_port
                           << "']}]\n";
     const int port = FreePort();
-    prometheus_ = std::make_unique<Child>(
-        std::vector<std::string>{"/usr/bin/prometheus", "--config.file=" + config,
-                                 "--storage.tsdb.path=" + (dir_ / "data").string(),
-                                 "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                                 "--log.level=warn"},
-        (dir_ / "prometheus.log").string());
+    prometheus_ =
+        StartProcess({"/usr/bin/prometheus", "--config.file=" + config,
+                      "--storage.tsdb.path=" + (dir_ / "data").string(),
+                      "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"},
+                     "prometheus.log");
+    if (prometheus_ == nullptr) return 0;
     return WaitFor([&] { return HttpGet(port, "/-/ready").code == 200; }, seconds(20)) ? port : 0;
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<testing::KubeApiServer> server_;
-  std::unique_ptr<testing::MockCluster> cluster_;
-  std::unique_ptr<Child> controller_;
-  std::unique_ptr<Child> prometheus_;
+  Subprocess* prometheus_ = nullptr;
 };
 
 TEST_F(PrometheusTest, EveryDashboardQueryAndAlertExpressionReturnsSeries) {
-  const int metrics_port = StartController();
-  ASSERT_GT(metrics_port, 0) << controller_->log();
+  Subprocess* controller =
+      StartBinary("t", {"--metrics-bind-address", "127.0.0.1:0", "--metrics-partition-lag",
+                        "--health-probe-bind-address", "127.0.0.1:0", "--log-format", "json"});
+  ASSERT_NE(controller, nullptr);
+  const int metrics_port = testing::PortInLog(*controller, "serving /metrics", seconds(10));
+  ASSERT_GT(metrics_port, 0) << controller->log();
   const int port = StartPrometheus(metrics_port);
-  ASSERT_GT(port, 0) << prometheus_->log();
+  ASSERT_GT(port, 0) << (prometheus_ == nullptr ? "" : prometheus_->log());
 
   std::vector<Query> queries = DashboardQueries(LoadDashboard());
   const std::vector<Query> alerts = AlertQueries(LoadRules());
@@ -255,7 +188,7 @@ TEST_F(PrometheusTest, EveryDashboardQueryAndAlertExpressionReturnsSeries) {
 
   if (HasFailure()) {
     ADD_FAILURE() << "controller log:\n"
-                  << controller_->log() << "\nprometheus log:\n"
+                  << controller->log() << "\nprometheus log:\n"
                   << prometheus_->log() << "\n/metrics:\n"
                   << HttpGet(metrics_port, "/metrics").body;
   }

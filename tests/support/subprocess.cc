@@ -8,6 +8,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 namespace groupscaler::testing {
 namespace {
@@ -27,8 +30,7 @@ int DecodeStatus(int status) {
 }
 
 // fork + exec with the given fds as the child's 0, 1, 2 (-1: inherit).
-StatusOr<pid_t> ForkExec(const std::vector<std::string>& argv, int in, int out, int err,
-                         const std::vector<int>& close_in_child) {
+StatusOr<pid_t> ForkExec(const std::vector<std::string>& argv, int in, int out, int err) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -38,7 +40,6 @@ StatusOr<pid_t> ForkExec(const std::vector<std::string>& argv, int in, int out, 
     if (in >= 0) dup2(in, 0);
     if (out >= 0) dup2(out, 1);
     if (err >= 0) dup2(err, 2);
-    for (int fd : close_in_child) close(fd);
     execv(args[0], args.data());
     _exit(127);
   }
@@ -47,12 +48,21 @@ StatusOr<pid_t> ForkExec(const std::vector<std::string>& argv, int in, int out, 
 
 }  // namespace
 
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
 StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(const std::vector<std::string>& argv) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
     return InternalError(std::string("pipe: ") + std::strerror(errno));
   }
-  StatusOr<pid_t> pid = ForkExec(argv, in[0], out[1], -1, {});
+  StatusOr<pid_t> pid = ForkExec(argv, in[0], out[1], -1);
   close(in[0]);
   close(out[1]);
   if (!pid.ok()) {
@@ -64,6 +74,21 @@ StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(const std::vector<std::s
   p->pid_ = *pid;
   p->stdin_fd_ = in[1];
   p->stdout_fd_ = out[0];
+  return p;
+}
+
+StatusOr<std::unique_ptr<Subprocess>> Subprocess::SpawnLogged(const std::vector<std::string>& argv,
+                                                              const std::string& log_path) {
+  const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log < 0) return InternalError(log_path + ": " + std::strerror(errno));
+  const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  StatusOr<pid_t> pid = ForkExec(argv, devnull, devnull, log);
+  close(devnull);
+  close(log);
+  if (!pid.ok()) return pid.status();
+  std::unique_ptr<Subprocess> p(new Subprocess());
+  p->pid_ = *pid;
+  p->log_path_ = log_path;
   return p;
 }
 
@@ -101,22 +126,29 @@ void Subprocess::CloseStdin() {
   stdin_fd_ = -1;
 }
 
-int Subprocess::Wait(std::chrono::milliseconds timeout) {
-  if (exit_code_) return *exit_code_;
-  const auto deadline = SteadyClock::now() + timeout;
-  int status = 0;
-  while (true) {
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) break;
-    if (RemainingMs(deadline) == 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-      break;
-    }
-    usleep(10'000);
-  }
-  exit_code_ = DecodeStatus(status);
-  return *exit_code_;
+void Subprocess::Signal(int signo) {
+  if (!exit_code_) kill(pid_, signo);
+}
+
+std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
+  WaitFor(
+      [&] {
+        int status = 0;
+        if (!exit_code_ && waitpid(pid_, &status, WNOHANG) == pid_) {
+          exit_code_ = DecodeStatus(status);
+        }
+        return exit_code_.has_value();
+      },
+      timeout);
+  return exit_code_;
+}
+
+std::string Subprocess::log() const {
+  if (log_path_.empty()) return "";
+  std::ifstream in(log_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 RunResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
@@ -124,7 +156,7 @@ RunResult RunProcess(const std::vector<std::string>& argv, std::chrono::millisec
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return result;
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  StatusOr<pid_t> pid = ForkExec(argv, devnull, out[1], err[1], {});
+  StatusOr<pid_t> pid = ForkExec(argv, devnull, out[1], err[1]);
   close(devnull);
   close(out[1]);
   close(err[1]);

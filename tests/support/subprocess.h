@@ -1,11 +1,13 @@
 #pragma once
 
 // Child processes for tests: a consumer-group member in its own process, or
-// the groupscaler binary under test.
+// the groupscaler binary under test; and polling in real time, since what
+// runs in them runs in real time.
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,26 +17,40 @@
 
 namespace groupscaler::testing {
 
+// Polls `done` every 20 ms for up to `timeout`; its last answer.
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
 class Subprocess {
  public:
   // Starts argv[0] (a path) with piped stdin and stdout; stderr inherited.
   static StatusOr<std::unique_ptr<Subprocess>> Spawn(const std::vector<std::string>& argv);
+  // Starts argv[0] with stdin and stdout on /dev/null and stderr into the
+  // file `log_path` (truncated), which log() reads.
+  static StatusOr<std::unique_ptr<Subprocess>> SpawnLogged(const std::vector<std::string>& argv,
+                                                           const std::string& log_path);
   // Kills the child if it still runs, and reaps it.
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
 
+  pid_t pid() const { return pid_; }
   // The next line of stdout without its '\n'; nullopt at EOF or timeout.
   std::optional<std::string> ReadLine(std::chrono::milliseconds timeout);
   void CloseStdin();
-  // Exit code, or 128 + signal; kills the child (SIGKILL) at the timeout.
-  int Wait(std::chrono::milliseconds timeout);
+  // Sends `signo` unless the child has been reaped.
+  void Signal(int signo);
+  // Exit code, or 128 + signal; nullopt while it still runs at the timeout
+  // (the destructor kills it).
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  // What it wrote to stderr so far (SpawnLogged); "" otherwise.
+  std::string log() const;
 
  private:
   Subprocess() = default;
   pid_t pid_ = -1;
   int stdin_fd_ = -1;
   int stdout_fd_ = -1;
+  std::string log_path_;
   std::string buffer_;
   std::optional<int> exit_code_;
 };
