@@ -122,7 +122,7 @@ int32_t CeilToReplicas(double x) {
 
 void RecordChange(History* history, Timestamp now, int32_t from, int32_t to, int64_t lag) {
   history->scale_events.push_back({now, to - from});
-  history->last_change = ScaleChange{.time = now, .replicas = to, .lag = lag};
+  history->last_change = ScaleChange{.time = now, .from = from, .replicas = to, .lag = lag};
   if (history->rebalances_caused < kInt64Max) ++history->rebalances_caused;
 }
 
@@ -149,23 +149,41 @@ bool Settled(const History& history, const Observation& observation, const Spec&
          elapsed >= Seconds(kSettleCapFactor * spec.rebalance_settle_seconds);
 }
 
-// Whether the group worked at one size through the interval since the last
-// observation: the replicas did not change and, where the broker reports
-// members, all had joined at both ends; elsewhere the last change had
-// settled (rebalanceSettleSeconds) before the interval began.
-bool SteadyInterval(const History& history, const Observation& observation, const Spec& spec) {
-  if (!history.last_observed || observation.current_replicas <= 0 ||
-      history.last_replicas != observation.current_replicas) {
-    return false;
+// The replicas that consumed throughout the interval since the last
+// observation, unset when the group did not work at one size through it:
+// * the replicas did not change and, where the broker reports members, all
+//   had joined at both ends; elsewhere the last change had settled
+//   (rebalanceSettleSeconds) before the interval began;
+// * or replicas were added, but the broker reports the same members at both
+//   ends, all of the earlier replicas at the start and a stable group at the
+//   end: the new ones are still starting (a replica joins, and the group
+//   rebalances, only once it started), so the earlier ones did the work.
+std::optional<int32_t> WorkingReplicas(const History& history, const Observation& observation,
+                                       const Spec& spec) {
+  if (!history.last_observed || history.last_replicas <= 0) return std::nullopt;
+  const int32_t before = history.last_replicas;
+  const bool stable = observation.group_stable.value_or(true);
+  if (before == observation.current_replicas) {
+    if (observation.members) {
+      if (Joined(*observation.members, before, spec) && stable && history.last_members &&
+          Joined(*history.last_members, before, spec)) {
+        return before;
+      }
+      return std::nullopt;
+    }
+    if (!history.last_change ||
+        history.last_change->time + Seconds(spec.rebalance_settle_seconds) <=
+            *history.last_observed) {
+      return before;
+    }
+    return std::nullopt;
   }
-  if (observation.members) {
-    return Joined(*observation.members, observation.current_replicas, spec) &&
-           observation.group_stable.value_or(true) && history.last_members &&
-           Joined(*history.last_members, history.last_replicas, spec);
+  if (observation.current_replicas > before && observation.members && history.last_members &&
+      *observation.members == *history.last_members && stable &&
+      Joined(*history.last_members, before, spec)) {
+    return before;
   }
-  return !history.last_change ||
-         history.last_change->time + Seconds(spec.rebalance_settle_seconds) <=
-             *history.last_observed;
+  return std::nullopt;
 }
 
 // The committed offset of `p`, where the group has one (librdkafka reports
@@ -252,47 +270,63 @@ std::optional<Rates> WindowRates(std::vector<RateSample>* samples, Timestamp cut
 
 // What one interval says of the messages/s a working replica sustains.
 struct RateEvidence {
+  // What the working replicas consumed per replica: never more than they
+  // sustain, however loaded they were, so a lower bound of the rate. With
+  // partitions spread unevenly (12 over 5 replicas: 3, 3, 2, 2, 2) the
+  // replicas holding fewer may keep up while the others are flat out, so it
+  // can be well below the rate.
+  double lower_bound = 0;
+  // Every partition with traffic was busy (see IntervalRate): every replica
+  // worked at capacity, however many partitions it held, and `rate` is what
+  // one sustains.
+  bool saturated = false;
   double rate = 0;
-  // Every partition with traffic started the interval with more backlog than
-  // was consumed from it: no consumer ever ran out of work, so `rate` is what
-  // a replica sustains. Otherwise every such partition was busy at one end
-  // (see IntervalRate), and `rate` is only a lower bound.
+  // Of a saturated interval: every busy partition's backlog at the start
+  // covered what was consumed from it, so no consumer ran out of work before
+  // the end and `rate` is a measurement; otherwise some were only busy at the
+  // end, and `rate` is a lower bound.
   bool flat_out = false;
 };
 
 // The evidence of an interval from its partitions' steps, the stalled ones
 // (`stalled[i]`) left out: their consumption says nothing of a replica's rate
-// and their owners are unknown, so the working replicas count in proportion
-// to the partitions not stalled. Every partition with traffic must have been
-// busy: a backlog at the start or at the end at least what was consumed from
-// it in the interval. A consumer that keeps up shows less (only what arrived
-// since its last commit), so an idle group never passes for a busy one.
-// Unset when some partition was not busy or consumed nothing.
+// and their owners are unknown, so for `rate` the working replicas count in
+// proportion to the partitions not stalled. A partition with traffic was busy
+// when it had a backlog at the start at least what was consumed from it in
+// the interval, or at the end, or when its backlog grew (it got less than
+// arrived) to at least half of that. A consumer that keeps up shows less
+// (only what arrived since its last commit), so an idle group never passes
+// for a busy one; a partition with backlog that consumed nothing is a stall
+// in the making (or a paused consumer), not a busy one. Unset when some
+// partition was not seen at both ends or nothing was consumed.
 std::optional<RateEvidence> IntervalRate(const std::vector<PartitionStep>& steps,
                                          const std::vector<bool>& stalled, double interval,
                                          int32_t working) {
   if (working <= 0 || !(interval > 0)) return std::nullopt;
   double consumed = 0;
   size_t counted = 0;
+  bool saturated = true;
   bool flat_out = true;
   for (size_t i = 0; i < steps.size(); ++i) {
     const PartitionStep& s = steps[i];
     if (!s.has_previous) return std::nullopt;
     if (stalled[i]) continue;
     ++counted;
-    if (s.previous_lag == 0 && s.produced == 0 && s.consumed == 0) continue;
-    // Backlog and nothing consumed from it is a stall in the making (or a
-    // paused consumer): no evidence of a rate.
-    if (s.consumed == 0) return std::nullopt;
-    const bool backlog_at_start = s.previous_lag > s.consumed;
-    if (!backlog_at_start && !(s.lag > 0 && s.lag >= s.consumed)) return std::nullopt;
-    flat_out = flat_out && backlog_at_start;
     consumed += static_cast<double>(s.consumed);
+    if (s.previous_lag == 0 && s.produced == 0 && s.consumed == 0) continue;
+    const bool backlog_at_start = s.previous_lag > s.consumed;
+    const bool backlog_at_end =
+        s.lag >= s.consumed || (s.lag > s.previous_lag && 2 * s.lag >= s.consumed);
+    saturated = saturated && s.consumed > 0 && (backlog_at_start || backlog_at_end);
+    flat_out = flat_out && backlog_at_start;
   }
   if (!(consumed > 0)) return std::nullopt;
   const double replicas = static_cast<double>(working) * static_cast<double>(counted) /
                           static_cast<double>(steps.size());
-  return RateEvidence{.rate = consumed / interval / replicas, .flat_out = flat_out};
+  return RateEvidence{.lower_bound = consumed / interval / static_cast<double>(working),
+                      .saturated = saturated,
+                      .rate = consumed / interval / replicas,
+                      .flat_out = saturated && flat_out};
 }
 
 // The fewest replicas that carry `demand` messages/s spread evenly over
@@ -759,31 +793,49 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     }
   }
 
-  // The per-replica rate: this decision uses what was learned up to the last
-  // observation; this interval teaches the next one, if the group was busy
-  // in it: flat out, it moves the average towards its rate; busy but maybe
-  // not throughout, its rate is a lower bound and can only raise it.
+  // The per-replica rate, learned from this interval if the group worked at
+  // one size through it: saturated and flat out, the average moves towards
+  // its rate; saturated but maybe not throughout, its rate can only raise
+  // the average; the first saturated interval sets it. Any interval's
+  // consumption per working replica is a lower bound.
   const bool settled = Settled(history, observation, spec, now);
-  if (interval > 0 && unknown == 0 && !d.flags.group_stopped &&
-      SteadyInterval(history, observation, spec)) {
+  if (settled && history.last_change && !history.last_change->settled_at) {
+    ScaleChange& change = *history.last_change;
+    change.settled_at = now;
+    if (change.replicas < change.from && d.current == change.replicas) {
+      change.rebalance_backlog = std::max<int64_t>(0, signal_lag - change.lag);
+    }
+  }
+  const std::optional<int32_t> steady_replicas =
+      interval > 0 && unknown == 0 && !d.flags.group_stopped
+          ? WorkingReplicas(history, observation, spec)
+          : std::nullopt;
+  if (steady_replicas) {
     const int32_t working =
-        std::min(d.current, PartitionCeiling(d.partitions, spec.consumers_per_replica));
+        std::min(*steady_replicas, PartitionCeiling(d.partitions, spec.consumers_per_replica));
     std::vector<bool> stalled(n);
     for (size_t i = 0; i < n; ++i) stalled[i] = d.partition_lags[i].stalled;
     if (std::optional<RateEvidence> sample = IntervalRate(steps, stalled, interval, working)) {
+      history.per_replica_rate_lower_bound =
+          std::max(history.per_replica_rate_lower_bound.value_or(0), sample->lower_bound);
       const std::optional<double> prior =
           history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
-      if (!prior) {
-        history.per_replica_rate = sample->rate;
-      } else if (sample->flat_out) {
-        const double alpha =
-            std::min(1.0, interval / static_cast<double>(spec.rate_window_seconds));
-        history.per_replica_rate = *prior + alpha * (sample->rate - *prior);
-      } else {
-        history.per_replica_rate = std::max(*prior, sample->rate);
+      if (sample->saturated) {
+        if (!prior) {
+          history.per_replica_rate = sample->rate;
+        } else if (sample->flat_out) {
+          const double alpha =
+              std::min(1.0, interval / static_cast<double>(spec.rate_window_seconds));
+          history.per_replica_rate = *prior + alpha * (sample->rate - *prior);
+        } else {
+          history.per_replica_rate = std::max(*prior, sample->rate);
+        }
+        if (history.saturated_intervals < kInt64Max) ++history.saturated_intervals;
       }
     }
   }
+  d.per_replica_rate =
+      history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
   history.partitions = std::move(tracks);
   history.rate_samples = std::move(rate_samples);
   history.last_observed = now;
@@ -798,19 +850,54 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   int64_t raw = 0;
   const bool throughput = spec.policy_type == PolicyType::kThroughput;
   const bool by_rate = throughput && d.per_replica_rate && produce_known;
+  const double drain = static_cast<double>(spec.target_drain_seconds);
+  // For a scale-up, the backlog the last scale-down's rebalance left is
+  // drained over targetDrainSeconds from when the group settled, not counted
+  // at once: the count was chosen to carry the produce rate with headroom,
+  // so it drains it in time, and scaling up for it would pause the group
+  // once more and leave as much again. A scale-down counts the whole lag.
+  int64_t rebalance_allowance = 0;
+  if (history.last_change && history.last_change->settled_at) {
+    const double left = 1 - ToSeconds(now - *history.last_change->settled_at) / drain;
+    if (left > 0) {
+      rebalance_allowance = std::min(
+          signal_lag,
+          static_cast<int64_t>(static_cast<double>(history.last_change->rebalance_backlog) * left));
+    }
+  }
+  const double demand =
+      produce_rate + static_cast<double>(signal_lag - rebalance_allowance) / drain;
+  std::string demand_text;  // "produce 100.0/s + lag 600 / 60s drain = 110.0/s"
+  {
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1) << "produce " << produce_rate << "/s + ";
+    if (rebalance_allowance > 0) {
+      out << "(lag " << signal_lag << " - " << rebalance_allowance
+          << " left by the last scale-down's rebalance)";
+    } else {
+      out << "lag " << signal_lag;
+    }
+    out << " / " << spec.target_drain_seconds << "s drain = " << demand << "/s";
+    demand_text = out.str();
+  }
+  const int32_t carrying =
+      d.partitions - unknown - ClampToInt32(static_cast<int64_t>(d.stalled_partitions.size()));
   if (by_rate) {
-    const double drain = static_cast<double>(spec.target_drain_seconds);
-    const double demand = produce_rate + static_cast<double>(signal_lag) / drain;
-    const int32_t carrying =
-        d.partitions - unknown - ClampToInt32(static_cast<int64_t>(d.stalled_partitions.size()));
     raw = ReplicasForDemand(demand, *d.per_replica_rate, d.partitions, carrying);
-    msg << "produce " << produce_rate << "/s + lag " << signal_lag << " / "
-        << spec.target_drain_seconds << "s drain = " << demand << "/s over " << carrying
-        << " partitions, at " << *d.per_replica_rate << "/s per replica = " << raw;
+    msg << demand_text << " over " << carrying << " partitions, at " << *d.per_replica_rate
+        << "/s per replica (";
+    if (history.per_replica_rate) {
+      msg << "learned from " << history.saturated_intervals << " saturated interval"
+          << (history.saturated_intervals == 1 ? "" : "s");
+    } else {
+      msg << "perReplicaRateHint";
+    }
+    msg << ") = " << raw;
     if (raw < d.current) {
       // A smaller count must carry the demand with headroom, so that noise
       // in the produce rate around one count's capacity does not flap.
-      const int32_t with_headroom = ReplicasForDemand(demand * (1 + kScaleDownHeadroom),
+      const double whole_demand = produce_rate + static_cast<double>(signal_lag) / drain;
+      const int32_t with_headroom = ReplicasForDemand(whole_demand * (1 + kScaleDownHeadroom),
                                                       *d.per_replica_rate, d.partitions, carrying);
       if (with_headroom > raw) {
         raw = std::min(with_headroom, d.current);
@@ -822,11 +909,25 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
       d.flags.throughput_fallback = true;
       msg << "throughput policy falls back to lag ("
           << (d.per_replica_rate ? "produce rate not known yet"
-                                 : "per-replica rate unknown: no hint, none learned yet")
+                                 : "per-replica rate unknown: no hint, no saturated interval yet")
           << "): ";
     }
     raw = CeilDiv(signal_lag, spec.lag_threshold);
     msg << "lag " << signal_lag << " / threshold " << spec.lag_threshold << " = " << raw;
+    const std::optional<double> lower_bound = history.per_replica_rate_lower_bound;
+    if (throughput && !d.per_replica_rate && lower_bound && produce_known && raw > d.current) {
+      // Replicas sustain at least the lower bound, so the count that carries
+      // the demand at it is enough: a scale-up need not go beyond it. The
+      // demand holds the backlog's drain, so the cap never leaves it
+      // undrained; scaling down still waits for what lag allows.
+      const int32_t enough =
+          std::max(ReplicasForDemand(demand, *lower_bound, d.partitions, carrying), d.current);
+      if (enough < raw) {
+        raw = enough;
+        msg << ", capped at " << raw << ": " << demand_text << " at " << *lower_bound
+            << "/s per replica (lower bound: consumed per working replica)";
+      }
+    }
   }
   if (spec.lag_seconds_threshold && any_signal_lag) {
     // In proportion to how far the oldest message's age is over the target,
@@ -953,7 +1054,12 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   std::erase_if(history.recommendations,
                 [&](const Recommendation& r) { return r.time <= keep_after; });
 
-  // Rate limits, as the HPA's behavior policies.
+  // Rate limits, as the HPA's behavior policies. Unless the user set
+  // scale-up policies, a count from the rates is reached in one step: it is
+  // what the group needs, not a metric's proportional guess that the HPA's
+  // steps guard against, and every intermediate step would cost the whole
+  // group one more rebalance.
+  const bool up_in_one_step = by_rate && !spec.behavior.scale_up.policies;
   int32_t desired = stabilized;
   bool limited = false;
   bool disabled = false;
@@ -962,7 +1068,7 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
       desired = d.current;
       disabled = true;
       msg << "; scale-up disabled";
-    } else {
+    } else if (!up_in_one_step) {
       // From zero, every policy's percentage of nothing is nothing; the HPA
       // never scales from zero, so allow at least one replica.
       const int32_t limit =

@@ -64,31 +64,45 @@ std::optional<double> TimeLagSeconds(const std::vector<OffsetPoint>& end_points,
 // previous Decide returned (empty at first); the returned Decision carries the
 // next one. `spec` must have passed ValidateSpec.
 //
-// The raw count is the policy's: lag: ceil(lag / lagThreshold); throughput:
-// the fewest replicas whose busiest one, holding ceil(partitions / replicas)
+// The raw count is the policy's: lag: ceil(lag / lagThreshold); throughput: the
+// fewest replicas whose busiest one, holding ceil(partitions / replicas)
 // partitions, carries their share of produceRate + lag / targetDrainSeconds
 // (spread evenly over the partitions not stalled) at perReplicaRate, and a
-// count below the current one with 10% headroom; falling back to the lag
-// policy (flags.throughput_fallback, said in the message) while the
-// per-replica rate or a topic's produce rate is unknown. With
-// lagSecondsThreshold, also ceil(replicas x timeLag / lagSecondsThreshold),
-// the larger of the two counting. Lag and produce rate of stalled partitions
-// are left out. Then the ceiling, floor, alignment, stabilization and
-// behavior (while the throughput policy decides from rates, the default
-// scale-down window is rateWindowSeconds); then, after a change, further
-// changes wait until the group settled (see Settled in policy.cc) unless the
-// lag grew past emergencyLagFactor x max(lag at the change, lagThreshold),
-// which lifts the hold for a scale-up.
+// count below the current one with 10% headroom (for a scale-up, the backlog
+// the last scale-down's rebalance left, measured when the group settled, is
+// drained over targetDrainSeconds from then instead of counted at once);
+// falling back to the lag policy (flags.throughput_fallback, said in the
+// message) while the per-replica rate or a topic's produce rate is unknown, a
+// fallback scale-up capped at the count that carries that demand at the rate's
+// lower bound (below). With lagSecondsThreshold, also ceil(replicas x timeLag /
+// lagSecondsThreshold), the larger of the two counting. Lag and produce rate of
+// stalled partitions are left out. Then the ceiling, floor, alignment,
+// stabilization and behavior (while the throughput policy decides from rates,
+// the default scale-down window is rateWindowSeconds and, without scaleUp
+// policies, a scale-up is not limited: one step, one rebalance); then, after a
+// change, further changes wait until the group settled (see Settled in
+// policy.cc) unless the lag grew past emergencyLagFactor x max(lag at the
+// change, lagThreshold), which lifts the hold for a scale-up.
 //
-// The per-replica rate used is the one learned from the intervals up to the
-// last observation (else the hint); this observation's interval updates it
-// for the next from consumed / interval / working replicas (stalled
-// partitions left out, the working replicas scaled by the fraction not
-// stalled), when the replicas did not change, no change was settling and
-// every partition with traffic consumed and had a backlog of at least what it
-// consumed at one end of the interval: at the start (flat out), as an
-// exponential average over rateWindowSeconds; only at the end, as a lower
-// bound that can raise the rate but never lower it.
+// The per-replica rate used is the one learned from the intervals up to this
+// observation (else the hint), the message saying which ("learned from N
+// saturated intervals", "perReplicaRateHint"). An interval teaches when the
+// group worked at one size through it: the replicas did not change, no change
+// was settling, and all members had joined at both ends where the broker
+// reports them; or replicas were added but are still starting (the same
+// members at both ends, all of the earlier replicas, a stable group). Its
+// rate is consumed / interval / working replicas (stalled partitions left
+// out, the working replicas scaled by the fraction not stalled). It is
+// saturated when every partition with traffic consumed and was busy: a
+// backlog of at least what it consumed at the start (flat out: an
+// exponential average over rateWindowSeconds), or at the end, or one that
+// grew to at least half of it (a lower bound that can raise the rate but
+// never lower it); the first saturated interval sets the rate. Any such
+// interval, saturated or not, gives consumed / interval / working replicas
+// as a lower bound of the rate (History::per_replica_rate_lower_bound):
+// replicas holding fewer partitions than others may keep up while the rest
+// are flat out, so it can be well below the rate, and it is used only to cap
+// the fallback's scale-ups, never to scale down.
 Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now);
 
 }  // namespace groupscaler::policy

@@ -214,8 +214,16 @@ inline constexpr size_t kMaxRateSamples = 128;
 // The last change of the replica count that Decide asked for.
 struct ScaleChange {
   Timestamp time;
+  int32_t from = 0;      // the replicas before
   int32_t replicas = 0;  // asked for
   int64_t lag = 0;       // the scaling signal's lag at the change
+  // When the group was first seen settled after the change and, for a
+  // scale-down that took effect, how much the lag had grown by then: the
+  // backlog the change's rebalance left (after a scale-up, the growth is
+  // also the old count falling behind, so none is put down to the
+  // rebalance).
+  std::optional<Timestamp> settled_at;
+  int64_t rebalance_backlog = 0;
   friend bool operator==(const ScaleChange&, const ScaleChange&) = default;
 };
 
@@ -235,8 +243,13 @@ struct History {
   int32_t last_replicas = 0;
   std::optional<int32_t> last_members;
   // Messages/s one replica sustains, learned from intervals in which the
-  // group was busy; unset until the first such interval.
+  // group was saturated; unset until the first such interval.
   std::optional<double> per_replica_rate;
+  // The saturated intervals per_replica_rate was learned from.
+  int64_t saturated_intervals = 0;
+  // The most messages/s per working replica consumed in any interval at one
+  // size: what a replica sustains is at least this. Unset until the first.
+  std::optional<double> per_replica_rate_lower_bound;
   std::optional<ScaleChange> last_change;
   // Changes Decide asked for since the history began.
   int64_t rebalances_caused = 0;

@@ -246,6 +246,8 @@ struct LearnCase {
   int32_t replicas_before = 2;
   int32_t replicas_after = 2;
   std::optional<double> want;  // history.per_replica_rate after +10s
+  // history.per_replica_rate_lower_bound after +10s, where given.
+  std::optional<double> want_lower_bound;
 };
 
 void PrintTo(const LearnCase& c, std::ostream* os) { *os << c.name; }
@@ -258,12 +260,19 @@ TEST_P(LearnTest, Learns) {
   spec.max_replicas = c.replicas_before;  // no change between the two observations
   const Decision first = Decide(Obs(c.before, c.replicas_before), {}, spec, At(0));
   const Decision d = Decide(Obs(c.after, c.replicas_after), first.history, spec, At(10));
-  // This decision used what was known before the interval.
-  EXPECT_EQ(d.per_replica_rate, spec.per_replica_rate_hint);
   if (c.want) {
     EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(*c.want, 1e-9)));
+    EXPECT_EQ(d.history.saturated_intervals, 1);
+    // This decision already uses what the interval taught.
+    EXPECT_EQ(d.per_replica_rate, d.history.per_replica_rate);
   } else {
     EXPECT_EQ(d.history.per_replica_rate, std::nullopt);
+    EXPECT_EQ(d.history.saturated_intervals, 0);
+    EXPECT_EQ(d.per_replica_rate, spec.per_replica_rate_hint);
+  }
+  if (c.want_lower_bound) {
+    EXPECT_THAT(d.history.per_replica_rate_lower_bound,
+                Optional(DoubleNear(*c.want_lower_bound, 1e-9)));
   }
 }
 
@@ -288,9 +297,11 @@ INSTANTIATE_TEST_SUITE_P(
                   .replicas_before = 8,
                   .replicas_after = 8,
                   .want = 100},
+        // What was consumed is still a lower bound: 4 x 1000 in 10 s by 2.
         LearnCase{.name = "RanDryIsNotLearned",
                   .before = Parts(4, 10'000, 9'500),
-                  .after = Parts(4, 10'500, 10'500)},
+                  .after = Parts(4, 10'500, 10'500),
+                  .want_lower_bound = 200},
         LearnCase{.name = "ReplicasChangedIsNotLearned", .replicas_after = 1},
         LearnCase{.name = "NothingConsumedIsNotLearned", .after = Parts(4, 10'500, 0)},
         // Lag 500 at the start, 900 at the end, 600 consumed: busy at the
@@ -321,6 +332,21 @@ INSTANTIATE_TEST_SUITE_P(
                   .before = Parts(4, 1'000, 1'000),
                   .after = Parts(4, 2'000, 1'500),
                   .want = 100},
+        // From nothing to 400 while 500 were consumed of 900 produced: the
+        // consumers got less than arrived and the backlog is more than half
+        // an interval's work, so they were saturated (a replica sharing its
+        // rate over several partitions shows this on its first interval).
+        LearnCase{.name = "BacklogGrowingToHalfAnIntervalsWorkIsSaturated",
+                  .before = Parts(4, 1'000, 1'000),
+                  .after = Parts(4, 1'900, 1'500),
+                  .want = 100,
+                  .want_lower_bound = 100},
+        // Grown, but to less than half of what was consumed: commits a
+        // little behind a group that keeps up.
+        LearnCase{.name = "BacklogGrowingToLessThanHalfIsNotLearned",
+                  .before = Parts(4, 1'000, 950),
+                  .after = Parts(4, 2'000, 1'800),
+                  .want_lower_bound = 170},
         // Lag at both ends, but less than a whole interval's consumption: a
         // group keeping up, its commits a little behind.
         LearnCase{.name = "KeepingUpWithCommitsBehindIsNotLearned",
@@ -373,19 +399,130 @@ TEST(Learn, NotUntilTheChangeSettledBeforeTheInterval) {
   EXPECT_TRUE(d.history.per_replica_rate.has_value()) << "settled by +30s, the interval from +40s";
 }
 
-TEST(Learn, MembersJoinedAtBothEndsMakeASteadyInterval) {
+// Which intervals the group worked through at one size: the replicas and
+// members at both ends (members as the broker reports them).
+struct SteadyCase {
+  std::string name;
+  int32_t replicas_before;
+  int32_t members_before;
+  int32_t replicas_after;
+  int32_t members_after;
+  std::optional<bool> stable_after;
+  std::optional<double> want;  // history.per_replica_rate after +10s
+};
+
+void PrintTo(const SteadyCase& c, std::ostream* os) { *os << c.name; }
+
+class SteadyTest : public ::testing::TestWithParam<SteadyCase> {};
+
+// 4 partitions with backlog, 500 consumed from each in 10 s.
+TEST_P(SteadyTest, LearnsOnlyFromTheReplicasThatWorkedThroughout) {
+  const SteadyCase& c = GetParam();
   Spec spec = Throughput(std::nullopt);
+  spec.max_replicas = 10;
+  const Decision first =
+      Decide(Obs(Parts(4, 10'000, 0), c.replicas_before, c.members_before), {}, spec, At(0));
+  Observation after = Obs(Parts(4, 10'500, 500), c.replicas_after, c.members_after);
+  after.group_stable = c.stable_after;
+  const Decision d = Decide(after, first.history, spec, At(10));
+  if (c.want) {
+    EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(*c.want, 1e-9))) << d.message;
+  } else {
+    EXPECT_EQ(d.history.per_replica_rate, std::nullopt) << d.message;
+    EXPECT_EQ(d.history.per_replica_rate_lower_bound, std::nullopt) << d.message;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, SteadyTest,
+    ::testing::Values(SteadyCase{.name = "SameReplicasAllMembers",
+                                 .replicas_before = 2,
+                                 .members_before = 2,
+                                 .replicas_after = 2,
+                                 .members_after = 2,
+                                 .want = 4 * 500 / 10.0 / 2},
+                      // Two replicas added at +0s are still starting at +10s: not members
+                      // yet, no rebalance yet; the one replica did the work.
+                      SteadyCase{.name = "AddedReplicasStillStarting",
+                                 .replicas_before = 1,
+                                 .members_before = 1,
+                                 .replicas_after = 3,
+                                 .members_after = 1,
+                                 .want = 4 * 500 / 10.0},
+                      SteadyCase{.name = "AddedReplicasStillStartingInAStableGroup",
+                                 .replicas_before = 1,
+                                 .members_before = 1,
+                                 .replicas_after = 3,
+                                 .members_after = 1,
+                                 .stable_after = true,
+                                 .want = 4 * 500 / 10.0},
+                      SteadyCase{.name = "AddedReplicasWhileTheGroupRebalances",
+                                 .replicas_before = 1,
+                                 .members_before = 1,
+                                 .replicas_after = 3,
+                                 .members_after = 1,
+                                 .stable_after = false},
+                      SteadyCase{.name = "AMemberJoinedDuringTheInterval",
+                                 .replicas_before = 2,
+                                 .members_before = 1,
+                                 .replicas_after = 2,
+                                 .members_after = 2},
+                      // At the start not every replica had joined: a rebalance was due.
+                      SteadyCase{.name = "AddedReplicasWhileEarlierOnesWereJoining",
+                                 .replicas_before = 2,
+                                 .members_before = 1,
+                                 .replicas_after = 3,
+                                 .members_after = 1},
+                      SteadyCase{.name = "RemovedReplicas",
+                                 .replicas_before = 3,
+                                 .members_before = 3,
+                                 .replicas_after = 2,
+                                 .members_after = 3}),
+    [](const auto& info) { return info.param.name; });
+
+// A replica added after a saturated interval does not count before it
+// joined; the interval in which it joined teaches nothing.
+TEST(Learn, AStartingReplicaCountsOnlyOnceJoined) {
+  Spec spec = Throughput(std::nullopt);
+  spec.rate_window_seconds = 10;
   spec.rebalance_settle_seconds = 30;
   spec.max_replicas = 2;
   const Decision first = Decide(Obs(Parts(4, 10'000, 0), 1, 1), {}, spec, At(0));
   ASSERT_EQ(first.desired, 2);
-  // +10s: one member of two; +20s: both joined; +30s: still both.
+  // +10s: the new replica is starting; 4 x 500 in 10 s by the first one.
   Decision d = Decide(Obs(Parts(4, 10'500, 500), 2, 1), first.history, spec, At(10));
-  d = Decide(Obs(Parts(4, 11'000, 1'000), 2, 2), d.history, spec, At(20));
-  EXPECT_EQ(d.history.per_replica_rate, std::nullopt) << "a member joined during the interval";
-  d = Decide(Obs(Parts(4, 11'500, 2'000), 2, 2), d.history, spec, At(30));
-  // 4 x 1000 in 10 s by 2 replicas, the first sample taken as it is.
   EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(200, 1e-9)));
+  // +20s: it joined during the interval (a rebalance): nothing learned.
+  d = Decide(Obs(Parts(4, 11'000, 1'100), 2, 2), d.history, spec, At(20));
+  EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(200, 1e-9)));
+  EXPECT_EQ(d.history.saturated_intervals, 1);
+  // +30s: both members at both ends: 4 x 1200 in 10 s by 2.
+  d = Decide(Obs(Parts(4, 11'500, 2'300), 2, 2), d.history, spec, At(30));
+  EXPECT_THAT(d.history.per_replica_rate, Optional(DoubleNear(240, 1e-9)));
+  EXPECT_EQ(d.history.saturated_intervals, 2);
+}
+
+// Replicas sharing 12 partitions unevenly (5 replicas: two hold 3, three
+// hold 2), each sustaining 90/s, 35/s produced into every partition: the
+// ones with 3 fall behind (30/s per partition), the ones with 2 keep up.
+// Not every partition is busy, so nothing is learned; consumed per replica
+// is only a lower bound, below the 90/s.
+TEST(Learn, UnevenPartitionsGiveOnlyALowerBound) {
+  Spec spec = Throughput(std::nullopt);
+  spec.max_replicas = 5;
+  std::vector<PartitionObservation> before = Parts(12, 1'000, 1'000);
+  std::vector<PartitionObservation> after = Parts(12, 1'350, 1'350);
+  for (int p = 0; p < 6; ++p) {
+    before[p].log_end_offset = 2'000;
+    after[p].log_end_offset = 2'350;
+    after[p].committed_offset = 1'300;
+  }
+  const Decision first = Decide(Obs(before, 5, 5), {}, spec, At(0));
+  const Decision d = Decide(Obs(after, 5, 5), first.history, spec, At(10));
+  EXPECT_EQ(d.history.per_replica_rate, std::nullopt);
+  EXPECT_EQ(d.history.saturated_intervals, 0);
+  // (6 x 300 + 6 x 350) in 10 s by 5.
+  EXPECT_THAT(d.history.per_replica_rate_lower_bound, Optional(DoubleNear(78, 1e-9)));
 }
 
 // ---------------------------------------------------------------------------
@@ -429,16 +566,16 @@ INSTANTIATE_TEST_SUITE_P(
                        .want_raw = 2,
                        .want_desired = 2,
                        .want_message = "produce 100.0/s + lag 0 / 60s drain = 100.0/s over 10 "
-                                       "partitions, at 60.0/s per replica = 2; ceiling 10 (10 "
-                                       "partitions)"},
+                                       "partitions, at 60.0/s per replica (perReplicaRateHint) "
+                                       "= 2; ceiling 10 (10 partitions)"},
         // 2 replicas carry 100/s at 50/s each, but not 110/s: from 10, the
         // scale-down stops at 3.
         ThroughputCase{.name = "ScaleDownKeepsHeadroom",
                        .spec = Throughput(50),
                        .want_raw = 3,
                        .want_desired = 3,
-                       .want_message = "at 50.0/s per replica = 2 (3 with 10.0% headroom to "
-                                       "scale down)"},
+                       .want_message = "at 50.0/s per replica (perReplicaRateHint) = 2 (3 "
+                                       "with 10.0% headroom to scale down)"},
         // 200/s: 20/s per partition, 2 per replica at 50/s: 10 / 2.
         ThroughputCase{.name = "LagDrainedOverTargetDrainSeconds",
                        .spec = Throughput(50),
@@ -457,7 +594,7 @@ INSTANTIATE_TEST_SUITE_P(
                        .spec = Throughput(25),
                        .want_raw = 5,
                        .want_desired = 5,
-                       .want_message = "at 25.0/s per replica = 5"},
+                       .want_message = "at 25.0/s per replica (perReplicaRateHint) = 5"},
         // 20/s per partition (22 with headroom), 70/s per replica carries
         // 3: ceil(10 / 3).
         ThroughputCase{.name = "BusiestReplicaCarriesItsPartitions",
@@ -487,8 +624,8 @@ INSTANTIATE_TEST_SUITE_P(
                        .want_desired = 6,
                        .want_fallback = true,
                        .want_message = "throughput policy falls back to lag (per-replica rate "
-                                       "unknown: no hint, none learned yet): lag 6000 / "
-                                       "threshold 1000 = 6"},
+                                       "unknown: no hint, no saturated interval yet): lag 6000 "
+                                       "/ threshold 1000 = 6"},
         ThroughputCase{.name = "NoProduceRateFallsBackToLag",
                        .spec = Throughput(50),
                        .lag_each = 600,
@@ -506,18 +643,114 @@ INSTANTIATE_TEST_SUITE_P(
             .want_message = "lag 6000 / threshold 1000 = 6"}),
     [](const auto& info) { return info.param.name; });
 
+// The first saturated interval's rate decides at once, and the message says
+// where the rate came from.
 TEST(Throughput, UsesTheLearnedRateOnceKnown) {
   Spec spec = Throughput(std::nullopt);
   spec.rate_window_seconds = 10;
   spec.max_replicas = 2;
   Decision d = Decide(Obs(Parts(4, 10'000, 0), 2), {}, spec, At(0));
-  d = Decide(Obs(Parts(4, 10'500, 1'000), 2), d.history, spec, At(10));
   EXPECT_TRUE(d.flags.throughput_fallback);
-  d = Decide(Obs(Parts(4, 11'000, 2'000), 2), d.history, spec, At(20));
+  d = Decide(Obs(Parts(4, 10'500, 1'000), 2), d.history, spec, At(10));
   EXPECT_FALSE(d.flags.throughput_fallback) << d.message;
   EXPECT_THAT(d.per_replica_rate, Optional(DoubleNear(200, 1e-9)));
+  EXPECT_THAT(d.message, HasSubstr("at 200.0/s per replica (learned from 1 saturated interval)"));
+  // (200/s + 38000 / 60 s) / 200/s per replica.
+  EXPECT_EQ(d.raw, 5) << d.message;
+  d = Decide(Obs(Parts(4, 11'000, 2'000), 2), d.history, spec, At(20));
+  EXPECT_EQ(d.history.saturated_intervals, 2);
+  EXPECT_THAT(d.message, HasSubstr("(learned from 2 saturated intervals)"));
   // (200/s + 36000 / 60 s) / 200/s per replica.
   EXPECT_EQ(d.raw, 4) << d.message;
+}
+
+// Before any saturated interval (and without a hint), consumed per working
+// replica is a lower bound of the rate: the count that carries the demand at
+// it is enough, so a scale-up of the lag fallback goes no further.
+TEST(Throughput, LowerBoundCapsTheFallbacksScaleUp) {
+  Spec spec = Throughput(std::nullopt);
+  spec.max_replicas = 10;
+  spec.lag_threshold = 100;
+  spec.min_replicas = 2;
+  Decision d = Decide(Obs(Parts(10, 1'000, 1'000), 2, 2), {}, spec, At(0));
+  // Keeping up with 100/s: 10 x 100 in 10 s by 2, at least 50/s each.
+  d = Decide(Obs(Parts(10, 1'100, 1'100), 2, 2), d.history, spec, At(10));
+  ASSERT_EQ(d.desired, 2) << d.message;
+  EXPECT_THAT(d.history.per_replica_rate_lower_bound, Optional(DoubleNear(50, 1e-9)));
+  // A pause: nothing consumed, lag 1000 asks the lag policy for 10.
+  d = Decide(Obs(Parts(10, 1'200, 1'100), 2, 2), d.history, spec, At(20));
+  EXPECT_TRUE(d.flags.throughput_fallback);
+  EXPECT_EQ(d.per_replica_rate, std::nullopt);
+  // 100/s + 1000 / 60 s at 50/s per replica: 3 (4 partitions each).
+  EXPECT_EQ(d.raw, 3) << d.message;
+  EXPECT_EQ(d.desired, 3) << d.message;
+  EXPECT_THAT(d.message,
+              HasSubstr("lag 1000 / threshold 100 = 10, capped at 3: produce 100.0/s + lag 1000 / "
+                        "60s drain = 116.7/s at 50.0/s per replica (lower bound: consumed per "
+                        "working replica)"));
+}
+
+TEST(Throughput, LowerBoundNeverScalesDown) {
+  Spec spec = Throughput(std::nullopt);
+  spec.max_replicas = 10;
+  spec.lag_threshold = 100;
+  spec.min_replicas = 4;
+  Decision d = Decide(Obs(Parts(10, 1'000, 1'000), 4, 4), {}, spec, At(0));
+  // 800/s kept up with: at least 200/s each.
+  d = Decide(Obs(Parts(10, 1'800, 1'800), 4, 4), d.history, spec, At(10));
+  ASSERT_EQ(d.desired, 4) << d.message;
+  // 100/s now, a pause: lag 1000. At 200/s per replica 3 would carry
+  // 450/s + 1000 / 60 s, but the lower bound only caps a scale-up.
+  d = Decide(Obs(Parts(10, 1'900, 1'800), 4, 4), d.history, spec, At(20));
+  EXPECT_EQ(d.raw, 4) << d.message;
+  EXPECT_EQ(d.desired, 4) << d.message;
+}
+
+// A scale-down pauses the group while it rebalances; the backlog that
+// leaves is drained over targetDrainSeconds from when the group settled
+// rather than counted at once, which would scale straight back up (and pause
+// the group again). Past that, what is left counts as any backlog.
+TEST(Throughput, BacklogOfAScaleDownsRebalanceIsDrainedNotScaledFor) {
+  Spec spec = Throughput(50);
+  spec.max_replicas = 10;
+  spec.target_drain_seconds = 10;
+  spec.rebalance_settle_seconds = 30;
+  Decision d = Decide(Obs(Parts(10, 1'000, 1'000), 4, 4), {}, spec, At(0));
+  // 100/s, 110/s with headroom: 3 replicas (4 partitions each at 11/s).
+  d = Decide(Obs(Parts(10, 1'100, 1'100), 4, 4), d.history, spec, At(10));
+  ASSERT_EQ(d.desired, 3) << d.message;
+  // Settled, after a 10 s pause: lag 1000, all of it the rebalance's.
+  d = Decide(Obs(Parts(10, 1'200, 1'100), 3, 3), d.history, spec, At(20));
+  ASSERT_TRUE(d.history.last_change.has_value());
+  EXPECT_EQ(d.history.last_change->rebalance_backlog, 1'000);
+  // Counted at once: 100/s + 1000 / 10 s at 50/s per replica asks for 5.
+  EXPECT_EQ(d.desired, 3) << d.message;
+  EXPECT_THAT(d.message, HasSubstr("produce 100.0/s + (lag 1000 - 1000 left by the last "
+                                   "scale-down's rebalance) / 10s drain = 100.0/s"));
+  // 10 s on, the drain time is over: lag 500, 150/s, 4 replicas.
+  d = Decide(Obs(Parts(10, 1'300, 1'250), 3, 3), d.history, spec, At(30));
+  EXPECT_EQ(d.desired, 4) << d.message;
+  EXPECT_THAT(d.message, HasSubstr("produce 100.0/s + lag 500 / 10s drain = 150.0/s"));
+}
+
+// A count from the rates is reached in one step unless the user set
+// scale-up policies; the HPA's default (+4 pods or +100% per 15 s) would
+// take two steps, each a rebalance.
+TEST(Throughput, ScalesUpToTheRatesCountInOneStep) {
+  Spec spec = Throughput(10);
+  spec.max_replicas = 10;
+  Decision d = Decide(Obs(Parts(10, 1'000, 1'000), 1, 1), {}, spec, At(0));
+  d = Decide(Obs(Parts(10, 1'100, 1'100), 1, 1), d.history, spec, At(10));
+  EXPECT_EQ(d.raw, 10) << d.message;
+  EXPECT_EQ(d.desired, 10) << d.message;
+  EXPECT_EQ(d.reason, Reason::kScaleUp);
+
+  spec.behavior.scale_up.policies =
+      std::vector<ScalingPolicy>{{.type = ScalingPolicyType::kPods, .value = 2}};
+  d = Decide(Obs(Parts(10, 1'000, 1'000), 1, 1), {}, spec, At(0));
+  d = Decide(Obs(Parts(10, 1'100, 1'100), 1, 1), d.history, spec, At(10));
+  EXPECT_EQ(d.desired, 3) << d.message;
+  EXPECT_EQ(d.reason, Reason::kScaleUpLimited);
 }
 
 // The scale-down stabilization window: the throughput policy's produce
