@@ -24,6 +24,68 @@ bool ContainsIgnoringCase(std::string_view text, std::string_view word) {
 
 bool IsNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
+bool IsSeparator(char c) { return c == '-' || c == '_' || c == '.'; }
+
+bool AllOf(std::string_view text, bool (*pred)(char)) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), pred);
+}
+bool IsDigit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+bool IsHex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+// The alphabet of the names Kubernetes generates (pod-template-hash and the
+// pod's random tail).
+bool IsKubeGenerated(char c) {
+  return std::string_view("bcdfghjklmnpqrstvwxz2456789").find(c) != std::string_view::npos;
+}
+
+bool IsOrdinal(std::string_view s) { return s.size() <= 3 && AllOf(s, IsDigit); }
+
+bool IsInstanceWord(std::string_view s) {
+  for (std::string_view word : {"host", "hostname", "pod", "instance", "replica"}) {
+    if (s.size() == word.size() && ContainsIgnoringCase(s, word)) return true;
+  }
+  return false;
+}
+
+// Whether the segments of a suffix end in an instance id (see
+// GroupsNamedPerInstance).
+bool EndsInInstanceId(const std::vector<std::string_view>& segments) {
+  const size_t n = segments.size();
+  if (IsOrdinal(segments[n - 1])) return true;
+  if (n >= 2 && segments[n - 2].size() >= 5 && segments[n - 2].size() <= 10 &&
+      AllOf(segments[n - 2], IsKubeGenerated) && segments[n - 1].size() == 5 &&
+      AllOf(segments[n - 1], IsKubeGenerated)) {
+    return true;
+  }
+  if (n >= 5) {
+    static constexpr size_t kUuidLengths[] = {8, 4, 4, 4, 12};
+    bool uuid = true;
+    for (size_t i = 0; i < 5; ++i) {
+      const std::string_view part = segments[n - 5 + i];
+      uuid = uuid && part.size() == kUuidLengths[i] && AllOf(part, IsHex);
+    }
+    if (uuid) return true;
+  }
+  return std::any_of(segments.begin(), segments.end() - 1, IsInstanceWord);
+}
+
+bool IsNamedPerInstance(std::string_view group_id, std::string_view name) {
+  if (name.size() < group_id.size() + 2 || !name.starts_with(group_id) ||
+      !IsSeparator(name[group_id.size()])) {
+    return false;
+  }
+  std::vector<std::string_view> segments;
+  std::string_view rest = name.substr(group_id.size() + 1);
+  while (true) {
+    const auto end = std::find_if(rest.begin(), rest.end(), IsSeparator);
+    const std::string_view segment = rest.substr(0, end - rest.begin());
+    if (segment.empty()) return false;
+    segments.push_back(segment);
+    if (end == rest.end()) break;
+    rest.remove_prefix(segment.size() + 1);
+  }
+  return EndsInInstanceId(segments);
+}
+
 // The first reference in `text` to one of `names`, as written ("$(POD_NAME)",
 // "${HOSTNAME}", "$HOSTNAME"); empty when there is none.
 std::string FindReference(std::string_view text, const std::set<std::string>& names) {
@@ -96,6 +158,92 @@ std::string DescribePerInstanceGroupId(const PerInstanceGroupId& finding, int32_
          "processed " +
          std::to_string(replicas) + " times (x" + std::to_string(replicas) +
          "); give every replica the same group id (" + group_id + ")";
+}
+
+std::vector<std::string> GroupsNamedPerInstance(const std::string& group_id,
+                                                const std::vector<std::string>& listed) {
+  std::set<std::string> found;
+  for (const std::string& name : listed) {
+    if (IsNamedPerInstance(group_id, name)) found.insert(name);
+  }
+  return {found.begin(), found.end()};
+}
+
+StatusOr<GroupsPerInstance> CheckGroupsPerInstance(const GroupListing& listing,
+                                                   const kafka::GroupQuery& query,
+                                                   kafka::LagReader& reader,
+                                                   std::chrono::milliseconds timeout) {
+  GroupsPerInstance check{.listed_at = listing.listed_at, .query = query};
+  const std::vector<std::string> candidates =
+      GroupsNamedPerInstance(query.group_id, listing.groups);
+  if (candidates.size() < kMinGroupsPerInstance) return check;
+  std::vector<kafka::GroupQuery> queries;
+  for (const std::string& group : candidates) {
+    queries.push_back({.group_id = group, .topics = query.topics});
+  }
+  StatusOr<std::vector<kafka::GroupObservation>> observed = reader.Observe(queries, timeout);
+  if (!observed.ok()) return observed.status();
+  for (const kafka::GroupObservation& g : *observed) {
+    const std::vector<policy::PartitionObservation>& partitions = g.observation.partitions;
+    if (std::any_of(
+            partitions.begin(), partitions.end(),
+            [](const policy::PartitionObservation& p) { return p.committed_offset.has_value(); })) {
+      check.groups.push_back(g.group_id);
+    }
+  }
+  std::sort(check.groups.begin(), check.groups.end());
+  if (check.groups.size() < kMinGroupsPerInstance) check.groups.clear();
+  return check;
+}
+
+std::string DescribeGroupsPerInstance(const GroupsPerInstance& check) {
+  constexpr size_t kNamed = 5;
+  const std::string n = std::to_string(check.groups.size());
+  std::string names;
+  for (size_t i = 0; i < check.groups.size() && i < kNamed; ++i) {
+    names += (i == 0 ? "" : ", ") + check.groups[i];
+  }
+  if (check.groups.size() > kNamed) {
+    names += " and " + std::to_string(check.groups.size() - kNamed) + " more";
+  }
+  std::string topics;
+  for (const std::string& topic : check.query.topics)
+    topics += (topics.empty() ? "" : ", ") + topic;
+  return n + " consumer groups named like " + check.query.group_id +
+         " plus an instance suffix commit offsets on " + topics + " (" + names +
+         "): each instance uses a group of its own and reads every partition, so every message "
+         "is processed " +
+         n + " times (x" + n + "); give every instance the same group id (" + check.query.group_id +
+         ")";
+}
+
+StatusOr<std::shared_ptr<const GroupListing>> GroupListCache::Get(
+    const std::shared_ptr<kafka::LagReader>& reader, std::chrono::milliseconds timeout) {
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(mu_);
+    // A reader gone (its cluster no longer used) takes its listing along,
+    // before a new reader can reuse its address.
+    std::erase_if(entries_, [](const auto& e) { return e.second->reader.expired(); });
+    std::shared_ptr<Entry>& slot = entries_[reader.get()];
+    if (!slot) {
+      slot = std::make_shared<Entry>();
+      slot->reader = reader;
+    }
+    entry = slot;
+  }
+  std::lock_guard lock(entry->mu);
+  const Timestamp now = clock_->Now();
+  if (entry->result && now - entry->asked_at < interval_) return *entry->result;
+  StatusOr<std::vector<std::string>> listed = reader->ListGroups(timeout);
+  entry->asked_at = now;
+  if (listed.ok()) {
+    entry->result = std::make_shared<const GroupListing>(
+        GroupListing{.listed_at = now, .groups = std::move(listed).value()});
+  } else {
+    entry->result = listed.status();
+  }
+  return *entry->result;
 }
 
 }  // namespace groupscaler::controller

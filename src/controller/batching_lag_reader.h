@@ -14,7 +14,8 @@
 // already in flight.
 //
 // An error of a cycle (cluster unreachable) is every request's error.
-// CommittedTopics and RequestCountsSnapshot go straight to the inner reader.
+// CommittedTopics, ListGroups and RequestCountsSnapshot go straight to the
+// inner reader.
 
 #include <chrono>
 #include <condition_variable>
@@ -36,6 +37,9 @@ class BatchingLagReader final : public kafka::LagReader {
   StatusOr<std::vector<std::string>> CommittedTopics(const std::string& group,
                                                      std::chrono::milliseconds timeout) override {
     return inner_->CommittedTopics(group, timeout);
+  }
+  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds timeout) override {
+    return inner_->ListGroups(timeout);
   }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds timeout) override {
     return inner_->RequestCountsSnapshot(timeout);

@@ -73,6 +73,9 @@ class KafkaMetrics::Reader final : public kafka::LagReader {
                                                      std::chrono::milliseconds timeout) override {
     return tracked_->inner->CommittedTopics(group, timeout);
   }
+  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds timeout) override {
+    return tracked_->inner->ListGroups(timeout);
+  }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds timeout) override {
     return tracked_->inner->RequestCountsSnapshot(timeout);
   }

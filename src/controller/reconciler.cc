@@ -55,7 +55,7 @@ std::optional<std::pair<std::string, std::string>> SplitKey(const std::string& k
 }
 
 Reconciler::Reconciler(ReconcilerDeps deps, ReconcilerOptions options)
-    : deps_(deps), options_(options) {}
+    : deps_(deps), options_(options), group_lists_(deps.clock, options.group_list_interval) {}
 
 size_t Reconciler::tracked() const {
   std::lock_guard lock(mu_);
@@ -245,7 +245,10 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
 
   // 3b. A group id per replica in the pod template (anti_pattern.h), read
   // again only when the workload changed. Reading it may be forbidden; that
-  // only loses the warning.
+  // only loses the warning. The condition is set in 5b, with the check of
+  // the listed groups.
+  bool template_checked = false;
+  bool template_unreadable = false;
   if (deps_.workloads != nullptr && target_found) {
     bool checked = !scale->resource_version.empty() &&
                    scale->resource_version == state->checked_template_version;
@@ -258,22 +261,12 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
       } else {
         spdlog::debug("{}: cannot read {}: {}", key, target_name, pod_template.status().ToString());
         state->checked_template_version.clear();
+        template_unreadable = true;
         conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown,
                                   "PodTemplateUnreadable", pod_template.status().message());
       }
     }
-    if (checked && state->per_instance_group_id) {
-      const std::string message = DescribePerInstanceGroupId(
-          *state->per_instance_group_id, scale->spec_replicas, spec.kafka.group_id);
-      conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kTrue,
-                                kReasonPerInstanceGroupIds, message);
-      Warn(*state, ref, kReasonPerInstanceGroupIds, message);
-    } else if (checked) {
-      conds.per_instance =
-          Cond(kConditionPerInstanceGroupIds, ConditionStatus::kFalse, "SharedGroupId",
-               "no group id derived from the pod's identity in " + target_name);
-      state->warned.erase(kReasonPerInstanceGroupIds);
-    }
+    template_checked = checked;
   }
 
   // 4. The auth Secret and the cluster's shared reader.
@@ -340,6 +333,66 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     }
   }
   const bool kafka_ok = state->reader && !observation.failed;
+
+  // 5b. Groups named like this one plus an instance suffix, from the
+  // cluster's list of groups (listed at most once per group_list_interval
+  // for all its autoscalers; never where the brokers do not list groups),
+  // confirmed by their committed offsets on these topics. Only after a good
+  // observation, so a struggling cluster is asked nothing more.
+  const kafka::GroupQuery query{.group_id = spec.kafka.group_id, .topics = spec.kafka.topics};
+  if (kafka_ok) {
+    StatusOr<std::shared_ptr<const GroupListing>> listing =
+        group_lists_.Get(state->reader, options_.observe_timeout);
+    if (listing.ok() && (!state->groups_per_instance ||
+                         state->groups_per_instance->listed_at != (*listing)->listed_at ||
+                         state->groups_per_instance->query != query)) {
+      StatusOr<GroupsPerInstance> check =
+          CheckGroupsPerInstance(**listing, query, *state->reader, options_.observe_timeout);
+      if (check.ok()) {
+        state->groups_per_instance = std::move(check).value();
+      } else {
+        spdlog::debug("{}: cannot read the committed offsets of groups named like {}: {}", key,
+                      spec.kafka.group_id, check.status().ToString());
+      }
+    } else if (!listing.ok()) {
+      spdlog::debug("{}: cannot list groups: {}", key, listing.status().ToString());
+    }
+  }
+  std::vector<std::string> per_instance_findings;
+  std::vector<std::string> per_instance_checks;
+  if (template_checked) {
+    if (state->per_instance_group_id) {
+      per_instance_findings.push_back(DescribePerInstanceGroupId(
+          *state->per_instance_group_id, scale->spec_replicas, spec.kafka.group_id));
+    } else {
+      per_instance_checks.push_back("no group id derived from the pod's identity in " +
+                                    target_name);
+    }
+  }
+  if (state->groups_per_instance && state->groups_per_instance->query == query) {
+    if (!state->groups_per_instance->groups.empty()) {
+      per_instance_findings.push_back(DescribeGroupsPerInstance(*state->groups_per_instance));
+    } else {
+      per_instance_checks.push_back("no groups named like " + spec.kafka.group_id +
+                                    " plus an instance suffix commit offsets on its topics");
+    }
+  }
+  auto join = [](const std::vector<std::string>& parts) {
+    std::string out;
+    for (const std::string& part : parts) out += (out.empty() ? "" : "; ") + part;
+    return out;
+  };
+  if (!per_instance_findings.empty()) {
+    const std::string message = join(per_instance_findings);
+    conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kTrue,
+                              kReasonPerInstanceGroupIds, message);
+    Warn(*state, ref, kReasonPerInstanceGroupIds, message);
+  } else if (!per_instance_checks.empty() && !template_unreadable) {
+    conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kFalse,
+                              "SharedGroupId", join(per_instance_checks));
+    state->warned.erase(kReasonPerInstanceGroupIds);
+  }
+
   if (group && group->member_list) {
     observation.members = static_cast<int32_t>(group->member_list->size());
   }

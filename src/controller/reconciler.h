@@ -14,7 +14,9 @@
 // * which warnings were already announced, so that an Event is sent when a
 //   warning appears, not at every poll.
 // A deleted CR drops all of it and never touches the workload again: its
-// replicas stay as they are.
+// replicas stay as they are. Kept per Kafka cluster, for as long as its
+// reader lives: its latest list of consumer groups, asked at most once per
+// group_list_interval (anti_pattern.h).
 //
 // Holds (no /scale write): an invalid spec (SpecValid=False), a missing or
 // invalid auth Secret, a missing target (TargetFound=False), an HPA on the
@@ -65,6 +67,9 @@ struct ReconcilerOptions {
   std::chrono::milliseconds observe_timeout{3000};
   // Requeue interval when the spec cannot be read (no pollIntervalSeconds).
   std::chrono::milliseconds default_poll_interval{std::chrono::seconds(10)};
+  // A cluster's consumer groups are listed (for the group-per-instance
+  // check, anti_pattern.h) at most this often, for all its autoscalers.
+  std::chrono::milliseconds group_list_interval{std::chrono::minutes(5)};
 };
 
 // Event reasons (Warnings unless noted).
@@ -121,6 +126,9 @@ class Reconciler {
     // a group id per replica, and what the check found.
     std::string checked_template_version;
     std::optional<PerInstanceGroupId> per_instance_group_id;
+    // The check of the cluster's listed groups, redone when a new listing
+    // comes or the group or topics change.
+    std::optional<GroupsPerInstance> groups_per_instance;
   };
 
   // Reconcile without the metrics of the reconcile itself; sets `held`
@@ -139,6 +147,7 @@ class Reconciler {
   std::atomic<bool> cancelled_{false};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<State>> states_;
+  GroupListCache group_lists_;
 };
 
 }  // namespace groupscaler::controller

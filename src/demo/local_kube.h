@@ -125,6 +125,9 @@ class RecordingLagReader final : public kafka::LagReader {
       const std::vector<kafka::GroupQuery>& groups, std::chrono::milliseconds timeout) override;
   StatusOr<std::vector<std::string>> CommittedTopics(const std::string& group,
                                                      std::chrono::milliseconds timeout) override;
+  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds timeout) override {
+    return inner_->ListGroups(timeout);
+  }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds timeout) override;
 
  private:

@@ -33,6 +33,7 @@ struct ClusterConfig {
 struct GroupQuery {
   std::string group_id;
   std::vector<std::string> topics;  // non-empty, no duplicates
+  friend bool operator==(const GroupQuery&, const GroupQuery&) = default;
 };
 
 // A topic of a GroupQuery that could not be observed (missing, not
@@ -99,6 +100,14 @@ class LagReader {
   // none (librdkafka's mock never does).
   virtual StatusOr<std::vector<std::string>> CommittedTopics(const std::string& group,
                                                              std::chrono::milliseconds timeout) = 0;
+
+  // The ids of every consumer group the cluster has (ListGroups to every
+  // broker), sorted, returning within `timeout`. A cluster-wide request: the
+  // caller bounds how often it is made. UNIMPLEMENTED when the brokers do
+  // not list groups (librdkafka's mock); a reader remembers that and never
+  // asks its cluster again. An incomplete answer (a broker that did not
+  // answer) is an error, never a partial list. Never blocks Observe.
+  virtual StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds timeout) = 0;
 
   // Requests sent since the client was created, by API, from a statistics
   // report emitted after this call began (so it covers every cycle that

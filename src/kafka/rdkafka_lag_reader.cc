@@ -317,6 +317,55 @@ class RdKafkaLagReader final : public LagReader {
     return std::vector<std::string>(topics.begin(), topics.end());
   }
 
+  // Not under mu_: the handle is thread-safe, and a slow listing must not
+  // hold up the cycles of the cluster's autoscalers.
+  StatusOr<std::vector<std::string>> ListGroups(milliseconds timeout) override {
+    if (list_unsupported_) return ListUnsupported();
+    const auto deadline = SteadyClock::now() + timeout;
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    AdminOptionsPtr options = NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline);
+    rd_kafka_ListConsumerGroups(rk_.get(), options.get(), queue.get());
+    EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
+    if (!event) {
+      return DeadlineExceededError("kafka " + servers_ + ": no answer to ListGroups within " +
+                                   std::to_string(timeout.count()) + "ms");
+    }
+    if (const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get())) {
+      return Status(CodeFor(err), "kafka " + servers_ + ": ListGroups: " + ErrText(err));
+    }
+    const auto* res = rd_kafka_event_ListConsumerGroups_result(event.get());
+    if (res == nullptr) return InternalError("unexpected answer to ListConsumerGroups");
+    // One error per broker that did not answer. librdkafka learns from its
+    // ApiVersions exchange that a broker lacks ListGroups and answers
+    // "unsupported" locally, without a request: such a cluster can never
+    // give a complete list, so it is not asked again.
+    size_t error_count = 0;
+    const rd_kafka_error_t** errors = rd_kafka_ListConsumerGroups_result_errors(res, &error_count);
+    for (size_t i = 0; i < error_count; ++i) {
+      if (CodeFor(rd_kafka_error_code(errors[i])) == StatusCode::kUnimplemented) {
+        spdlog::info("{}: brokers do not list groups; groups named per instance are not detected",
+                     ctx_->name);
+        list_unsupported_ = true;
+        return ListUnsupported();
+      }
+    }
+    if (error_count > 0) {
+      const rd_kafka_error_t* first = errors[0];
+      const StatusCode code = CodeFor(rd_kafka_error_code(first));
+      return Status(code == StatusCode::kDeadlineExceeded ? code : StatusCode::kUnavailable,
+                    "kafka " + servers_ + ": ListGroups: " + std::to_string(error_count) +
+                        " broker(s) did not answer: " + rd_kafka_error_name(first) + " (" +
+                        Redact(rd_kafka_error_string(first), auth_.secrets) + ")");
+    }
+    size_t count = 0;
+    const rd_kafka_ConsumerGroupListing_t** listed =
+        rd_kafka_ListConsumerGroups_result_valid(res, &count);
+    std::set<std::string> ids;
+    for (size_t i = 0; i < count; ++i)
+      ids.insert(rd_kafka_ConsumerGroupListing_group_id(listed[i]));
+    return std::vector<std::string>(ids.begin(), ids.end());
+  }
+
   StatusOr<RequestCounts> RequestCountsSnapshot(milliseconds timeout) override {
     std::lock_guard lock(mu_);
     const auto deadline = SteadyClock::now() + timeout;
@@ -495,6 +544,10 @@ class RdKafkaLagReader final : public LagReader {
       pending = std::move(failed);
     }
     return out;
+  }
+
+  Status ListUnsupported() const {
+    return UnimplementedError("kafka " + servers_ + ": the brokers do not list consumer groups");
   }
 
   AdminOptionsPtr NewAdminOptions(rd_kafka_admin_op_t op, SteadyClock::time_point deadline) {
@@ -777,6 +830,7 @@ class RdKafkaLagReader final : public LagReader {
   std::shared_ptr<HandleContext> describe_ctx_;
   KafkaPtr describe_rk_;
   bool describe_unsupported_ = false;
+  std::atomic<bool> list_unsupported_{false};
   bool describe_probed_ = false;
   bool plaintext_ = false;  // security.protocol plaintext: the probe can speak it
 

@@ -22,6 +22,10 @@
 //                    cluster from an ApiVersions probe under plaintext, or from
 //                    an "unsupported" answer; otherwise never asked, and
 //                    members stay unknown.
+// Outside cycles, ListGroups sends one ListGroups per broker on the same
+// handle (checked against librdkafka 2.0.2's mock: it answers "unsupported"
+// from the ApiVersions it already has, within milliseconds, and the handle
+// still observes and is destroyed at once afterwards).
 // Retriable errors are retried within the cycle's deadline; the rest are
 // reported per partition, per topic (GroupObservation::topic_errors) or per
 // group (observation.failed); an unreachable cluster fails the cycle.

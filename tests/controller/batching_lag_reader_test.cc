@@ -30,6 +30,9 @@ class GatedReader final : public kafka::LagReader {
   StatusOr<std::vector<std::string>> CommittedTopics(const std::string&, milliseconds) override {
     return NotFoundError("none");
   }
+  StatusOr<std::vector<std::string>> ListGroups(milliseconds) override {
+    return UnimplementedError("none");
+  }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(milliseconds) override {
     return kafka::RequestCounts{};
   }

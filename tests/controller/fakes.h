@@ -298,6 +298,9 @@ class FakeLagReader final : public kafka::LagReader {
                                                      std::chrono::milliseconds) override {
     return NotFoundError("not listed");
   }
+  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds) override {
+    return UnimplementedError("the fake lists no groups");
+  }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds) override {
     return kafka::RequestCounts{};
   }
@@ -383,6 +386,9 @@ class ProxyLagReader final : public kafka::LagReader {
   StatusOr<std::vector<std::string>> CommittedTopics(const std::string& g,
                                                      std::chrono::milliseconds t) override {
     return world_->CommittedTopics(g, t);
+  }
+  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds t) override {
+    return world_->ListGroups(t);
   }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds t) override {
     return world_->RequestCountsSnapshot(t);

@@ -224,6 +224,9 @@ class CountingReader final : public kafka::LagReader {
                                                      milliseconds t) override {
     return observe_->CommittedTopics(g, t);
   }
+  StatusOr<std::vector<std::string>> ListGroups(milliseconds t) override {
+    return observe_->ListGroups(t);
+  }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(milliseconds) override {
     std::lock_guard lock(counts_->mu);
     ++counts_->snapshots;

@@ -52,6 +52,10 @@ class FakeLagReader final : public kafka::LagReader {
     return NotFoundError("the fake lists no committed topics");
   }
 
+  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds) override {
+    return UnimplementedError("the fake lists no groups");
+  }
+
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds) override {
     return kafka::RequestCounts{};
   }
