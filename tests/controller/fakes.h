@@ -17,6 +17,7 @@
 #include "kafka/auth.h"
 #include "kafka/lag_reader.h"
 #include "kube/client.h"
+#include "support/fake_lag_reader.h"
 
 namespace groupscaler::controller::fakes {
 
@@ -370,32 +371,38 @@ class FakeLeaseClient final : public kube::LeaseClient {
   bool fail_ = false;
 };
 
+// A valid CR in namespace "payments": target Deployment `name`, group `name`,
+// topic "orders". `spec_overrides` is merged into the spec (JSON merge patch:
+// null removes a field).
+inline nlohmann::json Cr(const std::string& name,
+                         const nlohmann::json& spec_overrides = nlohmann::json::object()) {
+  nlohmann::json cr = {
+      {"apiVersion", "groupscaler.io/v1alpha1"},
+      {"kind", "ConsumerGroupAutoscaler"},
+      {"metadata", {{"name", name}, {"namespace", "payments"}}},
+      {"spec",
+       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", name}}},
+        {"kafka", {{"bootstrapServers", {"b-1:9092"}}, {"groupId", name}, {"topics", {"orders"}}}},
+        {"minReplicas", 1},
+        {"maxReplicas", 24},
+        {"lagThreshold", 1000},
+        {"pollIntervalSeconds", 10}}}};
+  cr["spec"].merge_patch(spec_overrides);
+  return cr;
+}
+
 // What the registry's factory makes in tests: a reader that forwards to one
 // shared FakeLagReader (the "world") and counts how many are alive. Like the
 // real factory, it refuses bad auth settings.
-class ProxyLagReader final : public kafka::LagReader {
+class ProxyLagReader final : public groupscaler::testing::ForwardingLagReader {
  public:
-  ProxyLagReader(FakeLagReader* world, std::atomic<int>* alive) : world_(world), alive_(alive) {
+  ProxyLagReader(FakeLagReader* world, std::atomic<int>* alive)
+      : ForwardingLagReader(world), alive_(alive) {
     ++*alive_;
   }
   ~ProxyLagReader() override { --*alive_; }
-  StatusOr<std::vector<kafka::GroupObservation>> Observe(const std::vector<kafka::GroupQuery>& g,
-                                                         std::chrono::milliseconds t) override {
-    return world_->Observe(g, t);
-  }
-  StatusOr<std::vector<std::string>> CommittedTopics(const std::string& g,
-                                                     std::chrono::milliseconds t) override {
-    return world_->CommittedTopics(g, t);
-  }
-  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds t) override {
-    return world_->ListGroups(t);
-  }
-  StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds t) override {
-    return world_->RequestCountsSnapshot(t);
-  }
 
  private:
-  FakeLagReader* world_;
   std::atomic<int>* alive_;
 };
 

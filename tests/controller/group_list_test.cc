@@ -158,27 +158,7 @@ class ListingReader final : public kafka::LagReader {
 };
 
 // What the pool makes: one per cluster, forwarding to the shared script.
-class ProxyReader final : public kafka::LagReader {
- public:
-  explicit ProxyReader(ListingReader* world) : world_(world) {}
-  StatusOr<std::vector<kafka::GroupObservation>> Observe(const std::vector<kafka::GroupQuery>& g,
-                                                         milliseconds t) override {
-    return world_->Observe(g, t);
-  }
-  StatusOr<std::vector<std::string>> CommittedTopics(const std::string& g,
-                                                     milliseconds t) override {
-    return world_->CommittedTopics(g, t);
-  }
-  StatusOr<std::vector<std::string>> ListGroups(milliseconds t) override {
-    return world_->ListGroups(t);
-  }
-  StatusOr<kafka::RequestCounts> RequestCountsSnapshot(milliseconds t) override {
-    return world_->RequestCountsSnapshot(t);
-  }
-
- private:
-  ListingReader* world_;
-};
+using ProxyReader = groupscaler::testing::ForwardingLagReader;
 
 // ---------------------------------------------------------------------------
 // Confirmation.
@@ -288,17 +268,7 @@ TEST(GroupListCache, ANewReaderIsAskedAfresh) {
 constexpr const char* kNs = "payments";
 
 json Cr(const std::string& name, const std::string& group) {
-  return {
-      {"apiVersion", "groupscaler.io/v1alpha1"},
-      {"kind", "ConsumerGroupAutoscaler"},
-      {"metadata", {{"name", name}, {"namespace", kNs}}},
-      {"spec",
-       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", name}}},
-        {"kafka", {{"bootstrapServers", {"b-1:9092"}}, {"groupId", group}, {"topics", {"orders"}}}},
-        {"minReplicas", 1},
-        {"maxReplicas", 24},
-        {"lagThreshold", 1000},
-        {"pollIntervalSeconds", 10}}}};
+  return fakes::Cr(name, {{"kafka", {{"groupId", group}}}});
 }
 
 struct World {

@@ -24,22 +24,7 @@ using ::testing::HasSubstr;
 
 constexpr const char* kNs = "payments";
 
-// A valid CR: target Deployment `name`, group `name`, topic "orders".
-json Cr(const std::string& name, json spec_overrides = json::object()) {
-  json cr = {
-      {"apiVersion", "groupscaler.io/v1alpha1"},
-      {"kind", "ConsumerGroupAutoscaler"},
-      {"metadata", {{"name", name}, {"namespace", kNs}}},
-      {"spec",
-       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", name}}},
-        {"kafka", {{"bootstrapServers", {"b-1:9092"}}, {"groupId", name}, {"topics", {"orders"}}}},
-        {"minReplicas", 1},
-        {"maxReplicas", 24},
-        {"lagThreshold", 1000},
-        {"pollIntervalSeconds", 10}}}};
-  cr["spec"].merge_patch(spec_overrides);
-  return cr;
-}
+using fakes::Cr;
 
 // The world a reconcile sees, all fakes, and the Reconciler over them.
 struct World {

@@ -210,23 +210,14 @@ struct Counts {
 };
 
 // A reader whose request counts the test sets; cycles go to a FakeLagReader.
-class CountingReader final : public kafka::LagReader {
+class CountingReader final : public groupscaler::testing::ForwardingLagReader {
  public:
   CountingReader(std::shared_ptr<groupscaler::testing::FakeLagReader> observe,
                  std::shared_ptr<Counts> counts)
-      : observe_(std::move(observe)), counts_(std::move(counts)) {}
+      : ForwardingLagReader(observe.get()),
+        observe_(std::move(observe)),
+        counts_(std::move(counts)) {}
 
-  StatusOr<std::vector<kafka::GroupObservation>> Observe(const std::vector<kafka::GroupQuery>& g,
-                                                         milliseconds t) override {
-    return observe_->Observe(g, t);
-  }
-  StatusOr<std::vector<std::string>> CommittedTopics(const std::string& g,
-                                                     milliseconds t) override {
-    return observe_->CommittedTopics(g, t);
-  }
-  StatusOr<std::vector<std::string>> ListGroups(milliseconds t) override {
-    return observe_->ListGroups(t);
-  }
   StatusOr<kafka::RequestCounts> RequestCountsSnapshot(milliseconds) override {
     std::lock_guard lock(counts_->mu);
     ++counts_->snapshots;
@@ -234,7 +225,7 @@ class CountingReader final : public kafka::LagReader {
   }
 
  private:
-  std::shared_ptr<groupscaler::testing::FakeLagReader> observe_;
+  std::shared_ptr<groupscaler::testing::FakeLagReader> observe_;  // kept alive for the base
   std::shared_ptr<Counts> counts_;
 };
 
@@ -366,17 +357,9 @@ TEST(WorkQueueMetrics, DepthIsKeysDueAndWaitIsFromTheDueTime) {
 // The reconciler's reports, over the controller's fakes.
 
 json Cr(const std::string& name, const std::string& group) {
-  return {
-      {"apiVersion", "groupscaler.io/v1alpha1"},
-      {"kind", "ConsumerGroupAutoscaler"},
-      {"metadata", {{"name", name}, {"namespace", "payments"}}},
-      {"spec",
-       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", name}}},
-        {"kafka", {{"bootstrapServers", {"b-1:9092"}}, {"groupId", group}, {"topics", {"orders"}}}},
-        {"minReplicas", 1},
-        {"maxReplicas", 24},
-        {"lagThreshold", 1000},
-        {"alignment", "none"}}}};
+  return fakes::Cr(
+      name,
+      {{"kafka", {{"groupId", group}}}, {"alignment", "none"}, {"pollIntervalSeconds", nullptr}});
 }
 
 struct World {

@@ -67,4 +67,29 @@ class FakeLagReader final : public kafka::LagReader {
   int cycles_ = 0;
 };
 
+// Forwards every call to `target` (not owned). Tests derive from it to
+// count, gate or override one call of a scripted reader.
+class ForwardingLagReader : public kafka::LagReader {
+ public:
+  explicit ForwardingLagReader(kafka::LagReader* target) : target_(target) {}
+
+  StatusOr<std::vector<kafka::GroupObservation>> Observe(const std::vector<kafka::GroupQuery>& g,
+                                                         std::chrono::milliseconds t) override {
+    return target_->Observe(g, t);
+  }
+  StatusOr<std::vector<std::string>> CommittedTopics(const std::string& g,
+                                                     std::chrono::milliseconds t) override {
+    return target_->CommittedTopics(g, t);
+  }
+  StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds t) override {
+    return target_->ListGroups(t);
+  }
+  StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds t) override {
+    return target_->RequestCountsSnapshot(t);
+  }
+
+ private:
+  kafka::LagReader* target_;
+};
+
 }  // namespace groupscaler::testing
