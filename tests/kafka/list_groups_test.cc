@@ -21,7 +21,8 @@
 #include "kafka/rdkafka_lag_reader.h"
 #include "support/mock_cluster.h"
 
-namespace groupscaler::kafka {
+// Named, so that its helpers do not clash with lag_reader_test.cc's in a unity build.
+namespace groupscaler::kafka::list_groups_test {
 namespace {
 
 using std::chrono::milliseconds;
@@ -187,4 +188,4 @@ TEST(ListGroups, SlowListingDoesNotHoldUpObserve) {
 }
 
 }  // namespace
-}  // namespace groupscaler::kafka
+}  // namespace groupscaler::kafka::list_groups_test
