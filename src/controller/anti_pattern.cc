@@ -1,5 +1,7 @@
 #include "controller/anti_pattern.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -199,16 +201,13 @@ StatusOr<GroupsPerInstance> CheckGroupsPerInstance(const GroupListing& listing,
 std::string DescribeGroupsPerInstance(const GroupsPerInstance& check) {
   constexpr size_t kNamed = 5;
   const std::string n = std::to_string(check.groups.size());
-  std::string names;
-  for (size_t i = 0; i < check.groups.size() && i < kNamed; ++i) {
-    names += (i == 0 ? "" : ", ") + check.groups[i];
+  const size_t named = std::min(check.groups.size(), kNamed);
+  std::string names =
+      fmt::format("{}", fmt::join(check.groups.begin(), check.groups.begin() + named, ", "));
+  if (check.groups.size() > named) {
+    names += " and " + std::to_string(check.groups.size() - named) + " more";
   }
-  if (check.groups.size() > kNamed) {
-    names += " and " + std::to_string(check.groups.size() - kNamed) + " more";
-  }
-  std::string topics;
-  for (const std::string& topic : check.query.topics)
-    topics += (topics.empty() ? "" : ", ") + topic;
+  const std::string topics = fmt::format("{}", fmt::join(check.query.topics, ", "));
   return n + " consumer groups named like " + check.query.group_id +
          " plus an instance suffix commit offsets on " + topics + " (" + names +
          "): each instance uses a group of its own and reads every partition, so every message "

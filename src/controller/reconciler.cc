@@ -1,5 +1,6 @@
 #include "controller/reconciler.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <utility>
@@ -377,19 +378,15 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
                                     " plus an instance suffix commit offsets on its topics");
     }
   }
-  auto join = [](const std::vector<std::string>& parts) {
-    std::string out;
-    for (const std::string& part : parts) out += (out.empty() ? "" : "; ") + part;
-    return out;
-  };
   if (!per_instance_findings.empty()) {
-    const std::string message = join(per_instance_findings);
+    const std::string message = fmt::format("{}", fmt::join(per_instance_findings, "; "));
     conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kTrue,
                               kReasonPerInstanceGroupIds, message);
     Warn(*state, ref, kReasonPerInstanceGroupIds, message);
   } else if (!per_instance_checks.empty() && !template_unreadable) {
-    conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kFalse,
-                              "SharedGroupId", join(per_instance_checks));
+    conds.per_instance =
+        Cond(kConditionPerInstanceGroupIds, ConditionStatus::kFalse, "SharedGroupId",
+             fmt::format("{}", fmt::join(per_instance_checks, "; ")));
     state->warned.erase(kReasonPerInstanceGroupIds);
   }
 
