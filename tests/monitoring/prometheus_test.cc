@@ -6,9 +6,6 @@
 // test does not create (kEvaluateOnly), return series. The families the
 // controller exports must be those of metric_names.txt.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +32,7 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
+using testing::FreePort;
 using testing::Subprocess;
 using testing::WaitFor;
 
@@ -54,20 +52,6 @@ const std::set<std::string> kEvaluateOnly = {
     // Every request to the test API server succeeds.
     "panel \"Kubernetes API errors\" target A",
 };
-
-// A free TCP port on 127.0.0.1 (bound and released: Prometheus needs a
-// number in its flags).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 using groupscaler::testing::HttpGet;
 

@@ -17,6 +17,10 @@
 
 namespace groupscaler::testing {
 
+// A free TCP port on 127.0.0.1, bound and released (for a child that needs
+// a number in its flags).
+int FreePort();
+
 // Polls `done` every 20 ms for up to `timeout`; its last answer.
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
