@@ -4,11 +4,17 @@
 
 #include "kube/kube_client.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <cpprest/base_uri.h>
 #include <cpprest/json.h>
 #include <ctime>
+#include <optional>
+#include <set>
 #include <thread>
 
 namespace groupscaler::kube {
@@ -145,6 +151,45 @@ std::string WorkloadPath(const WorkloadRef& ref, std::string_view subresource = 
 }
 
 std::string ScalePath(const WorkloadRef& ref) { return WorkloadPath(ref, "scale"); }
+
+// The core/v1 Event `name` for `event`, first and last seen `now`.
+value EventToJson(const Event& event, const std::string& name, Timestamp now) {
+  const auto& ref = event.involved;
+  value v = value::object();
+  v["apiVersion"] = value::string("v1");
+  v["kind"] = value::string("Event");
+  v["metadata"] = value::object();
+  v["metadata"]["name"] = value::string(name);
+  v["metadata"]["namespace"] = value::string(ref.namespace_name);
+  value involved = value::object();
+  involved["apiVersion"] = value::string(ref.api_version);
+  involved["kind"] = value::string(ref.kind);
+  involved["namespace"] = value::string(ref.namespace_name);
+  involved["name"] = value::string(ref.name);
+  if (!ref.uid.empty()) involved["uid"] = value::string(ref.uid);
+  v["involvedObject"] = involved;
+  v["reason"] = value::string(event.reason);
+  v["message"] = value::string(event.message);
+  v["type"] = value::string(event.type == EventType::kWarning ? "Warning" : "Normal");
+  v["source"] = value::object();
+  v["source"]["component"] = value::string("groupscaler");
+  v["firstTimestamp"] = value::string(FormatSeconds(now));
+  v["lastTimestamp"] = value::string(FormatSeconds(now));
+  v["count"] = value::number(1);
+  v["reportingComponent"] = value::string("groupscaler");
+  return v;
+}
+
+// What makes two Events the same occurrence, repeated.
+std::string EventKey(const Event& event) {
+  const auto& ref = event.involved;
+  const char* type = event.type == EventType::kWarning ? "Warning" : "Normal";
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", ref.namespace_name, ref.kind, ref.name,
+                     ref.uid, type, event.reason, event.message);
+}
+
+// The HPA versions that carry spec.scaleTargetRef, newest first.
+constexpr std::array<std::string_view, 4> kHpaVersions = {"v2", "v2beta2", "v2beta1", "v1"};
 
 // The list-then-watch loop of WatchAutoscalers, on its own thread.
 class AutoscalerWatch final : public WatchHandle {
@@ -433,38 +478,58 @@ StatusOr<Scale> KubeClient::PatchScale(const WorkloadRef& ref, int32_t replicas)
 
 Status KubeClient::RecordEvent(const Event& event) {
   const Timestamp now = rest_.clock().Now();
+  const std::string key = EventKey(event);
+  std::optional<EventSeries> series;
+  {
+    std::lock_guard lock(mu_);
+    auto it = events_.find(key);
+    if (it != events_.end() && now - it->second.last < kEventSeriesTtl) series = it->second;
+  }
+  if (series) return RaiseEventCount(event, now, *series, key);
+  return CreateEvent(event, now, key);
+}
+
+Status KubeClient::CreateEvent(const Event& event, Timestamp now, const std::string& key) {
   const auto& ref = event.involved;
   // Unique per client and moment, as client-go's "<name>.<unix nanos hex>".
   char suffix[40];
   std::snprintf(suffix, sizeof suffix, ".%llx",
                 static_cast<unsigned long long>(now.time_since_epoch().count()) * 1000000ULL +
                     (event_sequence_.fetch_add(1) % 1000000ULL));
-  value v = value::object();
-  v["apiVersion"] = value::string("v1");
-  v["kind"] = value::string("Event");
-  v["metadata"] = value::object();
-  v["metadata"]["name"] = value::string(ref.name + suffix);
-  v["metadata"]["namespace"] = value::string(ref.namespace_name);
-  value involved = value::object();
-  involved["apiVersion"] = value::string(ref.api_version);
-  involved["kind"] = value::string(ref.kind);
-  involved["namespace"] = value::string(ref.namespace_name);
-  involved["name"] = value::string(ref.name);
-  if (!ref.uid.empty()) involved["uid"] = value::string(ref.uid);
-  v["involvedObject"] = involved;
-  v["reason"] = value::string(event.reason);
-  v["message"] = value::string(event.message);
-  v["type"] = value::string(event.type == EventType::kWarning ? "Warning" : "Normal");
-  v["source"] = value::object();
-  v["source"]["component"] = value::string("groupscaler");
-  v["firstTimestamp"] = value::string(FormatSeconds(now));
-  v["lastTimestamp"] = value::string(FormatSeconds(now));
-  v["count"] = value::number(1);
-  v["reportingComponent"] = value::string("groupscaler");
+  const std::string name = ref.name + suffix;
   auto body = rest_.Call(
       "POST", WithFieldManager(Path("/api/v1", ref.namespace_name, "events"), rest_.options()),
-      kJson, v.serialize());
-  return body.ok() ? Status::Ok() : body.status();
+      kJson, EventToJson(event, name, now).serialize());
+  if (!body.ok()) return body.status();
+  std::lock_guard lock(mu_);
+  if (events_.size() >= kMaxEventSeries) {
+    auto oldest = std::min_element(events_.begin(), events_.end(), [](const auto& a, const auto& b) {
+      return a.second.last < b.second.last;
+    });
+    events_.erase(oldest);
+  }
+  events_[key] = {.name = name, .count = 1, .last = now};
+  return Status::Ok();
+}
+
+Status KubeClient::RaiseEventCount(const Event& event, Timestamp now, EventSeries series,
+                                   const std::string& key) {
+  value patch = value::object();
+  patch["count"] = value::number(series.count + 1);
+  patch["lastTimestamp"] = value::string(FormatSeconds(now));
+  auto body = rest_.Call("PATCH",
+                         WithFieldManager(Path("/api/v1", event.involved.namespace_name, "events",
+                                               series.name),
+                                          rest_.options()),
+                         kMergePatch, patch.serialize());
+  if (!body.ok() && IsNotFound(body.status())) {
+    // Expired (or deleted) on the server: start a new one.
+    return CreateEvent(event, now, key);
+  }
+  if (!body.ok()) return body.status();
+  std::lock_guard lock(mu_);
+  events_[key] = {.name = series.name, .count = series.count + 1, .last = now};
+  return Status::Ok();
 }
 
 StatusOr<std::map<std::string, std::string>> KubeClient::GetSecretData(
@@ -531,10 +596,47 @@ StatusOr<Lease> KubeClient::UpdateLease(const Lease& lease) {
   return LeaseFromJson(*v);
 }
 
+StatusOr<std::string> KubeClient::HpaApiPath() {
+  {
+    std::lock_guard lock(mu_);
+    if (!hpa_api_path_.empty()) return hpa_api_path_;
+  }
+  auto body = rest_.Call("GET", "/apis/autoscaling");
+  if (!body.ok()) {
+    if (IsNotFound(body.status())) {
+      return NotFoundError("the API server serves no autoscaling API group");
+    }
+    return body.status();
+  }
+  auto group = Parse(*body, "discovery of autoscaling");
+  if (!group.ok()) return group.status();
+  std::set<std::string> served;
+  const value& versions = Obj(*group, "versions");
+  if (versions.is_array()) {
+    for (const auto& v : versions.as_array()) served.insert(Str(v, "version"));
+  }
+  for (std::string_view version : kHpaVersions) {
+    if (!served.contains(std::string(version))) continue;
+    std::lock_guard lock(mu_);
+    hpa_api_path_ = "/apis/autoscaling/" + std::string(version);
+    return hpa_api_path_;
+  }
+  return NotFoundError("the API server serves no HorizontalPodAutoscaler version (" +
+                       fmt::format("{}", fmt::join(kHpaVersions, ", ")) + ")");
+}
+
 StatusOr<std::vector<HpaInfo>> KubeClient::ListHpas(const std::string& namespace_name) {
-  auto body =
-      rest_.Call("GET", Path("/apis/autoscaling/v2", namespace_name, "horizontalpodautoscalers"));
-  if (!body.ok()) return body.status();
+  StatusOr<std::string> api = HpaApiPath();
+  if (!api.ok()) return api.status();
+  auto body = rest_.Call("GET", Path(*api, namespace_name, "horizontalpodautoscalers"));
+  if (!body.ok()) {
+    if (IsNotFound(body.status())) {
+      // The version went away (the server was upgraded): discover again.
+      std::lock_guard lock(mu_);
+      hpa_api_path_.clear();
+    }
+    return body.status();
+  }
   auto v = Parse(*body, "list horizontalpodautoscalers");
   if (!v.ok()) return v.status();
   std::vector<HpaInfo> out;

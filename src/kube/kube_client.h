@@ -5,8 +5,12 @@
 // WatchAutoscalers use the client: destroy their handles first.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 
 #include "common/clock.h"
 #include "kube/client.h"
@@ -65,8 +69,29 @@ class KubeClient final : public AutoscalerClient,
   std::unique_ptr<Clock> owned_clock_;
   std::unique_ptr<Sleeper> owned_sleeper_;
   RestClient rest_;
+  // One Event object per involved object, type, reason and message: a
+  // repeat within kEventSeriesTtl raises its count (PATCH) instead of
+  // creating another, as client-go's EventCorrelator does.
+  struct EventSeries {
+    std::string name;
+    int32_t count = 0;
+    Timestamp last;
+  };
+  static constexpr std::chrono::minutes kEventSeriesTtl{50};  // events live an hour
+  static constexpr size_t kMaxEventSeries = 4096;
+
+  // "/apis/autoscaling/VERSION", the newest version of autoscaling that the
+  // server serves, found by discovery and kept; NotFound when none.
+  StatusOr<std::string> HpaApiPath();
+  Status CreateEvent(const Event& event, Timestamp now, const std::string& key);
+  Status RaiseEventCount(const Event& event, Timestamp now, EventSeries series,
+                         const std::string& key);
+
   // Makes Event names unique within one millisecond.
   std::atomic<uint64_t> event_sequence_{0};
+  std::mutex mu_;
+  std::string hpa_api_path_;                    // empty until discovered
+  std::map<std::string, EventSeries> events_;   // by EventKey
 };
 
 }  // namespace groupscaler::kube

@@ -154,6 +154,10 @@ std::string_view ApiReason(const Status& status) {
   return reason;
 }
 
+bool IsNotFound(const Status& status) { return status.code() == StatusCode::kNotFound; }
+bool IsForbidden(const Status& status) {
+  return status.code() == StatusCode::kPermissionDenied;
+}
 bool IsConflict(const Status& status) { return status.code() == StatusCode::kAborted; }
 bool IsAlreadyExists(const Status& status) { return status.code() == StatusCode::kAlreadyExists; }
 bool IsExpired(const Status& status) { return status.code() == StatusCode::kOutOfRange; }

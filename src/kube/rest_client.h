@@ -70,6 +70,10 @@ struct ClientOptions {
 // "Conflict", "AlreadyExists", "NotFound", "Expired", ... for errors made
 // by RestClient; empty for others.
 std::string_view ApiReason(const Status& status);
+// 404 NotFound: no such object (or resource).
+bool IsNotFound(const Status& status);
+// 403 Forbidden: RBAC does not allow the request.
+bool IsForbidden(const Status& status);
 // 409 with reason Conflict: a stale resourceVersion. Re-read and retry.
 bool IsConflict(const Status& status);
 // 409 with reason AlreadyExists: a create of an existing name.

@@ -188,28 +188,61 @@ TEST_F(ClientTest, RetryOnConflictGivesUp) {
   EXPECT_EQ(attempts, 1) << "only conflicts are retried";
 }
 
+Event IdleMembersEvent(const std::string& message = "6 replicas but 4 partitions") {
+  return {.involved = {.api_version = "groupscaler.io/v1alpha1",
+                       .kind = "ConsumerGroupAutoscaler",
+                       .namespace_name = "payments",
+                       .name = "mt-c400-consumer",
+                       .uid = "u-1"},
+          .type = EventType::kWarning,
+          .reason = "IdleMembers",
+          .message = message};
+}
+
 TEST_F(ClientTest, RecordEvent) {
-  Event event{.involved = {.api_version = "groupscaler.io/v1alpha1",
-                           .kind = "ConsumerGroupAutoscaler",
-                           .namespace_name = "payments",
-                           .name = "mt-c400-consumer",
-                           .uid = "u-1"},
-              .type = EventType::kWarning,
-              .reason = "IdleMembers",
-              .message = "6 replicas but 4 partitions"};
-  ASSERT_TRUE(client_->RecordEvent(event).ok());
-  ASSERT_TRUE(client_->RecordEvent(event).ok()) << "a second event gets its own name";
+  ASSERT_TRUE(client_->RecordEvent(IdleMembersEvent()).ok());
   auto log = server_->Requests();
-  ASSERT_EQ(log.size(), 2u);
+  ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0].method, "POST");
   EXPECT_EQ(log[0].path, "/api/v1/namespaces/payments/events");
   EXPECT_EQ(log[0].response_code, 201);
-  EXPECT_EQ(log[1].response_code, 201);
   EXPECT_THAT(log[0].body, HasSubstr(R"("reason":"IdleMembers")"));
   EXPECT_THAT(log[0].body, HasSubstr(R"("type":"Warning")"));
   EXPECT_THAT(log[0].body, HasSubstr(R"("involvedObject":{)"));
   EXPECT_THAT(log[0].body, HasSubstr(R"("uid":"u-1")"));
+  EXPECT_THAT(log[0].body, HasSubstr(R"("count":1)"));
   EXPECT_THAT(log[0].body, HasSubstr(R"("firstTimestamp":"2023-11-14T22:13:20Z")"));
+}
+
+// The same occurrence again is counted on the one Event (as client-go's
+// EventCorrelator does); another message is another Event; an Event gone
+// from the server (expired after its hour) is created anew.
+TEST_F(ClientTest, RepeatedEventsRaiseTheCountOfOneObject) {
+  ASSERT_TRUE(client_->RecordEvent(IdleMembersEvent()).ok());
+  clock_.Advance(std::chrono::seconds(90));
+  ASSERT_TRUE(client_->RecordEvent(IdleMembersEvent()).ok());
+  ASSERT_TRUE(client_->RecordEvent(IdleMembersEvent()).ok());
+  auto log = server_->Requests();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[1].method, "PATCH");
+  EXPECT_EQ(log[1].response_code, 200);
+  EXPECT_EQ(log[2].body, R"({"count":3,"lastTimestamp":"2023-11-14T22:14:50Z"})");
+  const std::string name = log[1].path.substr(log[1].path.rfind('/') + 1);
+  auto stored = server_->Get("v1", "events", "payments", name);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_THAT(*stored, HasSubstr(R"("count":3)"));
+  EXPECT_THAT(*stored, HasSubstr(R"("firstTimestamp":"2023-11-14T22:13:20Z")"));
+
+  server_->ClearRequests();
+  ASSERT_TRUE(client_->RecordEvent(IdleMembersEvent("8 replicas but 4 partitions")).ok());
+  ASSERT_TRUE(server_->Delete("v1", "events", "payments", name).ok());
+  ASSERT_TRUE(client_->RecordEvent(IdleMembersEvent()).ok());
+  log = server_->Requests();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].method, "POST");
+  EXPECT_EQ(log[1].response_code, 404);
+  EXPECT_EQ(log[2].method, "POST");
+  EXPECT_THAT(log[2].body, HasSubstr(R"("count":1)"));
 }
 
 TEST_F(ClientTest, GetSecretDataDecodes) {
@@ -296,6 +329,45 @@ TEST_F(ClientTest, ListHpasAndFindTheOnesTargetingAWorkload) {
   EXPECT_EQ(conflicting[0].name, "h1");
   EXPECT_TRUE(HpasTargeting(*hpas, {WorkloadKind::kDeployment, "other", "consumer"}).empty());
 }
+
+// The HPA version comes from discovery: the newest of v2, v2beta2, v2beta1
+// and v1 that the server serves (1.20 serves no v2), asked once.
+struct HpaVersionCase {
+  std::string name;
+  std::vector<std::string> served;
+  std::string listed_at;  // empty: ListHpas fails
+};
+
+class HpaVersionTest : public ::testing::TestWithParam<HpaVersionCase> {};
+
+TEST_P(HpaVersionTest, ListsThroughTheNewestServedVersion) {
+  const HpaVersionCase& c = GetParam();
+  ManualClock clock{Timestamp(std::chrono::seconds(1'700'000'000))};
+  RecordingSleeper sleeper{&clock};
+  auto server = StartServer({.hpa_versions = c.served});
+  ASSERT_NE(server, nullptr);
+  auto client = ClientFor(*server, FastOptions(), &clock, &sleeper);
+  auto first = client->ListHpas("payments");
+  auto second = client->ListHpas("payments");
+  if (c.listed_at.empty()) {
+    ASSERT_FALSE(first.ok());
+    EXPECT_EQ(first.status().code(), StatusCode::kNotFound);
+    EXPECT_THAT(first.status().message(), HasSubstr("autoscaling"));
+    return;
+  }
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(server->CountRequests("GET", "/apis/autoscaling/" + c.listed_at + "/"), 2);
+  EXPECT_EQ(server->CountRequests("GET", "/apis/autoscaling"), 3) << "discovery once";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Servers, HpaVersionTest,
+    ::testing::Values(HpaVersionCase{"Current", {"v1", "v2"}, "v2"},
+                      HpaVersionCase{"Kubernetes120", {"v1", "v2beta1", "v2beta2"}, "v2beta2"},
+                      HpaVersionCase{"OnlyV1", {"v1"}, "v1"},
+                      HpaVersionCase{"NoAutoscalingGroup", {}, ""}),
+    [](const auto& info) { return info.param.name; });
 
 TEST_F(ClientTest, TooManyRequestsHonoursRetryAfter) {
   ASSERT_TRUE(server_->Upsert("deployments", DeploymentJson("ns", "d", 1, 1)).ok());
