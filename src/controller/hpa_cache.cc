@@ -1,5 +1,7 @@
 #include "controller/hpa_cache.h"
 
+#include "kube/rest_client.h"
+
 namespace groupscaler::controller {
 
 StatusOr<std::vector<kube::HpaInfo>> HpaCache::ListHpas(const std::string& namespace_name) {
@@ -12,9 +14,11 @@ StatusOr<std::vector<kube::HpaInfo>> HpaCache::ListHpas(const std::string& names
   // Listed outside the lock: two workers may both list once at expiry,
   // which is cheaper than serialising every namespace behind one call.
   StatusOr<std::vector<kube::HpaInfo>> listed = api_->ListHpas(namespace_name);
-  if (!listed.ok()) return listed.status();
+  if (!listed.ok() && !kube::IsForbidden(listed.status()) && !kube::IsNotFound(listed.status())) {
+    return listed;
+  }
   std::lock_guard lock(mu_);
-  by_namespace_[namespace_name] = {now, *listed};
+  by_namespace_.insert_or_assign(namespace_name, Entry{now, listed});
   return listed;
 }
 

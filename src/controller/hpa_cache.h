@@ -4,7 +4,8 @@
 // Every reconcile asks whether an HPA also scales its target; without this
 // each poll of each autoscaler would list its namespace's HPAs. An HPA
 // created meanwhile is noticed within `ttl`, which is soon enough for a
-// warning. Errors are not cached. Thread-safe.
+// warning. A refusal (403) or an API the server does not serve (404) is
+// cached like a list; other errors are not. Thread-safe.
 
 #include <chrono>
 #include <map>
@@ -29,7 +30,7 @@ class HpaCache final : public kube::HpaLister {
  private:
   struct Entry {
     Timestamp listed;
-    std::vector<kube::HpaInfo> hpas;
+    StatusOr<std::vector<kube::HpaInfo>> hpas;
   };
   kube::HpaLister* api_;
   const Clock* clock_;

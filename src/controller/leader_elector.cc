@@ -36,6 +36,10 @@ bool LeaderElector::FailedAttemptLocked(Timestamp now, const Status& why) {
                   config_.namespace_name, config_.name, config_.renew_deadline.count(),
                   why.ToString());
     leading_ = false;
+  } else if (why.code() == StatusCode::kPermissionDenied) {
+    // Not a race with another candidate: this one can never lead.
+    spdlog::warn("leader election: lease {}/{} is forbidden to this identity: {}",
+                 config_.namespace_name, config_.name, why.ToString());
   } else {
     spdlog::debug("leader election: attempt failed: {}", why.ToString());
   }

@@ -8,6 +8,7 @@
 
 #include "controller/status_patch.h"
 #include "kafka/lag_reader.h"
+#include "kube/rest_client.h"
 #include "policy/policy.h"
 #include "spec/autoscaler_spec.h"
 
@@ -19,25 +20,34 @@ Condition Cond(const char* type, ConditionStatus status, std::string reason,
   return {type, status, std::move(reason), std::move(message)};
 }
 
-// The conditions, Unknown until a step of the reconcile knows better.
+// The conditions, Unknown until a step of the reconcile knows better. Every
+// condition carries a reason and a message, as the API conventions ask.
 struct Conditions {
-  Condition ready = Cond(kConditionReady, ConditionStatus::kUnknown, "Pending");
-  Condition active = Cond(kConditionActive, ConditionStatus::kUnknown, "LagUnknown");
-  Condition at_ceiling =
-      Cond(kConditionAtPartitionCeiling, ConditionStatus::kUnknown, "LagUnknown");
-  Condition kafka = Cond(kConditionKafkaReachable, ConditionStatus::kUnknown, "NotObserved");
-  Condition target = Cond(kConditionTargetFound, ConditionStatus::kUnknown, "NotRead");
-  Condition spec = Cond(kConditionSpecValid, ConditionStatus::kUnknown, "NotRead");
-  Condition stalled = Cond(kConditionStalled, ConditionStatus::kUnknown, "LagUnknown");
-  Condition per_instance =
-      Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown, "NotChecked");
+  Condition ready = Cond(kConditionReady, ConditionStatus::kUnknown, "Pending",
+                         "the reconcile stopped before a decision");
+  Condition active = Cond(kConditionActive, ConditionStatus::kUnknown, "LagUnknown",
+                          "the group's lag is not known");
+  Condition at_ceiling = Cond(kConditionAtPartitionCeiling, ConditionStatus::kUnknown,
+                              "LagUnknown", "the partition count is not known");
+  Condition kafka = Cond(kConditionKafkaReachable, ConditionStatus::kUnknown, "NotObserved",
+                         "Kafka was not asked");
+  Condition target = Cond(kConditionTargetFound, ConditionStatus::kUnknown, "NotRead",
+                          "the scale target was not read");
+  Condition spec =
+      Cond(kConditionSpecValid, ConditionStatus::kUnknown, "NotRead", "the spec was not read");
+  Condition stalled = Cond(kConditionStalled, ConditionStatus::kUnknown, "LagUnknown",
+                           "the group's lag is not known");
+  Condition per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown,
+                                "NotChecked", "the pod template and group list were not checked");
+  Condition hpa = Cond(kConditionConflictingHpa, ConditionStatus::kUnknown, "NotChecked",
+                       "HorizontalPodAutoscalers were not listed");
 
   std::vector<Condition> Ordered() const {
-    return {ready, active, at_ceiling, kafka, target, spec, stalled, per_instance};
+    return {ready, active, at_ceiling, kafka, target, spec, stalled, per_instance, hpa};
   }
 };
 
-bool IsNotFound(const Status& status) { return status.code() == StatusCode::kNotFound; }
+using kube::IsNotFound;
 
 std::string WorkloadName(const spec::TargetRef& ref, const std::string& namespace_name) {
   return ref.kind + " " + namespace_name + "/" + ref.name;
@@ -152,7 +162,11 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
   Conditions conds;
   AutoscalerSample sample{.namespace_name = ns, .name = name};
 
-  auto finish = [&](std::chrono::milliseconds requeue) -> Outcome {
+  // Writes the status, then returns `outcome`. A status write that fails is
+  // logged (and counted by the request metrics) but does not fail the
+  // reconcile: the scaling already happened, and a backoff would only delay
+  // the next decision.
+  auto finish = [&](Outcome outcome) -> Outcome {
     if (cancelled_) return Outcome::Forget();
     report.conditions = conds.Ordered();
     const std::optional<std::string> patch = StatusPatch(report, cr->json, now);
@@ -165,10 +179,9 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
           return Outcome::Forget();
         }
         spdlog::warn("{}: cannot write status: {}", key, patched.status().ToString());
-        return Outcome::Failed();
       }
     }
-    return Outcome::RequeueAfter(requeue);
+    return outcome;
   };
 
   // 1. The spec. An invalid one is the user's to fix: say so once per
@@ -193,12 +206,12 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     }
     held = true;
     if (deps_.metrics != nullptr) deps_.metrics->RecordAutoscaler(sample);
-    return finish(options_.default_poll_interval);
+    return finish(Outcome::RequeueAfter(options_.default_poll_interval));
   }
   state->invalid_generation_warned.reset();
   const spec::AutoscalerSpec& spec = *parsed;
   const std::chrono::milliseconds poll = std::chrono::seconds(spec.poll_interval_seconds);
-  conds.spec = Cond(kConditionSpecValid, ConditionStatus::kTrue, "Valid");
+  conds.spec = Cond(kConditionSpecValid, ConditionStatus::kTrue, "Valid", "the spec is valid");
   sample.spec_valid = true;
   sample.group = spec.kafka.group_id;
 
@@ -208,10 +221,17 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
   const std::string target_name = WorkloadName(spec.scale_target_ref, ns);
   StatusOr<kube::Scale> scale = deps_.scales->GetScale(target);
   if (!scale.ok() && !IsNotFound(scale.status())) {
-    spdlog::warn("{}: cannot read the scale of {}: {}", key, target_name,
-                 scale.status().ToString());
-    return Outcome::Failed();
+    const std::string message =
+        "cannot read the scale of " + target_name + ": " + scale.status().message();
+    conds.target =
+        Cond(kConditionTargetFound, ConditionStatus::kUnknown, kReasonScaleUnreadable, message);
+    conds.ready = Cond(kConditionReady, ConditionStatus::kFalse, kReasonScaleUnreadable, message);
+    report.reason = kReasonScaleUnreadable;
+    report.message = message;
+    Warn(*state, ref, kReasonScaleUnreadable, message);
+    return finish(Outcome::Failed());
   }
+  state->warned.erase(kReasonScaleUnreadable);
   const bool target_found = scale.ok();
   if (target_found) {
     conds.target = Cond(kConditionTargetFound, ConditionStatus::kTrue, "TargetFound", target_name);
@@ -231,14 +251,25 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     StatusOr<std::vector<kube::HpaInfo>> hpas = deps_.hpas->ListHpas(ns);
     if (hpas.ok()) {
       conflicting = kube::HpasTargeting(*hpas, target);
+      conds.hpa = Cond(kConditionConflictingHpa, ConditionStatus::kFalse, "NoConflictingHPA",
+                       "no HorizontalPodAutoscaler in " + ns + " scales " + target_name);
+      state->warned.erase(kReasonHpasUnreadable);
     } else {
-      spdlog::debug("{}: cannot list HPAs: {}", key, hpas.status().ToString());
+      // The check is off: say so, rather than pass over it in silence.
+      const std::string message = "cannot list HorizontalPodAutoscalers in " + ns + " (" +
+                                  hpas.status().message() +
+                                  "): a second autoscaler on " + target_name + " would go unseen";
+      conds.hpa =
+          Cond(kConditionConflictingHpa, ConditionStatus::kUnknown, kReasonHpasUnreadable, message);
+      Warn(*state, ref, kReasonHpasUnreadable, message);
     }
   }
   std::string conflict_message;
   if (!conflicting.empty()) {
     conflict_message = "HorizontalPodAutoscaler " + ns + "/" + conflicting.front().name +
                        " also scales " + target_name + "; holding its replicas";
+    conds.hpa = Cond(kConditionConflictingHpa, ConditionStatus::kTrue, kReasonConflictingHpa,
+                     conflict_message);
     Warn(*state, ref, kReasonConflictingHpa, conflict_message);
   } else {
     state->warned.erase(kReasonConflictingHpa);
@@ -283,9 +314,9 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
       auth_reason = kReasonSecretNotFound;
       auth_message = "Secret " + ns + "/" + spec.kafka.auth_secret_ref + " not found";
     } else {
-      spdlog::warn("{}: cannot read Secret {}: {}", key, spec.kafka.auth_secret_ref,
-                   data.status().ToString());
-      return Outcome::Failed();
+      auth_reason = kReasonSecretUnreadable;
+      auth_message = "cannot read Secret " + ns + "/" + spec.kafka.auth_secret_ref + ": " +
+                     data.status().message();
     }
   }
   if (auth_reason.empty()) {
@@ -298,7 +329,8 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
       auth_message = "Kafka client settings rejected: " + reader.status().message();
     }
   }
-  for (const char* reason : {kReasonSecretNotFound, kReasonInvalidKafkaSettings}) {
+  for (const char* reason :
+       {kReasonSecretNotFound, kReasonSecretUnreadable, kReasonInvalidKafkaSettings}) {
     if (auth_reason != reason) state->warned.erase(reason);
   }
   if (!auth_reason.empty()) {
@@ -421,10 +453,17 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     if (!patched.ok()) {
       // The history is not advanced: the retry decides again from the same
       // state, as if this attempt never happened.
-      spdlog::warn("{}: cannot scale {} to {}: {}", key, target_name, decision->desired,
-                   patched.status().ToString());
-      return Outcome::Failed();
+      const std::string message = "cannot scale " + target_name + " to " +
+                                  std::to_string(decision->desired) + ": " +
+                                  patched.status().message();
+      conds.ready = Cond(kConditionReady, ConditionStatus::kFalse, kReasonScaleFailed, message);
+      report.reason = kReasonScaleFailed;
+      report.message = message;
+      report.desired_replicas = decision->desired;
+      Warn(*state, ref, kReasonScaleFailed, message);
+      return finish(Outcome::Failed());
     }
+    state->warned.erase(kReasonScaleFailed);
     const bool up = decision->desired > scale->spec_replicas;
     sample.scaled = up ? 1 : -1;
     const std::string message = std::to_string(scale->spec_replicas) + "→" +
@@ -451,7 +490,10 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
       const bool active = d.total_lag > spec.policy.activation_lag_threshold;
       conds.active =
           Cond(kConditionActive, active ? ConditionStatus::kTrue : ConditionStatus::kFalse,
-               active ? "LagAboveActivation" : "LagAtOrBelowActivation");
+               active ? "LagAboveActivation" : "LagAtOrBelowActivation",
+               "lag " + std::to_string(d.total_lag) + (active ? " > " : " <= ") +
+                   "activationLagThreshold " +
+                   std::to_string(spec.policy.activation_lag_threshold));
       ReportDecision(d, &report);
       conds.stalled = StalledCondition(d, spec.policy.stall_seconds);
       for (const char* reason : {kReasonStalledPartitions, kReasonGroupStopped}) {
@@ -501,7 +543,8 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     conds.ready =
         Cond(kConditionReady, ConditionStatus::kFalse, conds.kafka.reason, conds.kafka.message);
   } else {
-    conds.ready = Cond(kConditionReady, ConditionStatus::kTrue, "Reconciled");
+    conds.ready = Cond(kConditionReady, ConditionStatus::kTrue, "Reconciled",
+                       report.message.empty() ? "observed and decided" : report.message);
   }
   held = !hold_reason.empty() || !kafka_ok;
   if (deps_.metrics != nullptr) {
@@ -513,7 +556,7 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     if (decision) AddDecision(*decision, kafka_ok, sample);
     deps_.metrics->RecordAutoscaler(sample);
   }
-  return finish(poll);
+  return finish(Outcome::RequeueAfter(poll));
 }
 
 }  // namespace groupscaler::controller

@@ -77,6 +77,13 @@ inline constexpr const char* kReasonScaledUp = "ScaledUp";      // Normal
 inline constexpr const char* kReasonScaledDown = "ScaledDown";  // Normal
 inline constexpr const char* kReasonInvalidSpec = "InvalidSpec";
 inline constexpr const char* kReasonSecretNotFound = "SecretNotFound";
+// The Secret could not be read for another reason (RBAC, the API server).
+inline constexpr const char* kReasonSecretUnreadable = "SecretUnreadable";
+// The target's scale subresource could not be read / written (not NotFound).
+inline constexpr const char* kReasonScaleUnreadable = "ScaleUnreadable";
+inline constexpr const char* kReasonScaleFailed = "ScaleFailed";
+// HorizontalPodAutoscalers could not be listed: the conflict check is off.
+inline constexpr const char* kReasonHpasUnreadable = "HPAsUnreadable";
 inline constexpr const char* kReasonInvalidKafkaSettings = "InvalidKafkaSettings";
 inline constexpr const char* kReasonTargetNotFound = "TargetNotFound";
 inline constexpr const char* kReasonConflictingHpa = "ConflictingHPA";

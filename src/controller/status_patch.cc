@@ -36,6 +36,10 @@ json Rounded(const std::optional<double>& value, int decimals) {
   return value ? json(std::round(*value * scale) / scale) : json(nullptr);
 }
 
+// `text`, or null (which removes the field) when it is empty: the API
+// conventions leave an empty optional field out.
+json NonEmptyOrNull(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
+
 // The stored condition of `type`, or null.
 const json* FindCondition(const json& status, const std::string& type) {
   if (!status.is_object()) return nullptr;
@@ -102,7 +106,8 @@ Condition StalledCondition(const policy::Decision& decision, int64_t stall_secon
             "the group has lag but committed nothing for " + window + " with " +
                 std::to_string(decision.current) + " replicas"};
   }
-  return {kConditionStalled, ConditionStatus::kFalse, "NotStalled", ""};
+  return {kConditionStalled, ConditionStatus::kFalse, "NotStalled",
+          "no partition with lag has gone " + window + " without a commit"};
 }
 
 std::optional<std::string> StatusPatch(const StatusReport& report, std::string_view object_json,
@@ -123,8 +128,8 @@ std::optional<std::string> StatusPatch(const StatusReport& report, std::string_v
   patch["desiredReplicas"] = OrNull(report.desired_replicas);
   patch["ceiling"] = OrNull(report.ceiling);
   patch["members"] = OrNull(report.members);
-  patch["reason"] = report.reason;
-  patch["message"] = report.message;
+  patch["reason"] = NonEmptyOrNull(report.reason);
+  patch["message"] = NonEmptyOrNull(report.message);
   patch["maxLagSeconds"] = Rounded(report.max_lag_seconds, 1);
   patch["totalLagSeconds"] = Rounded(report.total_lag_seconds, 1);
   patch["produceRate"] = Rounded(report.produce_rate, 2);
@@ -151,12 +156,14 @@ std::optional<std::string> StatusPatch(const StatusReport& report, std::string_v
         transition = old->value("lastTransitionTime", transition);
       }
     }
-    conditions.push_back({{"type", c.type},
-                          {"status", status},
-                          {"reason", c.reason},
-                          {"message", c.message},
-                          {"lastTransitionTime", transition},
-                          {"observedGeneration", report.observed_generation}});
+    json condition = {{"type", c.type},
+                      {"status", status},
+                      {"lastTransitionTime", transition},
+                      {"observedGeneration", report.observed_generation}};
+    // An empty optional field is left out rather than written as "".
+    if (!c.reason.empty()) condition["reason"] = c.reason;
+    if (!c.message.empty()) condition["message"] = c.message;
+    conditions.push_back(std::move(condition));
   }
   patch["conditions"] = std::move(conditions);
 

@@ -31,6 +31,9 @@ inline constexpr const char* kConditionStalled = "Stalled";
 // it turns True.
 inline constexpr const char* kReasonStalledPartitions = "StalledPartitions";
 inline constexpr const char* kReasonGroupStopped = "GroupStopped";
+// A HorizontalPodAutoscaler also scales the target (True), none does
+// (False), or they cannot be listed (Unknown, reason HPAsUnreadable).
+inline constexpr const char* kConditionConflictingHpa = "ConflictingHPA";
 // The target's pod template gives each replica its own group id.
 inline constexpr const char* kConditionPerInstanceGroupIds = "PerInstanceGroupIds";
 

@@ -95,13 +95,15 @@ class CountingHpaLister final : public kube::HpaLister {
   StatusOr<std::vector<kube::HpaInfo>> ListHpas(const std::string& ns) override {
     ++lists;
     if (fail) return UnavailableError("down");
+    if (forbidden) return PermissionDeniedError("forbidden");
     return std::vector<kube::HpaInfo>{{.namespace_name = ns, .name = "h" + std::to_string(lists)}};
   }
   int lists = 0;
   bool fail = false;
+  bool forbidden = false;
 };
 
-TEST(HpaCache, ListsEachNamespaceOncePerTtlAndNeverCachesErrors) {
+TEST(HpaCache, ListsEachNamespaceOncePerTtlAndNeverCachesTransientErrors) {
   fakes::SharedManualClock clock{Timestamp{std::chrono::seconds(100)}};
   CountingHpaLister api;
   HpaCache cache(&api, &clock, std::chrono::seconds(30));
@@ -116,6 +118,22 @@ TEST(HpaCache, ListsEachNamespaceOncePerTtlAndNeverCachesErrors) {
   EXPECT_FALSE(cache.ListHpas("a").ok());
   EXPECT_FALSE(cache.ListHpas("a").ok());
   EXPECT_EQ(api.lists, 5);
+}
+
+// A refusal (RBAC) or an API the server does not serve stays so for a while:
+// asked once per ttl, not at every reconcile.
+TEST(HpaCache, CachesRefusalsForTheTtl) {
+  fakes::SharedManualClock clock{Timestamp{std::chrono::seconds(100)}};
+  CountingHpaLister api;
+  api.forbidden = true;
+  HpaCache cache(&api, &clock, std::chrono::seconds(30));
+  EXPECT_EQ(cache.ListHpas("a").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(cache.ListHpas("a").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(api.lists, 1);
+  api.forbidden = false;
+  clock.Advance(std::chrono::seconds(30));
+  EXPECT_TRUE(cache.ListHpas("a").ok());
+  EXPECT_EQ(api.lists, 2);
 }
 
 }  // namespace

@@ -75,6 +75,10 @@ class FakeAutoscalerClient final : public kube::AutoscalerClient {
     std::lock_guard lock(mu_);
     get_error_ = std::move(error);
   }
+  void FailStatusPatches(std::optional<groupscaler::Status> error) {
+    std::lock_guard lock(mu_);
+    status_patch_error_ = std::move(error);
+  }
   int status_patches() const { return status_patches_.load(); }
 
   StatusOr<kube::AutoscalerList> ListAutoscalers(const std::string& ns) override {
@@ -100,6 +104,7 @@ class FakeAutoscalerClient final : public kube::AutoscalerClient {
     std::lock_guard lock(mu_);
     auto it = objects_.find(ns + "/" + name);
     if (it == objects_.end()) return NotFoundError("consumergroupautoscalers " + name);
+    if (status_patch_error_) return *status_patch_error_;
     ++status_patches_;
     nlohmann::json patch = nlohmann::json::parse(status_json);
     nlohmann::json& status = it->second.object["status"];
@@ -142,6 +147,7 @@ class FakeAutoscalerClient final : public kube::AutoscalerClient {
   std::mutex mu_;
   std::map<std::string, Entry> objects_;
   std::optional<groupscaler::Status> get_error_;
+  std::optional<groupscaler::Status> status_patch_error_;
   kube::WatchHandlers handlers_;
   std::atomic<int> gets_{0};
   int uids_ = 0;
@@ -164,10 +170,15 @@ class FakeScaleClient final : public kube::ScaleClient {
     std::lock_guard lock(mu_);
     patch_error_ = std::move(error);
   }
+  void FailGets(std::optional<groupscaler::Status> error) {
+    std::lock_guard lock(mu_);
+    get_error_ = std::move(error);
+  }
   int patches() const { return patches_.load(); }
 
   StatusOr<kube::Scale> GetScale(const kube::WorkloadRef& ref) override {
     std::lock_guard lock(mu_);
+    if (get_error_) return *get_error_;
     auto it = scales_.find(ref.namespace_name + "/" + ref.name);
     if (it == scales_.end()) return NotFoundError("deployments " + ref.name);
     return kube::Scale{.spec_replicas = it->second, .status_replicas = it->second};
@@ -185,6 +196,7 @@ class FakeScaleClient final : public kube::ScaleClient {
  private:
   std::mutex mu_;
   std::map<std::string, int32_t> scales_;
+  std::optional<groupscaler::Status> get_error_;
   std::optional<groupscaler::Status> patch_error_;
   std::atomic<int> patches_{0};
 };
@@ -229,13 +241,19 @@ class FakeSecretReader final : public kube::SecretReader {
   StatusOr<std::map<std::string, std::string>> GetSecretData(const std::string& ns,
                                                              const std::string& name) override {
     std::lock_guard lock(mu_);
+    if (error_) return *error_;
     auto it = secrets_.find(ns + "/" + name);
     if (it == secrets_.end()) return NotFoundError("secrets " + name);
     return it->second;
   }
+  void Fail(std::optional<groupscaler::Status> error) {
+    std::lock_guard lock(mu_);
+    error_ = std::move(error);
+  }
 
  private:
   std::mutex mu_;
+  std::optional<groupscaler::Status> error_;
   std::map<std::string, std::map<std::string, std::string>> secrets_;
 };
 
@@ -245,8 +263,13 @@ class FakeHpaLister final : public kube::HpaLister {
     std::lock_guard lock(mu_);
     hpas_ = std::move(hpas);
   }
+  void Fail(std::optional<groupscaler::Status> error) {
+    std::lock_guard lock(mu_);
+    error_ = std::move(error);
+  }
   StatusOr<std::vector<kube::HpaInfo>> ListHpas(const std::string& ns) override {
     std::lock_guard lock(mu_);
+    if (error_) return *error_;
     std::vector<kube::HpaInfo> out;
     for (const auto& h : hpas_) {
       if (h.namespace_name == ns) out.push_back(h);
@@ -257,6 +280,7 @@ class FakeHpaLister final : public kube::HpaLister {
  private:
   std::mutex mu_;
   std::vector<kube::HpaInfo> hpas_;
+  std::optional<groupscaler::Status> error_;
 };
 
 // Per group: the lag of each partition (end offset = lag, committed 0).

@@ -229,11 +229,56 @@ INSTANTIATE_TEST_SUITE_P(
             .setup = [](World& w) { w.autoscalers.FailGets(UnavailableError("HTTP 500")); },
             .want_replicas = 2,
             .want_failed = true},
+        // A failed write of the scale is said (condition, Warning) and backs off.
         ReconcileCase{.name = "ScalePatchErrorBacksOff",
                       .lags = {1000, 1000, 1000, 1000},
                       .setup = [](World& w) { w.scales.FailPatches(UnavailableError("HTTP 503")); },
                       .want_replicas = 2,
-                      .want_failed = true}),
+                      .want_events = {"ScaleFailed"},
+                      .want_conditions = {{"Ready", "False"}},
+                      .want_reason = "ScaleFailed",
+                      .want_failed = true},
+        // The scale cannot be read (RBAC, say): said, never read as "not found".
+        ReconcileCase{.name = "ScaleReadForbiddenIsACondition",
+                      .lags = {1000, 1000, 1000, 1000},
+                      .setup =
+                          [](World& w) { w.scales.FailGets(PermissionDeniedError("forbidden")); },
+                      .want_replicas = 2,
+                      .want_events = {"ScaleUnreadable"},
+                      .want_conditions = {{"Ready", "False"}, {"TargetFound", "Unknown"}},
+                      .want_reason = "ScaleUnreadable",
+                      .want_failed = true},
+        ReconcileCase{.name = "SecretForbiddenHolds",
+                      .spec = {{"kafka", {{"authSecretRef", {{"name", "kafka-client"}}}}}},
+                      .lags = {5000, 5000},
+                      .setup =
+                          [](World& w) { w.secrets.Fail(PermissionDeniedError("forbidden")); },
+                      .want_replicas = 2,
+                      .want_events = {"SecretUnreadable"},
+                      .want_conditions = {{"Ready", "False"}, {"KafkaReachable", "Unknown"}},
+                      .want_reason = "SecretUnreadable"},
+        // HPAs that cannot be listed turn the conflict check off, visibly;
+        // scaling goes on.
+        ReconcileCase{.name = "HpasUnreadableIsSaidAndScalingGoesOn",
+                      .lags = {1000, 1000, 1000, 1000},
+                      .setup = [](World& w) { w.hpas.Fail(PermissionDeniedError("forbidden")); },
+                      .want_replicas = 4,
+                      .want_scale_patches = 1,
+                      .want_events = {"HPAsUnreadable", "ScaledUp"},
+                      .want_conditions = {{"Ready", "True"}, {"ConflictingHPA", "Unknown"}},
+                      .want_total_lag = 4000},
+        // A status the server refuses does not turn the reconcile into an
+        // error: the scale happened, the next poll comes as usual.
+        ReconcileCase{.name = "StatusWriteErrorDoesNotFailTheReconcile",
+                      .lags = {1000, 1000, 1000, 1000},
+                      .setup =
+                          [](World& w) {
+                            w.autoscalers.FailStatusPatches(
+                                InvalidArgumentError("HTTP 422 Invalid"));
+                          },
+                      .want_replicas = 4,
+                      .want_scale_patches = 1,
+                      .want_events = {"ScaledUp"}}),
     [](const ::testing::TestParamInfo<ReconcileCase>& info) { return info.param.name; });
 
 TEST(Reconciler, ScaledUpEventNamesBothCountsAndTheDecision) {

@@ -72,6 +72,24 @@ TEST(StatusFields, UnknownRemovesThemEmptyListStays) {
   EXPECT_EQ(patch["stalledPartitions"], json::array());
 }
 
+// An empty reason or message is left out (null in the merge patch removes a
+// stored one), never written as "": API servers built with Go >= 1.16 before
+// kubernetes#99804 was fixed refuse "" in a custom resource as null.
+TEST(StatusFields, EmptyStringsAreLeftOut) {
+  StatusReport report;
+  report.conditions = {{.type = "Ready", .status = ConditionStatus::kTrue, .reason = "Reconciled"},
+                       {.type = "Active", .status = ConditionStatus::kFalse}};
+  const json patch = PatchOf(report, R"({"status":{"reason":"Old","message":"old"}})");
+  EXPECT_TRUE(patch["reason"].is_null());
+  EXPECT_TRUE(patch["message"].is_null());
+  EXPECT_EQ(patch["conditions"][0]["reason"], "Reconciled");
+  EXPECT_FALSE(patch["conditions"][0].contains("message"));
+  EXPECT_FALSE(patch["conditions"][1].contains("reason"));
+  EXPECT_EQ(patch.dump().find(R"("")"), std::string::npos) << patch.dump();
+  // Stored as written, the same report writes nothing.
+  EXPECT_EQ(StatusPatch(report, json{{"status", patch}}.dump(), Timestamp{}), std::nullopt);
+}
+
 TEST(ReportDecision, SumsTopicRatesAndListsStalledPartitions) {
   policy::Decision d = Stalled();
   d.max_time_lag_seconds = 30;
