@@ -17,6 +17,7 @@ using ::testing::HasSubstr;
 using web::json::value;
 
 constexpr char kDeployments[] = "/apis/apps/v1/namespaces/ns/deployments";
+constexpr char kConfigMaps[] = "/api/v1/namespaces/ns/configmaps";
 constexpr char kCgas[] = "/apis/groupscaler.io/v1alpha1/namespaces/ns/consumergroupautoscalers";
 
 class ApiServerTest : public ::testing::Test {
@@ -141,13 +142,14 @@ class MergePatchTest : public ApiServerTest,
 
 TEST_P(MergePatchTest, FollowsRfc7386) {
   const auto& c = GetParam();
-  std::string obj = R"({"apiVersion":"groupscaler.io/v1alpha1","kind":"ConsumerGroupAutoscaler",)"
-                    R"("metadata":{"name":"x","namespace":"ns"},"spec":)" +
+  // A resource without a schema, so that any JSON may stand in "data".
+  std::string obj = R"({"apiVersion":"v1","kind":"ConfigMap",)"
+                    R"("metadata":{"name":"x","namespace":"ns"},"data":)" +
                     c.before + "}";
-  Call("POST", kCgas, "application/json", obj);
-  value patched = Call("PATCH", std::string(kCgas) + "/x", "application/merge-patch+json",
-                       R"({"spec":)" + c.patch + "}");
-  EXPECT_EQ(patched["spec"].serialize(), value::parse(c.after).serialize());
+  Call("POST", kConfigMaps, "application/json", obj);
+  value patched = Call("PATCH", std::string(kConfigMaps) + "/x", "application/merge-patch+json",
+                       R"({"data":)" + c.patch + "}");
+  EXPECT_EQ(patched["data"].serialize(), value::parse(c.after).serialize());
   auto log = server_->Requests();
   EXPECT_EQ(log.back().content_type, "application/merge-patch+json");
 }
@@ -191,6 +193,29 @@ TEST_F(ApiServerTest, StatusSubresourceIsSeparateFromTheObject) {
                   R"({"spec":{"maxReplicas":20}})");
   EXPECT_EQ(p3["metadata"]["generation"].as_integer(), 2);
   EXPECT_EQ(p3["status"]["totalLag"].as_integer(), 7);
+}
+
+// As a real API server applies the CRD's structural schema (the agreement
+// test in tests/kubernetes runs the same writes on both).
+TEST_F(ApiServerTest, AutoscalersAreCheckedAgainstTheCrdSchema) {
+  Status missing = CallError("POST", kCgas, "application/json",
+                             R"({"apiVersion":"groupscaler.io/v1alpha1",)"
+                             R"("kind":"ConsumerGroupAutoscaler","metadata":{"name":"x"},)"
+                             R"("spec":{"maxReplicas":3}})");
+  EXPECT_EQ(ApiReason(missing), "Invalid");
+  EXPECT_THAT(missing.message(), HasSubstr("spec.scaleTargetRef: Required value"));
+  Call("POST", kCgas, "application/json", AutoscalerJson("ns", "x"));
+  Status typed = CallError("PATCH", std::string(kCgas) + "/x/status",
+                           "application/merge-patch+json", R"({"status":{"totalLag":"many"}})");
+  EXPECT_EQ(ApiReason(typed), "Invalid");
+  EXPECT_THAT(typed.message(),
+              HasSubstr("status.totalLag in body must be of type integer: \"string\""));
+  Status outside = CallError(
+      "PATCH", std::string(kCgas) + "/x/status", "application/merge-patch+json",
+      R"({"status":{"conditions":[{"type":"Ready","status":"Yes"}]}})");
+  EXPECT_EQ(ApiReason(outside), "Invalid");
+  Call("PATCH", std::string(kCgas) + "/x/status", "application/merge-patch+json",
+       R"({"status":{"totalLag":5,"reason":"","conditions":[{"type":"Ready","status":"True"}]}})");
 }
 
 TEST_F(ApiServerTest, ScaleSubresource) {

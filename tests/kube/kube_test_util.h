@@ -106,7 +106,8 @@ inline std::string AutoscalerJson(const std::string& ns, const std::string& name
   return R"({"apiVersion":"groupscaler.io/v1alpha1","kind":"ConsumerGroupAutoscaler","metadata":{"name":")" +
          name + R"(","namespace":")" + ns +
          R"("},"spec":{"scaleTargetRef":{"kind":"Deployment","name":")" + name +
-         R"("},"maxReplicas":)" + std::to_string(max_replicas) + "}}";
+         R"("},"kafka":{"bootstrapServers":["b-1:9092"],"groupId":")" + name +
+         R"(","topics":["orders"]},"maxReplicas":)" + std::to_string(max_replicas) + "}}";
 }
 
 }  // namespace groupscaler::kube

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cpprest/json.h>
+#include <yaml-cpp/yaml.h>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -54,6 +55,9 @@ const std::vector<ResourceInfo>& Registry() {
       {"apps", "v1", "deployments", "Deployment", true, true},
       {"apps", "v1", "statefulsets", "StatefulSet", true, true},
       {"coordination.k8s.io", "v1", "leases", "Lease"},
+      {"autoscaling", "v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true},
+      {"autoscaling", "v2beta1", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true},
+      {"autoscaling", "v2beta2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true},
       {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true},
       {"groupscaler.io", "v1alpha1", "consumergroupautoscalers", "ConsumerGroupAutoscaler", true},
   };
@@ -134,6 +138,86 @@ value StatusBody(const HttpError& e) {
   s["code"] = value::number(e.code);
   return s;
 }
+
+// --- The ConsumerGroupAutoscaler CRD's structural schema, as the real API
+// server applies it to every write (types, enums, required fields; CEL rules
+// are left out, as a 1.20 server does). ---
+
+const YAML::Node& CgaSchema() {
+  static const YAML::Node kSchema = [] {
+    const YAML::Node crd =
+        YAML::LoadFile(GROUPSCALER_SOURCE_DIR "/charts/groupscaler/crds/consumergroupautoscalers.yaml");
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+  }();
+  return kSchema;
+}
+
+std::string JsonTypeName(const value& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "boolean";
+  if (v.is_integer()) return "integer";
+  if (v.is_number()) return "number";
+  if (v.is_string()) return "string";
+  if (v.is_array()) return "array";
+  return "object";
+}
+
+bool HasType(const value& v, const std::string& type) {
+  const std::string actual = JsonTypeName(v);
+  return actual == type || (type == "number" && actual == "integer");
+}
+
+// The first way `v` at `path` breaks `schema`, in the real server's words;
+// empty when it breaks none.
+std::string SchemaError(const YAML::Node& schema, const value& v, const std::string& path) {
+  if (!schema || !schema.IsMap()) return "";
+  const std::string type = schema["type"] ? schema["type"].as<std::string>() : "";
+  if (!type.empty() && !HasType(v, type)) {
+    const std::string actual = JsonTypeName(v);
+    return path + ": Invalid value: \"" + actual + "\": " + path + " in body must be of type " +
+           type + ": \"" + actual + "\"";
+  }
+  if (schema["enum"] && v.is_string()) {
+    bool listed = false;
+    for (const auto& e : schema["enum"]) listed = listed || e.as<std::string>() == v.as_string();
+    if (!listed) return path + ": Unsupported value: \"" + v.as_string() + "\"";
+  }
+  if (v.is_object()) {
+    for (const auto& r : schema["required"]) {
+      if (!v.has_field(r.as<std::string>())) {
+        return path + "." + r.as<std::string>() + ": Required value";
+      }
+    }
+    for (const auto& [key, field] : v.as_object()) {
+      std::string error = SchemaError(schema["properties"][key], field, path + "." + key);
+      if (!error.empty()) return error;
+    }
+  }
+  if (v.is_array()) {
+    for (const auto& item : v.as_array()) {
+      std::string error = SchemaError(schema["items"], item, path);
+      if (!error.empty()) return error;
+    }
+  }
+  return "";
+}
+
+// The 422 a real server gives a ConsumerGroupAutoscaler its CRD refuses.
+std::optional<HttpError> CheckCga(const ResourceInfo& info, const std::string& name,
+                                  const value& object) {
+  if (info.resource != "consumergroupautoscalers") return std::nullopt;
+  for (const char* part : {"spec", "status"}) {
+    if (!object.has_field(part)) continue;
+    std::string error = SchemaError(CgaSchema()["properties"][part], object.at(part), part);
+    if (!error.empty()) {
+      return HttpError{422, "Invalid",
+                       info.kind + "." + info.group + " \"" + name + "\" is invalid: " + error, name,
+                       &info};
+    }
+  }
+  return std::nullopt;
+}
+
 
 std::string ReasonFor(int code) {
   switch (code) {
@@ -515,12 +599,38 @@ struct KubeApiServer::Impl {
     }
     t->info = FindResource(group, version, resource);
     if (t->info == nullptr) return not_found;
+    if (group == "autoscaling" && !std::count(options.hpa_versions.begin(),
+                                              options.hpa_versions.end(), version)) {
+      return not_found;
+    }
     if (!t->subresource.empty()) {
       bool ok = (t->subresource == "status" && t->info->status_subresource) ||
                 (t->subresource == "scale" && t->info->scale_subresource);
       if (!ok) return not_found;
     }
     return std::nullopt;
+  }
+
+  // The APIGroup of /apis/autoscaling: the versions Options::hpa_versions
+  // serves (404 when none), the last one preferred.
+  Response AutoscalingDiscovery() {
+    if (options.hpa_versions.empty()) {
+      return Error({404, "NotFound", "the server could not find the requested resource"});
+    }
+    value group = value::object();
+    group["kind"] = value::string("APIGroup");
+    group["apiVersion"] = value::string("v1");
+    group["name"] = value::string("autoscaling");
+    value versions = value::array();
+    for (const std::string& v : options.hpa_versions) {
+      value entry = value::object();
+      entry["groupVersion"] = value::string("autoscaling/" + v);
+      entry["version"] = value::string(v);
+      versions[versions.size()] = entry;
+    }
+    group["versions"] = versions;
+    group["preferredVersion"] = versions[versions.size() - 1];
+    return Json(200, group);
   }
 
   bool Authorized(const Request& req) {
@@ -688,6 +798,7 @@ struct KubeApiServer::Impl {
         }
       }
     }
+    if (std::optional<HttpError> invalid = CheckCga(info, t.name, next)) return Error(*invalid);
     value stored = StoreObject(info, t.namespace_name, t.name, next);
     return Json(200, t.subresource == "scale" ? ScaleOf(stored) : stored);
   }
@@ -730,6 +841,7 @@ struct KubeApiServer::Impl {
     for (const char* f : {"uid", "creationTimestamp", "generation"}) {
       if (body.at("metadata").has_field(f)) body["metadata"].erase(f);
     }
+    if (std::optional<HttpError> invalid = CheckCga(info, name, body)) return Error(*invalid);
     return Json(201, StoreObject(info, t.namespace_name, name, body));
   }
 
@@ -978,6 +1090,10 @@ struct KubeApiServer::Impl {
       Target t;
       if (!answered && !Authorized(req)) {
         resp = Error({401, "Unauthorized", "Unauthorized"});
+        answered = true;
+      }
+      if (!answered && req.method == "GET" && req.path == "/apis/autoscaling") {
+        resp = AutoscalingDiscovery();
         answered = true;
       }
       if (!answered) {

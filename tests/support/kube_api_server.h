@@ -9,7 +9,9 @@
 // * /api/v1: events, secrets, configmaps, pods;
 //   /apis/apps/v1: deployments, statefulsets (with /scale and /status);
 //   /apis/coordination.k8s.io/v1: leases;
-//   /apis/autoscaling/v2: horizontalpodautoscalers (with /status);
+//   /apis/autoscaling/VERSION: horizontalpodautoscalers (with /status) for
+//   each version of Options::hpa_versions, each stored on its own (no
+//   conversion), and /apis/autoscaling, the group's discovery document;
 //   /apis/groupscaler.io/v1alpha1: consumergroupautoscalers (with /status).
 //   Anything else is 404 NotFound.
 // * GET (object or list; lists carry metadata.resourceVersion), POST create
@@ -37,6 +39,10 @@
 //   watch cache does. BOOKMARKs are sent on SendBookmarks() to watches that
 //   asked for them (allowWatchBookmarks=true). timeoutSeconds ends the stream
 //   cleanly.
+// * ConsumerGroupAutoscalers are checked against the CRD's structural schema
+//   (charts/groupscaler/crds) on every write, as a real server does: a wrong
+//   type, a value outside an enum or a missing required field is 422
+//   Invalid. CEL rules are not applied (a 1.20 server does not either).
 // * Errors are Kubernetes Status bodies (kind Status, apiVersion v1, status
 //   Failure, message, reason, details, code).
 // * HTTPS when Options carries a certificate (see MakeTestPki), optionally
@@ -98,6 +104,10 @@ class KubeApiServer {
     size_t history_limit = 1000;
     // See the header comment on watch expiry.
     bool expired_as_error_event = false;
+    // The autoscaling versions served (v1, v2beta1, v2beta2, v2), as a
+    // current server; {"v1", "v2beta1", "v2beta2"} is v1.20. Empty: the
+    // autoscaling group is not served at all.
+    std::vector<std::string> hpa_versions = {"v1", "v2"};
     // When non-empty, requests must carry "Authorization: Bearer <token>";
     // others get 401 Unauthorized.
     std::string required_token;
