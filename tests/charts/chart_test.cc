@@ -97,7 +97,6 @@ std::set<Permission> Permissions(const YAML::Node& role) {
 }
 
 const std::set<Permission> kWatchPermissions = {
-    {"groupscaler.io", "consumergroupautoscalers", "get"},
     {"groupscaler.io", "consumergroupautoscalers", "list"},
     {"groupscaler.io", "consumergroupautoscalers", "watch"},
     {"groupscaler.io", "consumergroupautoscalers/status", "patch"},

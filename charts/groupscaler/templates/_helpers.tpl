@@ -31,7 +31,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "groupscaler.watchRules" -}}
 - apiGroups: [groupscaler.io]
   resources: [consumergroupautoscalers]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [groupscaler.io]
   resources: [consumergroupautoscalers/status]
   verbs: [patch]
