@@ -27,8 +27,8 @@ struct Conditions {
                          "the reconcile stopped before a decision");
   Condition active = Cond(kConditionActive, ConditionStatus::kUnknown, "LagUnknown",
                           "the group's lag is not known");
-  Condition at_ceiling = Cond(kConditionAtPartitionCeiling, ConditionStatus::kUnknown,
-                              "LagUnknown", "the partition count is not known");
+  Condition at_ceiling = Cond(kConditionAtPartitionCeiling, ConditionStatus::kUnknown, "LagUnknown",
+                              "the partition count is not known");
   Condition kafka = Cond(kConditionKafkaReachable, ConditionStatus::kUnknown, "NotObserved",
                          "Kafka was not asked");
   Condition target = Cond(kConditionTargetFound, ConditionStatus::kUnknown, "NotRead",
@@ -257,8 +257,8 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     } else {
       // The check is off: say so, rather than pass over it in silence.
       const std::string message = "cannot list HorizontalPodAutoscalers in " + ns + " (" +
-                                  hpas.status().message() +
-                                  "): a second autoscaler on " + target_name + " would go unseen";
+                                  hpas.status().message() + "): a second autoscaler on " +
+                                  target_name + " would go unseen";
       conds.hpa =
           Cond(kConditionConflictingHpa, ConditionStatus::kUnknown, kReasonHpasUnreadable, message);
       Warn(*state, ref, kReasonHpasUnreadable, message);
@@ -488,12 +488,11 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     if (d.lag_known) {
       report.total_lag = d.total_lag;
       const bool active = d.total_lag > spec.policy.activation_lag_threshold;
-      conds.active =
-          Cond(kConditionActive, active ? ConditionStatus::kTrue : ConditionStatus::kFalse,
-               active ? "LagAboveActivation" : "LagAtOrBelowActivation",
-               "lag " + std::to_string(d.total_lag) + (active ? " > " : " <= ") +
-                   "activationLagThreshold " +
-                   std::to_string(spec.policy.activation_lag_threshold));
+      conds.active = Cond(
+          kConditionActive, active ? ConditionStatus::kTrue : ConditionStatus::kFalse,
+          active ? "LagAboveActivation" : "LagAtOrBelowActivation",
+          "lag " + std::to_string(d.total_lag) + (active ? " > " : " <= ") +
+              "activationLagThreshold " + std::to_string(spec.policy.activation_lag_threshold));
       ReportDecision(d, &report);
       conds.stalled = StalledCondition(d, spec.policy.stall_seconds);
       for (const char* reason : {kReasonStalledPartitions, kReasonGroupStopped}) {

@@ -8,10 +8,10 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <array>
 #include <cpprest/base_uri.h>
 #include <cpprest/json.h>
+#include <algorithm>
+#include <array>
 #include <ctime>
 #include <optional>
 #include <set>
@@ -184,8 +184,8 @@ value EventToJson(const Event& event, const std::string& name, Timestamp now) {
 std::string EventKey(const Event& event) {
   const auto& ref = event.involved;
   const char* type = event.type == EventType::kWarning ? "Warning" : "Normal";
-  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", ref.namespace_name, ref.kind, ref.name,
-                     ref.uid, type, event.reason, event.message);
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", ref.namespace_name, ref.kind,
+                     ref.name, ref.uid, type, event.reason, event.message);
 }
 
 // The HPA versions that carry spec.scaleTargetRef, newest first.
@@ -503,9 +503,9 @@ Status KubeClient::CreateEvent(const Event& event, Timestamp now, const std::str
   if (!body.ok()) return body.status();
   std::lock_guard lock(mu_);
   if (events_.size() >= kMaxEventSeries) {
-    auto oldest = std::min_element(events_.begin(), events_.end(), [](const auto& a, const auto& b) {
-      return a.second.last < b.second.last;
-    });
+    auto oldest = std::min_element(
+        events_.begin(), events_.end(),
+        [](const auto& a, const auto& b) { return a.second.last < b.second.last; });
     events_.erase(oldest);
   }
   events_[key] = {.name = name, .count = 1, .last = now};
@@ -517,11 +517,11 @@ Status KubeClient::RaiseEventCount(const Event& event, Timestamp now, EventSerie
   value patch = value::object();
   patch["count"] = value::number(series.count + 1);
   patch["lastTimestamp"] = value::string(FormatSeconds(now));
-  auto body = rest_.Call("PATCH",
-                         WithFieldManager(Path("/api/v1", event.involved.namespace_name, "events",
-                                               series.name),
-                                          rest_.options()),
-                         kMergePatch, patch.serialize());
+  auto body = rest_.Call(
+      "PATCH",
+      WithFieldManager(Path("/api/v1", event.involved.namespace_name, "events", series.name),
+                       rest_.options()),
+      kMergePatch, patch.serialize());
   if (!body.ok() && IsNotFound(body.status())) {
     // Expired (or deleted) on the server: start a new one.
     return CreateEvent(event, now, key);

@@ -90,8 +90,8 @@ class KubeClient final : public AutoscalerClient,
   // Makes Event names unique within one millisecond.
   std::atomic<uint64_t> event_sequence_{0};
   std::mutex mu_;
-  std::string hpa_api_path_;                    // empty until discovered
-  std::map<std::string, EventSeries> events_;   // by EventKey
+  std::string hpa_api_path_;                   // empty until discovered
+  std::map<std::string, EventSeries> events_;  // by EventKey
 };
 
 }  // namespace groupscaler::kube

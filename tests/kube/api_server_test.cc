@@ -210,9 +210,9 @@ TEST_F(ApiServerTest, AutoscalersAreCheckedAgainstTheCrdSchema) {
   EXPECT_EQ(ApiReason(typed), "Invalid");
   EXPECT_THAT(typed.message(),
               HasSubstr("status.totalLag in body must be of type integer: \"string\""));
-  Status outside = CallError(
-      "PATCH", std::string(kCgas) + "/x/status", "application/merge-patch+json",
-      R"({"status":{"conditions":[{"type":"Ready","status":"Yes"}]}})");
+  Status outside =
+      CallError("PATCH", std::string(kCgas) + "/x/status", "application/merge-patch+json",
+                R"({"status":{"conditions":[{"type":"Ready","status":"Yes"}]}})");
   EXPECT_EQ(ApiReason(outside), "Invalid");
   Call("PATCH", std::string(kCgas) + "/x/status", "application/merge-patch+json",
        R"({"status":{"totalLag":5,"reason":"","conditions":[{"type":"Ready","status":"True"}]}})");

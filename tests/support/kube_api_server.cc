@@ -145,8 +145,8 @@ value StatusBody(const HttpError& e) {
 
 const YAML::Node& CgaSchema() {
   static const YAML::Node kSchema = [] {
-    const YAML::Node crd =
-        YAML::LoadFile(GROUPSCALER_SOURCE_DIR "/charts/groupscaler/crds/consumergroupautoscalers.yaml");
+    const YAML::Node crd = YAML::LoadFile(GROUPSCALER_SOURCE_DIR
+                                          "/charts/groupscaler/crds/consumergroupautoscalers.yaml");
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
   }();
   return kSchema;
@@ -211,13 +211,12 @@ std::optional<HttpError> CheckCga(const ResourceInfo& info, const std::string& n
     std::string error = SchemaError(CgaSchema()["properties"][part], object.at(part), part);
     if (!error.empty()) {
       return HttpError{422, "Invalid",
-                       info.kind + "." + info.group + " \"" + name + "\" is invalid: " + error, name,
-                       &info};
+                       info.kind + "." + info.group + " \"" + name + "\" is invalid: " + error,
+                       name, &info};
     }
   }
   return std::nullopt;
 }
-
 
 std::string ReasonFor(int code) {
   switch (code) {
@@ -599,8 +598,8 @@ struct KubeApiServer::Impl {
     }
     t->info = FindResource(group, version, resource);
     if (t->info == nullptr) return not_found;
-    if (group == "autoscaling" && !std::count(options.hpa_versions.begin(),
-                                              options.hpa_versions.end(), version)) {
+    if (group == "autoscaling" &&
+        !std::count(options.hpa_versions.begin(), options.hpa_versions.end(), version)) {
       return not_found;
     }
     if (!t->subresource.empty()) {

@@ -108,9 +108,9 @@ Status KubeControlPlane::WritePki() {
 void KubeControlPlane::WriteKubeconfig(const std::filesystem::path& path, const std::string& user,
                                        const std::string& token, const std::string& ns) const {
   std::ofstream(path) << "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n"
-                      << "    server: " << url() << "\n    certificate-authority: "
-                      << (dir_ / "ca.crt").string() << "\nusers:\n- name: " << user
-                      << "\n  user:\n    token: " << token
+                      << "    server: " << url()
+                      << "\n    certificate-authority: " << (dir_ / "ca.crt").string()
+                      << "\nusers:\n- name: " << user << "\n  user:\n    token: " << token
                       << "\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: "
                       << user << "\n    namespace: " << ns << "\ncurrent-context: test\n";
 }
@@ -127,40 +127,51 @@ std::unique_ptr<Subprocess> KubeControlPlane::Spawn(const std::string& binary,
 Status KubeControlPlane::StartEtcd() {
   etcd_port_ = FreePort();
   etcd_peer_port_ = FreePort();
-  etcd_ = Spawn("etcd",
-                {Flag("name", "test"), Flag("data-dir", (dir_ / "etcd").string()),
-                 Flag("listen-client-urls", Loopback(etcd_port_)),
-                 Flag("advertise-client-urls", Loopback(etcd_port_)),
-                 Flag("listen-peer-urls", Loopback(etcd_peer_port_)),
-                 Flag("initial-advertise-peer-urls", Loopback(etcd_peer_port_)),
-                 Flag("initial-cluster", "test=" + Loopback(etcd_peer_port_)),
-                 Flag("log-level", "warn")},
-                "etcd.log");
+  etcd_ = Spawn(
+      "etcd",
+      {Flag("name", "test"), Flag("data-dir", (dir_ / "etcd").string()),
+       Flag("listen-client-urls", Loopback(etcd_port_)),
+       Flag("advertise-client-urls", Loopback(etcd_port_)),
+       Flag("listen-peer-urls", Loopback(etcd_peer_port_)),
+       Flag("initial-advertise-peer-urls", Loopback(etcd_peer_port_)),
+       Flag("initial-cluster", "test=" + Loopback(etcd_peer_port_)), Flag("log-level", "warn")},
+      "etcd.log");
   return etcd_ ? Status::Ok() : InternalError("cannot start etcd");
 }
 
 Status KubeControlPlane::StartApiServer() {
   const std::string d = dir_.string();
-  api_server_ = Spawn(
-      "kube-apiserver",
-      {Flag("etcd-servers", Loopback(etcd_port_)), Flag("bind-address", "127.0.0.1"),
-       Flag("advertise-address", "127.0.0.1"), Flag("secure-port", std::to_string(api_port_)),
-       Flag("insecure-port", "0"), Flag("tls-cert-file", d + "/apiserver.crt"),
-       Flag("tls-private-key-file", d + "/apiserver.key"), Flag("client-ca-file", d + "/ca.crt"),
-       Flag("token-auth-file", d + "/tokens.csv"), Flag("authorization-mode", "RBAC"),
-       Flag("service-account-key-file", d + "/sa.crt"),
-       Flag("service-account-signing-key-file", d + "/sa.key"),
-       Flag("service-account-issuer", kIssuer), Flag("api-audiences", kIssuer),
-       Flag("service-cluster-ip-range", "10.96.0.0/24"), Flag("cert-dir", d + "/certs"),
-       Flag("anonymous-auth", "false"), Flag("audit-policy-file", d + "/audit-policy.yaml"),
-       Flag("audit-log-path", d + "/audit.log"), Flag("audit-log-format", "json"),
-       Flag("audit-log-mode", "blocking"), Flag("v", "1")},
-      "kube-apiserver.log");
+  api_server_ = Spawn("kube-apiserver",
+                      {Flag("etcd-servers", Loopback(etcd_port_)),
+                       Flag("bind-address", "127.0.0.1"),
+                       Flag("advertise-address", "127.0.0.1"),
+                       Flag("secure-port", std::to_string(api_port_)),
+                       Flag("insecure-port", "0"),
+                       Flag("tls-cert-file", d + "/apiserver.crt"),
+                       Flag("tls-private-key-file", d + "/apiserver.key"),
+                       Flag("client-ca-file", d + "/ca.crt"),
+                       Flag("token-auth-file", d + "/tokens.csv"),
+                       Flag("authorization-mode", "RBAC"),
+                       Flag("service-account-key-file", d + "/sa.crt"),
+                       Flag("service-account-signing-key-file", d + "/sa.key"),
+                       Flag("service-account-issuer", kIssuer),
+                       Flag("api-audiences", kIssuer),
+                       Flag("service-cluster-ip-range", "10.96.0.0/24"),
+                       Flag("cert-dir", d + "/certs"),
+                       Flag("anonymous-auth", "false"),
+                       Flag("audit-policy-file", d + "/audit-policy.yaml"),
+                       Flag("audit-log-path", d + "/audit.log"),
+                       Flag("audit-log-format", "json"),
+                       Flag("audit-log-mode", "blocking"),
+                       Flag("v", "1")},
+                      "kube-apiserver.log");
   if (!api_server_) return InternalError("cannot start kube-apiserver");
   if (Status s = WaitReady(std::chrono::seconds(90)); !s.ok()) return s;
   // The default namespace and the bootstrap RBAC appear just after /readyz.
   const bool settled = WaitFor(
-      [&] { return kubectl({"get", "namespace", "default", "-o", "name"}).exit_code == 0; },
+      [&] {
+        return kubectl({"get", "namespace", "default", "-o", "name"}).exit_code == 0;
+      },
       std::chrono::seconds(30));
   return settled ? Status::Ok() : UnavailableError("kube-apiserver: no default namespace");
 }
@@ -183,14 +194,14 @@ Status KubeControlPlane::WaitReady(std::chrono::milliseconds timeout) const {
 }
 
 Status KubeControlPlane::StartControllerManager() {
-  controller_manager_ = Spawn(
-      "kube-controller-manager",
-      {Flag("kubeconfig", admin_kubeconfig_.string()), Flag("bind-address", "127.0.0.1"),
-       Flag("secure-port", "0"), Flag("port", "0"), Flag("leader-elect", "false"),
-       Flag("service-account-private-key-file", (dir_ / "sa.key").string()),
-       Flag("root-ca-file", (dir_ / "ca.crt").string()), Flag("controllers", "*"),
-       Flag("concurrent-deployment-syncs", "2"), Flag("v", "1")},
-      "kube-controller-manager.log");
+  controller_manager_ =
+      Spawn("kube-controller-manager",
+            {Flag("kubeconfig", admin_kubeconfig_.string()), Flag("bind-address", "127.0.0.1"),
+             Flag("secure-port", "0"), Flag("port", "0"), Flag("leader-elect", "false"),
+             Flag("service-account-private-key-file", (dir_ / "sa.key").string()),
+             Flag("root-ca-file", (dir_ / "ca.crt").string()), Flag("controllers", "*"),
+             Flag("concurrent-deployment-syncs", "2"), Flag("v", "1")},
+            "kube-controller-manager.log");
   return controller_manager_ ? Status::Ok() : InternalError("cannot start controller manager");
 }
 
@@ -251,9 +262,9 @@ Status KubeControlPlane::CompactEtcd() const {
     return InternalError("etcd: cannot read the revision: " + range.body);
   }
   const std::string revision = parsed["header"].value("revision", "0");
-  const HttpAnswer compact = HttpPost(etcd_port_, "/v3/kv/compaction",
-                                      R"({"revision":")" + revision + R"(","physical":true})",
-                                      std::chrono::seconds(10));
+  const HttpAnswer compact =
+      HttpPost(etcd_port_, "/v3/kv/compaction",
+               R"({"revision":")" + revision + R"(","physical":true})", std::chrono::seconds(10));
   return compact.code == 200 ? Status::Ok()
                              : InternalError("etcd: compaction failed: " + compact.body);
 }
