@@ -148,7 +148,7 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
       return Outcome::Forget();
     }
     spdlog::warn("{}: cannot read: {}", key, cr.status().ToString());
-    return Outcome::Failed();
+    return Outcome::FailedAtMost(options_.default_poll_interval);
   }
   const kube::ObjectMeta& meta = cr->metadata;
   std::shared_ptr<State> state = StateFor(key, meta.uid);
@@ -229,7 +229,7 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
     report.reason = kReasonScaleUnreadable;
     report.message = message;
     Warn(*state, ref, kReasonScaleUnreadable, message);
-    return finish(Outcome::Failed());
+    return finish(Outcome::FailedAtMost(poll));
   }
   state->warned.erase(kReasonScaleUnreadable);
   const bool target_found = scale.ok();
@@ -461,7 +461,7 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
       report.message = message;
       report.desired_replicas = decision->desired;
       Warn(*state, ref, kReasonScaleFailed, message);
-      return finish(Outcome::Failed());
+      return finish(Outcome::FailedAtMost(poll));
     }
     state->warned.erase(kReasonScaleFailed);
     const bool up = decision->desired > scale->spec_replicas;

@@ -107,7 +107,9 @@ void WorkQueue::Done(const std::string& key, const Outcome& outcome) {
     if (!shutting_down_) {
       if (outcome.failed) {
         ++entry.failures;
-        ScheduleLocked(key, entry, now + BackoffDelay(backoff_, entry.failures));
+        std::chrono::milliseconds delay = BackoffDelay(backoff_, entry.failures);
+        if (outcome.requeue_after) delay = std::min(delay, std::max(*outcome.requeue_after, {}));
+        ScheduleLocked(key, entry, now + delay);
       } else {
         entry.failures = 0;
         if (outcome.requeue_after) {

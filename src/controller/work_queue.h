@@ -11,8 +11,9 @@
 //   it is due at the earlier of the re-add's time and what Done asked for.
 // * Done reports the outcome, which decides the next due time, never both:
 //   an error schedules a retry after a per-key exponential backoff (5 ms,
-//   doubling, capped at 5 min); a success resets the backoff and schedules
-//   the key after `requeue_after` (or not at all when absent).
+//   doubling, capped at 5 min, or at the outcome's `requeue_after` when it
+//   is given); a success resets the backoff and schedules the key after
+//   `requeue_after` (or not at all when absent).
 // * Time comes only from the Clock. Get() waits on a condition variable for
 //   the next due time; with a ManualClock, call Wake() after moving the
 //   clock so that waiting workers read it again. TryGet() and NextDue()
@@ -50,14 +51,20 @@ std::chrono::milliseconds BackoffDelay(const BackoffPolicy& policy, int failures
 
 // What processing a key came to.
 struct Outcome {
-  // The reconcile failed: retry after the key's backoff; requeue_after is
-  // ignored.
+  // The reconcile failed: retry after the key's backoff, but no later than
+  // requeue_after when that is given.
   bool failed = false;
   // On success: process the key again after this long; absent: only when
-  // something adds it again.
+  // something adds it again. On failure: the longest the backoff may grow.
   std::optional<std::chrono::milliseconds> requeue_after;
 
   static Outcome Failed() { return {.failed = true}; }
+  // A failure retried after the backoff, which never grows past `at_most`
+  // (a poll interval: a long outage must not delay the next decision
+  // beyond one poll once the cause is gone).
+  static Outcome FailedAtMost(std::chrono::milliseconds at_most) {
+    return {.failed = true, .requeue_after = at_most};
+  }
   static Outcome RequeueAfter(std::chrono::milliseconds d) { return {.requeue_after = d}; }
   static Outcome Forget() { return {}; }
 };

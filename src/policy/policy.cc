@@ -1100,9 +1100,11 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
   }
 
   // Every change costs the group a rebalance: after one, the next waits
-  // until the group settled, unless lag ran away meanwhile.
+  // until the group settled, unless lag ran away meanwhile, or the replicas
+  // stand above the ceiling (maxReplicas lowered, partitions gone): a bound
+  // the user set applies at once, as the HPA's maxReplicas does.
   bool settling = false;
-  if (!settled && desired != d.current) {
+  if (!settled && desired != d.current && d.current <= d.ceiling) {
     const ScaleChange& last = *history.last_change;
     const int64_t baseline = std::max(last.lag, spec.lag_threshold);
     if (desired > d.current && static_cast<double>(signal_lag) >

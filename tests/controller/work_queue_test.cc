@@ -147,6 +147,23 @@ INSTANTIATE_TEST_SUITE_P(
                       Done("a", Outcome::Failed())},
             .want_next_due = milliseconds(15) + kPoll + milliseconds(5),
             .want_waiting = 1},
+        // 20 failures would back off for 5 min; capped, the retry comes
+        // within the cap.
+        QueueCase{.name = "BackoffNeverGrowsPastTheOutcomesCap",
+                  .steps =
+                      [] {
+                        std::vector<Step> steps = {Add("a")};
+                        for (int i = 0; i < 20; ++i) {
+                          steps.push_back(Get("a"));
+                          steps.push_back(Done("a", Outcome::FailedAtMost(kPoll)));
+                          steps.push_back(Advance(kPoll));
+                        }
+                        steps.push_back(Get("a"));
+                        steps.push_back(Done("a", Outcome::FailedAtMost(kPoll)));
+                        return steps;
+                      }(),
+                  .want_next_due = 21 * kPoll,
+                  .want_waiting = 1},
         QueueCase{.name = "BackoffIsPerKey",
                   .steps = {Add("a"), Add("b"), Get("a"), Done("a", Outcome::Failed()), Get("b"),
                             Done("b", Outcome::RequeueAfter(kPoll)), Advance(milliseconds(5)),

@@ -1007,6 +1007,19 @@ TEST(Settle, MessageSaysWhy) {
                         "(1 members)"));
 }
 
+// maxReplicas lowered while the group settles: the ceiling applies at once.
+TEST(Settle, NeverHoldsReplicasAboveTheCeiling) {
+  Spec spec = BaseSpec();
+  spec.rebalance_settle_seconds = 30;
+  Decision d = Decide(Obs(TotalLag(8, 2000, 0), 1), {}, spec, At(0));
+  ASSERT_EQ(d.desired, 2);
+  spec.max_replicas = 1;
+  d = Decide(Obs(TotalLag(8, 3000, 10), 2, 1), d.history, spec, At(10));
+  EXPECT_EQ(d.ceiling, 1);
+  EXPECT_EQ(d.desired, 1) << d.message;
+  EXPECT_THAT(d.message, ::testing::Not(HasSubstr("held while the group settles")));
+}
+
 // ---------------------------------------------------------------------------
 // Stalls: a partition with lag whose committed offset does not move.
 
