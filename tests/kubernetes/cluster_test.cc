@@ -1,5 +1,7 @@
 #include "kubernetes/cluster_test.h"
 
+#include "support/e2e.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -236,29 +238,18 @@ json ClusterTest::Workload(const std::string& kind, const std::string& name, int
 
 json ClusterTest::Autoscaler(const std::string& name, const std::string& topic,
                              const json& spec_overrides) {
-  json servers = json::array();
-  std::stringstream in(kafka_->bootstrap_servers());
-  for (std::string s; std::getline(in, s, ',');) servers.push_back(s);
-  json cr = {
-      {"apiVersion", "groupscaler.io/v1alpha1"},
-      {"kind", "ConsumerGroupAutoscaler"},
-      {"metadata", {{"name", name}, {"namespace", ns_}}},
-      {"spec",
-       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", name}}},
-        {"kafka", {{"bootstrapServers", servers}, {"groupId", name}, {"topics", {topic}}}},
-        {"minReplicas", 1},
-        {"maxReplicas", 24},
-        {"lagThreshold", 1000},
-        {"alignment", "none"},
-        {"policy", {{"type", "lag"}}},
-        // Scale up in one step: the tests are about Kubernetes, not
-        // the behavior's pace.
-        {"behavior",
-         {{"scaleUp",
-           {{"stabilizationWindowSeconds", 0},
-            {"policies", {{{"type", "Pods"}, {"value", 100}, {"periodSeconds", 1}}}}}}}},
-        {"pollIntervalSeconds", 1}}}};
-  cr["spec"].merge_patch(spec_overrides);
+  json overrides = {{"kafka", {{"topics", {topic}}}},
+                    {"lagThreshold", 1000},
+                    {"policy", {{"type", "lag"}}},
+                    // Scale up in one step: the tests are about Kubernetes,
+                    // not the behavior's pace.
+                    {"behavior",
+                     {{"scaleUp",
+                       {{"stabilizationWindowSeconds", 0},
+                        {"policies", {{{"type", "Pods"}, {"value", 100}, {"periodSeconds", 1}}}}}}}}};
+  overrides.merge_patch(spec_overrides);
+  json cr = ::groupscaler::testing::Autoscaler(name, kafka_->bootstrap_servers(), overrides);
+  cr["metadata"]["namespace"] = ns_;
   return cr;
 }
 

@@ -81,8 +81,9 @@ class ClusterTest : public ::testing::Test {
   std::string TopicWithLag(const std::string& group, int partitions, int64_t lag_per_partition);
 
   // A Deployment (or StatefulSet) `name` with `replicas`, selecting
-  // app=`name`, and an autoscaler for it (group `name`, the given topic),
-  // spec merged with `spec_overrides`.
+  // app=`name`, and an autoscaler for it in ns_ (support/e2e.h's, on the mock
+  // Kafka and the given topic, with the lag policy at lagThreshold 1000 and
+  // scale-ups in one step), spec merged with `spec_overrides`.
   nlohmann::json Workload(const std::string& kind, const std::string& name, int replicas);
   nlohmann::json Autoscaler(const std::string& name, const std::string& topic,
                             const nlohmann::json& spec_overrides = nlohmann::json::object());
