@@ -126,7 +126,8 @@ class Fields {
     }
     Fields fields(std::move(path), node.Mark());
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // A copy: `it->first` lives in a proxy that dies with this statement.
+      const YAML::Node key = it->first;
       if (!key.IsScalar()) {
         return ErrorAt(ctx, key.Mark(),
                        fields.Where() + "field names must be strings, got " + Describe(key));
