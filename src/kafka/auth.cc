@@ -1,7 +1,6 @@
 #include "kafka/auth.h"
 
 #include <array>
-#include <sstream>
 #include <set>
 
 #include "common/files.h"
@@ -177,29 +176,34 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
   return config;
 }
 
+StatusOr<AuthSettings> ParseAuthText(std::string_view text, std::string_view source) {
+  AuthSettings settings;
+  int number = 0;
+  while (!text.empty()) {
+    const size_t newline = text.find('\n');
+    const std::string_view line = text.substr(0, newline);
+    text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
+    ++number;
+    const std::string_view trimmed = Trim(line);
+    if (trimmed.empty() || trimmed.front() == '#') continue;
+    const auto eq = trimmed.find('=');
+    const std::string where = std::string(source) + ":" + std::to_string(number);
+    if (eq == std::string_view::npos) {
+      return InvalidArgumentError(where + ": expected key=value");
+    }
+    std::string key(Trim(trimmed.substr(0, eq)));
+    if (key.empty()) return InvalidArgumentError(where + ": empty key");
+    if (settings.count(key)) return InvalidArgumentError(where + ": duplicate key " + Quote(key));
+    settings[key] = std::string(Trim(trimmed.substr(eq + 1)));
+  }
+  return settings;
+}
+
 StatusOr<AuthSettings> ReadAuthFile(const std::string& path) {
   // Security settings are a few lines; anything larger is not an auth file.
   StatusOr<std::string> content = ReadFileBounded(path, 1 << 20);
   if (!content.ok()) return InvalidArgumentError("auth file " + content.status().message());
-  std::istringstream in(*content);
-  AuthSettings settings;
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    std::string_view text = Trim(line);
-    if (text.empty() || text.front() == '#') continue;
-    const auto eq = text.find('=');
-    const std::string where = path + ":" + std::to_string(number);
-    if (eq == std::string_view::npos) {
-      return InvalidArgumentError(where + ": expected key=value");
-    }
-    std::string key(Trim(text.substr(0, eq)));
-    if (key.empty()) return InvalidArgumentError(where + ": empty key");
-    if (settings.count(key)) return InvalidArgumentError(where + ": duplicate key " + Quote(key));
-    settings[key] = std::string(Trim(text.substr(eq + 1)));
-  }
-  return settings;
+  return ParseAuthText(*content, path);
 }
 
 std::string Redact(std::string text, const std::vector<std::string>& secrets) {

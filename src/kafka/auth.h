@@ -50,9 +50,15 @@ struct AuthConfig {
 // name the offending key, never its value.
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings);
 
-// Reads `key=value` lines (blank lines and lines starting with '#' skipped,
-// whitespace around key and value trimmed) into AuthSettings. Errors name the
-// file and line, never a value. Does not validate keys: BuildAuthConfig does.
+// Parses `key=value` lines (blank lines and lines starting with '#' skipped,
+// whitespace around key and value trimmed, the first '=' separates) into
+// AuthSettings. Errors are INVALID_ARGUMENT `SOURCE:LINE: what is wrong`,
+// naming a key at most, never a value. Does not validate keys:
+// BuildAuthConfig does.
+StatusOr<AuthSettings> ParseAuthText(std::string_view text, std::string_view source);
+
+// Reads the file at `path` (at most 1 MiB) and parses it as above, with
+// `path` as the SOURCE.
 StatusOr<AuthSettings> ReadAuthFile(const std::string& path);
 
 // `text` with every occurrence of every secret replaced by "[redacted]".

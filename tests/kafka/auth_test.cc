@@ -202,5 +202,51 @@ TEST(ReadAuthFile, ParsesKeyValueLinesAndNamesBadLines) {
   EXPECT_FALSE(ReadAuthFile(::testing::TempDir() + "/does-not-exist").ok());
 }
 
+struct AuthTextCase {
+  std::string name;
+  std::string text;
+  AuthSettings settings;  // when accepted
+  std::string error;      // expected substring when rejected; empty: accepted
+};
+void PrintTo(const AuthTextCase& c, std::ostream* os) { *os << c.name; }
+
+class ParseAuthTextTest : public ::testing::TestWithParam<AuthTextCase> {};
+
+TEST_P(ParseAuthTextTest, ParsesLinesOrNamesTheLineNeverTheValue) {
+  const AuthTextCase& c = GetParam();
+  StatusOr<AuthSettings> settings = ParseAuthText(c.text, "secret.properties");
+  if (c.error.empty()) {
+    ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+    EXPECT_EQ(*settings, c.settings);
+    return;
+  }
+  ASSERT_FALSE(settings.ok());
+  EXPECT_EQ(settings.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(settings.status().message(), HasSubstr(c.error));
+  EXPECT_THAT(settings.status().message(), Not(HasSubstr("TOPSECRET")));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Auth, ParseAuthTextTest,
+    ::testing::Values(
+        AuthTextCase{.name = "empty", .text = "", .settings = {}},
+        AuthTextCase{.name = "comments_blanks_and_crlf",
+                     .text = "# c\r\n\r\n  sasl = plain \r\nusername=u\npassword=p=q\n\n",
+                     .settings = {{"sasl", "plain"}, {"username", "u"}, {"password", "p=q"}}},
+        AuthTextCase{.name = "last_line_without_newline",
+                     .text = "tls=enable\n\tcaFile =\t/ca.pem",
+                     .settings = {{"tls", "enable"}, {"caFile", "/ca.pem"}}},
+        AuthTextCase{.name = "empty_value_kept_for_build_auth_config",
+                     .text = "password=",
+                     .settings = {{"password", ""}}},
+        AuthTextCase{.name = "line_without_equals",
+                     .text = "sasl=plain\n\nTOPSECRET\n",
+                     .error = "secret.properties:3: expected key=value"},
+        AuthTextCase{
+            .name = "empty_key", .text = " =TOPSECRET", .error = "secret.properties:1: empty key"},
+        AuthTextCase{.name = "duplicate_key",
+                     .text = "password=TOPSECRET\npassword=TOPSECRET\n",
+                     .error = "secret.properties:2: duplicate key \"password\""}));
+
 }  // namespace
 }  // namespace groupscaler::kafka
