@@ -1,6 +1,7 @@
 #include "kafka/lag_reader.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace groupscaler::kafka {
 
@@ -13,7 +14,11 @@ policy::Observation FailedObservation(const Status& why) {
 
 int64_t RequestCounts::Total() const {
   int64_t total = 0;
-  for (const auto& [api, count] : by_api) total += count;
+  for (const auto& [api, count] : by_api) {
+    if (__builtin_add_overflow(total, count, &total)) {
+      total = count > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+    }
+  }
   return total;
 }
 

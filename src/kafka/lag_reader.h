@@ -75,7 +75,7 @@ policy::Observation FailedObservation(const Status& why);
 // ("Metadata", "ListOffsets", "OffsetFetch", "FindCoordinator", ...).
 struct RequestCounts {
   std::map<std::string, int64_t> by_api;  // only APIs with a count > 0
-  int64_t Total() const;
+  int64_t Total() const;                  // saturates instead of overflowing
   // Per-API difference (this - earlier), dropping zeros.
   RequestCounts Since(const RequestCounts& earlier) const;
   // "ListOffsets=6 Metadata=1 OffsetFetch=100" (sorted by API).

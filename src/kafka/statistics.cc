@@ -2,7 +2,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 namespace groupscaler::kafka {
+namespace {
+
+// Counts only grow; a report that sums past int64 (a broken or hostile
+// report) stops at the maximum instead of overflowing.
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  return a > kMax - b ? kMax : a + b;
+}
+
+}  // namespace
 
 StatusOr<RequestCounts> ParseRequestCounts(std::string_view json) {
   const nlohmann::json report =
@@ -18,7 +30,8 @@ StatusOr<RequestCounts> ParseRequestCounts(std::string_view json) {
     if (req == broker.end() || !req->is_object()) continue;
     for (const auto& [api, count] : req->items()) {
       if (count.is_number_integer() && count.get<int64_t>() > 0) {
-        counts.by_api[api] += count.get<int64_t>();
+        int64_t& sum = counts.by_api[api];
+        sum = SaturatingAdd(sum, count.get<int64_t>());
       }
     }
   }

@@ -10,7 +10,8 @@
 namespace groupscaler::kafka {
 
 // Sums `brokers.*.req` of one statistics report: the requests the client
-// sent since it was created, by API. INTERNAL when `json` is not a report.
+// sent since it was created, by API (positive integer counts only; a sum
+// saturates at INT64_MAX). INTERNAL when `json` is not a report.
 StatusOr<RequestCounts> ParseRequestCounts(std::string_view json);
 
 }  // namespace groupscaler::kafka

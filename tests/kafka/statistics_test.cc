@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <map>
+#include <string>
+
 #include "kafka/lag_reader.h"
 #include "kafka/statistics.h"
 #include "support/fake_lag_reader.h"
@@ -30,6 +34,19 @@ TEST(ParseRequestCounts, RejectsWhatIsNotAReport) {
   StatusOr<RequestCounts> none = ParseRequestCounts(R"({"brokers": {}})");
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->Total(), 0);
+}
+
+// Found by fuzz/rdkafka_stats: two brokers' counts summed past int64 were a
+// signed overflow (undefined behaviour, UBSan in scripts/fuzz and
+// scripts/sanitize); they saturate, and so does Total.
+TEST(ParseRequestCounts, SumsThatOverflowSaturate) {
+  StatusOr<RequestCounts> counts = ParseRequestCounts(R"({"brokers": {
+      "a": {"req": {"Fetch": 9223372036854775807, "Metadata": 9223372036854775807}},
+      "b": {"req": {"Fetch": 1, "Metadata": -3, "Heartbeat": 1.5, "JoinGroup": "2"}}}})");
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(counts->by_api, (std::map<std::string, int64_t>{{"Fetch", kMax}, {"Metadata", kMax}}));
+  EXPECT_EQ(counts->Total(), kMax);
 }
 
 TEST(RequestCounts, SinceIsThePerApiDifference) {
