@@ -12,7 +12,9 @@
 #include <cpprest/json.h>
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <ctime>
+#include <limits>
 #include <optional>
 #include <set>
 #include <thread>
@@ -52,9 +54,31 @@ std::string Str(const value& v, const char* key) {
   return v.at(key).as_string();
 }
 
-int64_t Int(const value& v, const char* key, int64_t fallback = 0) {
+// An integer field; `fallback` when absent or not a whole number within
+// [min, max]. Not number::to_int64 alone: on a double out of range (1e300)
+// it is undefined behaviour, and on a large unsigned it wraps.
+int64_t Int(const value& v, const char* key, int64_t fallback = 0,
+            int64_t min = std::numeric_limits<int64_t>::min(),
+            int64_t max = std::numeric_limits<int64_t>::max()) {
   if (!v.is_object() || !v.has_field(key) || !v.at(key).is_number()) return fallback;
-  return v.at(key).as_number().to_int64();
+  const web::json::number& n = v.at(key).as_number();
+  int64_t out = 0;
+  if (n.is_integral()) {
+    if (!n.is_int64()) return fallback;
+    out = n.to_int64();
+  } else {
+    // 2^63 is exact as a double; every double below it converts.
+    const double d = n.to_double();
+    if (!(d >= -0x1p63 && d < 0x1p63) || d != std::trunc(d)) return fallback;
+    out = static_cast<int64_t>(d);
+  }
+  return out < min || out > max ? fallback : out;
+}
+
+// The same for an int32 field (replicas, seconds, counts).
+int32_t Int32(const value& v, const char* key) {
+  return static_cast<int32_t>(
+      Int(v, key, 0, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
 }
 
 const value& Obj(const value& v, const char* key) {
@@ -120,8 +144,8 @@ StatusOr<Lease> LeaseFromJson(const value& v) {
   lease.metadata = MetaOf(v);
   const value& spec = Obj(v, "spec");
   lease.holder_identity = Str(spec, "holderIdentity");
-  lease.lease_duration_seconds = static_cast<int32_t>(Int(spec, "leaseDurationSeconds"));
-  lease.lease_transitions = static_cast<int32_t>(Int(spec, "leaseTransitions"));
+  lease.lease_duration_seconds = Int32(spec, "leaseDurationSeconds");
+  lease.lease_transitions = Int32(spec, "leaseTransitions");
   for (auto [key, field] :
        {std::pair{"acquireTime", &lease.acquire_time}, std::pair{"renewTime", &lease.renew_time}}) {
     std::string text = Str(spec, key);
@@ -137,8 +161,8 @@ StatusOr<Scale> ScaleFromJson(const std::string& body) {
   auto v = Parse(body, "scale");
   if (!v.ok()) return v.status();
   Scale s;
-  s.spec_replicas = static_cast<int32_t>(Int(Obj(*v, "spec"), "replicas"));
-  s.status_replicas = static_cast<int32_t>(Int(Obj(*v, "status"), "replicas"));
+  s.spec_replicas = Int32(Obj(*v, "spec"), "replicas");
+  s.status_replicas = Int32(Obj(*v, "status"), "replicas");
   s.selector = Str(Obj(*v, "status"), "selector");
   s.resource_version = MetaOf(*v).resource_version;
   return s;

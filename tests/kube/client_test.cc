@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "kube_test_util.h"
+#include "support/scripted_transport.h"
 
 namespace groupscaler::kube {
 namespace {
@@ -572,6 +573,64 @@ TEST(TimeTest, FormatAndParse) {
   EXPECT_FALSE(ParseTime("yesterday").ok());
   EXPECT_FALSE(ParseTime("2023-11-14T22:13:20").ok());
 }
+
+// ---------------------------------------------------------------------------
+// Odd answers, from a scripted API server (tests/support/scripted_transport.h).
+
+// A client whose every call is answered by `script`'s frames in order.
+std::unique_ptr<KubeClient> ScriptedClient(std::string_view script, ManualClock* clock,
+                                           std::unique_ptr<RecordingSleeper>* sleeper) {
+  *sleeper = std::make_unique<RecordingSleeper>(clock);
+  auto transport =
+      std::make_unique<testing::ScriptedTransport>(testing::ParseScript(script).frames);
+  return std::make_unique<KubeClient>(std::move(transport), nullptr, testing::ScriptOptions(),
+                                      clock, sleeper->get());
+}
+
+struct NumberCase {
+  std::string name;
+  std::string json;  // the number as the answer spells it
+  int32_t read = 0;  // what the int32 field reads as
+};
+void PrintTo(const NumberCase& c, std::ostream* os) { *os << c.name; }
+
+class AnswerNumberTest : public ::testing::TestWithParam<NumberCase> {};
+
+// Found by fuzz/kube_answers: an int32 field given as a double out of range
+// (replicas 1e300) went through cpprestsdk's number::to_int64, undefined
+// behaviour (UBSan), and one beyond int32 wrapped. A field that is not a
+// whole number within int32 reads as absent (0), as a missing one does.
+TEST_P(AnswerNumberTest, Int32FieldsReadWholeNumbersInRangeOnly) {
+  const NumberCase& c = GetParam();
+  ManualClock clock;
+  std::unique_ptr<RecordingSleeper> sleeper;
+  auto client = ScriptedClient("--- 200\n{\"spec\":{\"replicas\":" + c.json +
+                                   "},\"status\":{\"replicas\":" + c.json +
+                                   "}}\n--- 200\n{\"spec\":{\"leaseDurationSeconds\":" + c.json +
+                                   ",\"leaseTransitions\":" + c.json + "}}\n",
+                               &clock, &sleeper);
+  StatusOr<Scale> scale = client->GetScale({.namespace_name = "ns", .name = "d"});
+  ASSERT_TRUE(scale.ok()) << scale.status().ToString();
+  EXPECT_EQ(scale->spec_replicas, c.read);
+  EXPECT_EQ(scale->status_replicas, c.read);
+  StatusOr<Lease> lease = client->GetLease("ns", "leader");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(lease->lease_duration_seconds, c.read);
+  EXPECT_EQ(lease->lease_transitions, c.read);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Client, AnswerNumberTest,
+    ::testing::Values(NumberCase{.name = "integer", .json = "7", .read = 7},
+                      NumberCase{.name = "negative", .json = "-1", .read = -1},
+                      NumberCase{.name = "whole_double", .json = "1e2", .read = 100},
+                      NumberCase{.name = "int32_max", .json = "2147483647", .read = 2147483647},
+                      NumberCase{.name = "fraction", .json = "2.5", .read = 0},
+                      NumberCase{.name = "double_out_of_range", .json = "1e300", .read = 0},
+                      NumberCase{.name = "beyond_int32", .json = "4294967297", .read = 0},
+                      NumberCase{
+                          .name = "beyond_int64", .json = "18446744073709551615", .read = 0}),
+    [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace groupscaler::kube
