@@ -1,5 +1,6 @@
 #include "spec/autoscaler_spec.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <utility>
 
 #include "common/files.h"
@@ -670,6 +672,66 @@ StatusOr<AutoscalerSpec> ParseDocument(Context& ctx, const YAML::Node& root, Use
   return out;
 }
 
+// Where each document of a YAML stream starts (its root node's mark), from
+// yaml-cpp's event parser. Not YAML::LoadAll: yaml-cpp 0.7's loops forever,
+// allocating a document per turn, when its parser stops making progress (a
+// stray ',' or ']' at the top, jbeder/yaml-cpp#1040, fixed upstream after
+// 0.8 by #1319). Here a document that starts where the one before it did is
+// that case, and an error at that place. Throws YAML::Exception as LoadAll.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    starts.push_back(mark);
+    roots.push_back(mark);
+    root_seen = false;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> starts;  // of each document
+  std::vector<YAML::Mark> roots;   // of each document's root node
+
+ private:
+  void Node(const YAML::Mark& mark) {
+    if (!root_seen && !roots.empty()) roots.back() = mark;
+    root_seen = true;
+  }
+  bool root_seen = false;
+};
+
+StatusOr<std::vector<YAML::Mark>> DocumentMarks(const Context& ctx, const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts documents;
+  while (parser.HandleNextDocument(documents)) {
+    const size_t n = documents.starts.size();
+    if (n >= 2 && documents.starts[n - 1].pos == documents.starts[n - 2].pos) {
+      const YAML::Mark& at = documents.starts[n - 1];
+      const std::string what =
+          at.pos >= 0 && static_cast<size_t>(at.pos) < text.size()
+              ? "unexpected " + Quote(text.substr(static_cast<size_t>(at.pos), 1))
+              : std::string("the parser stopped making progress");
+      return ErrorAt(ctx, at, "invalid YAML: " + what);
+    }
+  }
+  return documents.roots;
+}
+
 }  // namespace
 
 StatusOr<AutoscalerSpec> ParseAutoscaler(std::string_view text, std::string_view source_name,
@@ -677,15 +739,17 @@ StatusOr<AutoscalerSpec> ParseAutoscaler(std::string_view text, std::string_view
   Context ctx{.source = std::string(source_name), .lines = {}};
   // yaml-cpp reports every problem by exception; none may leave this library.
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.empty()) {
+    const std::string owned(text);
+    StatusOr<std::vector<YAML::Mark>> documents = DocumentMarks(ctx, owned);
+    if (!documents.ok()) return documents.status();
+    if (documents->empty()) {
       return ErrorAtLine(ctx, 1, "empty document: expected a ConsumerGroupAutoscaler");
     }
-    if (documents.size() > 1) {
-      return ErrorAt(ctx, documents[1].Mark(),
-                     "expected one document, found " + std::to_string(documents.size()));
+    if (documents->size() > 1) {
+      return ErrorAt(ctx, (*documents)[1],
+                     "expected one document, found " + std::to_string(documents->size()));
     }
-    return ParseDocument(ctx, documents[0], use);
+    return ParseDocument(ctx, YAML::Load(owned), use);
   } catch (const YAML::Exception& e) {
     return ErrorAt(ctx, e.mark, "invalid YAML: " + e.msg);
   } catch (const std::exception& e) {

@@ -338,6 +338,21 @@ INSTANTIATE_TEST_SUITE_P(
                   .text = WithHead("---\nfoo: 1\n"),
                   .line = 6,
                   .what = "expected one document, found 2"},
+        // Found by fuzz/spec_yaml: yaml-cpp 0.7's LoadAll never returned
+        // (allocating without bound) on a stray ',' its parser cannot get
+        // past (jbeder/yaml-cpp#1040); such a stream is now an error.
+        ErrorCase{.name = "StrayCommaDoesNotHang",
+                  .text = ",apiVersion: groupscaler.io/v1alpha1\n",
+                  .line = 1,
+                  .what = "invalid YAML: unexpected \",\""},
+        ErrorCase{.name = "StrayCommaAfterADocumentDoesNotHang",
+                  .text = WithHead("---\n,\n"),
+                  .line = 6,
+                  .what = "invalid YAML: unexpected \",\""},
+        ErrorCase{.name = "ThreeDocuments",
+                  .text = WithHead("---\nfoo: 1\n---\n- bar\n"),
+                  .line = 6,
+                  .what = "expected one document, found 3"},
         ErrorCase{.name = "MissingApiVersion",
                   .text = "kind: ConsumerGroupAutoscaler\nspec: {maxReplicas: 1}\n",
                   .line = 1,
