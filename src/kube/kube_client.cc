@@ -106,8 +106,10 @@ StatusOr<value> Parse(const std::string& text, std::string_view what) {
 Autoscaler AutoscalerOf(const value& obj) { return {MetaOf(obj), obj.serialize()}; }
 
 std::string FormatSeconds(Timestamp t) {
-  std::time_t secs =
-      std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(t));
+  // Not system_clock::to_time_t: it goes through nanoseconds, which overflow
+  // past the year 2262 (a Lease's times come back from the server). Floored,
+  // so that a time before 1970 names its own second.
+  std::time_t secs = std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count();
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[32];
@@ -366,8 +368,7 @@ std::vector<HpaInfo> HpasTargeting(const std::vector<HpaInfo>& hpas, const Workl
 
 std::string FormatMicroTime(Timestamp t) {
   std::string s = FormatSeconds(t);
-  auto ms = (t.time_since_epoch() % std::chrono::seconds(1)).count();
-  if (ms < 0) ms += 1000;
+  const auto ms = (t - std::chrono::floor<std::chrono::seconds>(t)).count();  // 0-999
   char frac[32];
   std::snprintf(frac, sizeof frac, ".%03d000Z", static_cast<int>(ms));
   s.pop_back();  // the 'Z'
