@@ -120,6 +120,14 @@ int32_t CeilToReplicas(double x) {
   return static_cast<int32_t>(std::ceil(x));
 }
 
+// floor(x) as a message count, saturating; 0 for x <= 0 (or NaN). A double
+// as large as kInt64Max rounds up to 2^63, which no int64_t holds.
+int64_t FloorToCount(double x) {
+  if (!(x > 0)) return 0;
+  if (x >= static_cast<double>(kInt64Max)) return kInt64Max;
+  return static_cast<int64_t>(x);
+}
+
 void RecordChange(History* history, Timestamp now, int32_t from, int32_t to, int64_t lag) {
   history->scale_events.push_back({now, to - from});
   history->last_change = ScaleChange{.time = now, .from = from, .replicas = to, .lag = lag};
@@ -862,7 +870,7 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     if (left > 0) {
       rebalance_allowance = std::min(
           signal_lag,
-          static_cast<int64_t>(static_cast<double>(history.last_change->rebalance_backlog) * left));
+          FloorToCount(static_cast<double>(history.last_change->rebalance_backlog) * left));
     }
   }
   const double demand =

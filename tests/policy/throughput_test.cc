@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -731,6 +732,23 @@ TEST(Throughput, BacklogOfAScaleDownsRebalanceIsDrainedNotScaledFor) {
   d = Decide(Obs(Parts(10, 1'300, 1'250), 3, 3), d.history, spec, At(30));
   EXPECT_EQ(d.desired, 4) << d.message;
   EXPECT_THAT(d.message, HasSubstr("produce 100.0/s + lag 500 / 10s drain = 150.0/s"));
+}
+
+// A rebalance backlog near the int64 limit (a corrupt or hostile history)
+// saturates instead of overflowing: found by UndefinedBehaviorSanitizer.
+TEST(Throughput, HugeRebalanceBacklogSaturates) {
+  Spec spec = Throughput(50);
+  spec.max_replicas = 10;
+  History history;
+  history.last_change = ScaleChange{.time = At(0),
+                                    .from = 4,
+                                    .replicas = 3,
+                                    .settled_at = At(0),
+                                    .rebalance_backlog = std::numeric_limits<int64_t>::max()};
+  const int64_t huge = std::numeric_limits<int64_t>::max() / 2;
+  const Decision d = Decide(Obs(Parts(10, huge, 0), 3, 3), history, spec, At(1));
+  EXPECT_GE(d.desired, 3) << d.message;
+  EXPECT_LE(d.desired, 10) << d.message;
 }
 
 // A count from the rates is reached in one step unless the user set
