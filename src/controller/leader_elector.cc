@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <limits>
 #include <random>
 
 namespace groupscaler::controller {
@@ -91,7 +92,11 @@ bool LeaderElector::TryAcquireOrRenew() {
   next.renew_time = now;
   if (!ours) {
     next.acquire_time = now;
-    next.lease_transitions = lease.lease_transitions + 1;
+    // Saturating: a wrapped count would be negative, which the API server
+    // refuses, and then no one could ever take the lease.
+    next.lease_transitions = lease.lease_transitions == std::numeric_limits<int32_t>::max()
+                                 ? lease.lease_transitions
+                                 : lease.lease_transitions + 1;
   }
   StatusOr<kube::Lease> updated = leases_->UpdateLease(next);
   if (!updated.ok()) return FailedAttemptLocked(now, updated.status());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -64,6 +65,25 @@ TEST(LeaderElector, FollowerTakesOverOnlyAfterLeaseDuration) {
   EXPECT_EQ(lease.holder_identity, "b");
   EXPECT_EQ(lease.lease_transitions, 1);
   EXPECT_FALSE(t.a.IsLeader()) << "a's renew deadline passed";
+}
+
+// Found by UndefinedBehaviorSanitizer: the count saturates instead of
+// overflowing into a negative number the API server would refuse.
+TEST(LeaderElector, TakeoverAtTheLargestTransitionCountKeepsIt) {
+  TwoElectors t;
+  kube::Lease held;
+  held.metadata.namespace_name = "system";
+  held.metadata.name = "groupscaler-controller";
+  held.holder_identity = "a";
+  held.lease_duration_seconds = 15;
+  held.renew_time = t.clock.Now();
+  held.lease_transitions = std::numeric_limits<int32_t>::max();
+  ASSERT_TRUE(t.leases.CreateLease(held).ok());
+  EXPECT_FALSE(t.b.TryAcquireOrRenew());
+  t.clock.Advance(seconds(15));
+  ASSERT_TRUE(t.b.TryAcquireOrRenew());
+  EXPECT_EQ(t.leases.Get(kLeaseKey)->holder_identity, "b");
+  EXPECT_EQ(t.leases.Get(kLeaseKey)->lease_transitions, std::numeric_limits<int32_t>::max());
 }
 
 TEST(LeaderElector, LeaderThatCannotRenewStepsDownAtRenewDeadline) {
