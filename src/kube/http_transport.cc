@@ -7,6 +7,7 @@
 
 #include <future>
 #include <mutex>
+#include <vector>
 
 #include "kube/transport.h"
 
@@ -96,9 +97,13 @@ class HttpTransport final : public Transport {
       // read_line rather than read(n): read(n) may wait for n bytes, and a
       // watch must hand over each event as soon as its line is complete.
       while (!stop.stop_requested()) {
-        concurrency::streams::container_buffer<std::string> buf;
+        // A buffer of bytes, as the stream is: a container_buffer<std::string>
+        // would be a streambuf<char> that cpprestsdk reinterprets as a
+        // streambuf<unsigned char> (undefined behaviour UBSan reports).
+        concurrency::streams::container_buffer<std::vector<uint8_t>> buf;
         body.read_line(buf).get();
-        std::string_view line = buf.collection();
+        const std::vector<uint8_t>& bytes = buf.collection();
+        std::string_view line(reinterpret_cast<const char*>(bytes.data()), bytes.size());
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) {
           if (body.is_eof()) break;
@@ -140,7 +145,12 @@ class HttpTransport final : public Transport {
     msg.headers().add("Accept", "application/json");
     msg.headers().add("User-Agent", "groupscaler/0.1");
     if (!request.authorization.empty()) msg.headers().add("Authorization", request.authorization);
-    if (!request.content_type.empty()) msg.set_body(request.body, request.content_type);
+    if (!request.content_type.empty()) {
+      // The body as bytes: set_body(std::string) goes through a
+      // streambuf<char> reinterpreted as bytes (undefined behaviour).
+      msg.headers().set_content_type(request.content_type);
+      msg.set_body(std::vector<unsigned char>(request.body.begin(), request.body.end()));
+    }
     return msg;
   }
 
