@@ -91,7 +91,8 @@ TEST_F(StatusTest, ObservedGenerationFollowsTheSpec) {
       [&] { return Status("orders").value("observedGeneration", int64_t{0}) == generation; },
       seconds(30)));
   EXPECT_TRUE(WaitFor([&] { return Replicas("deployment", "orders") == 4; }, seconds(30)));
-  for (const json& c : Status("orders")["conditions"]) {
+  const json status = Status("orders");
+  for (const json& c : status["conditions"]) {
     EXPECT_EQ(c.value("observedGeneration", int64_t{0}), generation) << c.dump();
   }
   EXPECT_EQ(Status("orders").value("ceiling", 0), 4);
