@@ -777,6 +777,9 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
       sample.produced_unstalled += static_cast<double>(steps[i].produced);
     }
   }
+  int64_t produced_in_interval = 0;
+  for (const auto& step : steps)
+    produced_in_interval = SaturatingAdd(produced_in_interval, step.produced);
   std::map<std::string, std::vector<RateSample>> rate_samples;
   bool produce_known = true;
   double produce_rate = 0;
@@ -988,8 +991,13 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     msg << "; " << unknown << " of " << d.partitions << " partitions unreadable";
   }
 
-  // Scale to and from zero.
-  if (d.total_lag <= spec.activation_lag_threshold && !any_active) {
+  // Scale to and from zero. The group is idle while its lag is at or below
+  // activation and no partition is active; deciding from rates, also while
+  // nothing is produced: the produce rate is an average over the rate
+  // window, which stays above zero for that long after the last message, so
+  // an idle group goes to zero after the cooldown whatever the average asks.
+  const bool quiet = !by_rate || produced_in_interval == 0;
+  if (d.total_lag <= spec.activation_lag_threshold && !any_active && quiet) {
     if (!history.low_lag_since) history.low_lag_since = now;
   } else {
     history.low_lag_since.reset();
@@ -1001,16 +1009,21 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     if (d.current == 0) {
       target = activated ? std::max(target, 1) : 0;
       if (any_active) msg << "; partitions active without commits";
-    } else if (target == 0) {
+    } else if (target == 0 || (by_rate && history.low_lag_since)) {
       const bool cooled =
           history.low_lag_since && now - *history.low_lag_since >= Seconds(spec.cooldown_seconds);
-      if (!cooled) {
-        target = 1;
+      const char* idle = by_rate ? " and nothing produced" : "";
+      const auto waited = std::chrono::duration_cast<std::chrono::seconds>(
+          now - history.low_lag_since.value_or(now));
+      if (cooled && target > 0) {
+        target = 0;
+        msg << "; lag <= activation " << spec.activation_lag_threshold << idle << " for "
+            << waited.count() << "s: cooldown " << spec.cooldown_seconds << "s over";
+      } else if (!cooled) {
+        target = std::max(target, 1);
         cooling_down = true;
-        const auto waited = std::chrono::duration_cast<std::chrono::seconds>(
-            now - history.low_lag_since.value_or(now));
-        msg << "; lag <= activation " << spec.activation_lag_threshold << " for " << waited.count()
-            << "s of cooldown " << spec.cooldown_seconds << "s";
+        msg << "; lag <= activation " << spec.activation_lag_threshold << idle << " for "
+            << waited.count() << "s of cooldown " << spec.cooldown_seconds << "s";
       }
     }
   }

@@ -665,6 +665,67 @@ TEST(Throughput, UsesTheLearnedRateOnceKnown) {
   EXPECT_EQ(d.raw, 4) << d.message;
 }
 
+// Scale to zero under the throughput policy: the produce rate is an average
+// over the rate window, still above zero long after the last message; a
+// group with no lag into which nothing is produced goes to zero after the
+// cooldown all the same, and one still produced into never does.
+Spec IdleSpec() {
+  Spec spec = Throughput(100);
+  spec.min_replicas = 0;
+  spec.cooldown_seconds = 20;
+  spec.rate_window_seconds = 120;
+  spec.behavior.scale_down.stabilization_window_seconds = 0;
+  return spec;
+}
+
+TEST(ThroughputToZero, IdleGroupScalesToZeroAfterTheCooldownWhateverTheAverage) {
+  const Spec spec = IdleSpec();
+  // 4 partitions, 100/s produced and consumed for 10 s, then nothing.
+  Decision d = Decide(Obs(Parts(4, 0, 0), 1), {}, spec, At(0));
+  d = Decide(Obs(Parts(4, 250, 250), 1), d.history, spec, At(10));
+  ASSERT_FALSE(d.flags.throughput_fallback) << d.message;
+  EXPECT_EQ(d.desired, 1) << d.message;
+  EXPECT_NE(d.reason, Reason::kCooldown) << "still produced into: " << d.message;
+  d = Decide(Obs(Parts(4, 250, 250), 1), d.history, spec, At(20));
+  EXPECT_EQ(d.desired, 1);
+  EXPECT_EQ(d.reason, Reason::kCooldown) << d.message;
+  EXPECT_THAT(d.message, HasSubstr("lag <= activation 0 and nothing produced for 0s of cooldown "
+                                   "20s"));
+  d = Decide(Obs(Parts(4, 250, 250), 1), d.history, spec, At(30));
+  EXPECT_EQ(d.desired, 1);
+  EXPECT_THAT(d.message, HasSubstr("for 10s of cooldown 20s"));
+  d = Decide(Obs(Parts(4, 250, 250), 1), d.history, spec, At(40));
+  // The window's average is still 1000 messages / 40 s = 25/s.
+  EXPECT_THAT(d.topic_rates.at(0).produce_rate, Optional(DoubleNear(25, 1e-9)));
+  EXPECT_EQ(d.desired, 0) << d.message;
+  EXPECT_EQ(d.reason, Reason::kScaleToZero);
+  EXPECT_THAT(d.message, HasSubstr("and nothing produced for 20s: cooldown 20s over"));
+}
+
+TEST(ThroughputToZero, GroupStillProducedIntoNeverScalesToZero) {
+  const Spec spec = IdleSpec();
+  Decision d = Decide(Obs(Parts(4, 0, 0), 1), {}, spec, At(0));
+  // Consumed as fast as produced: lag 0 at every look, 10 messages a second.
+  for (int i = 1; i <= 12; ++i) {
+    d = Decide(Obs(Parts(4, 25 * i, 25 * i), 1), d.history, spec, At(10 * i));
+    ASSERT_EQ(d.desired, 1) << "at +" << 10 * i << "s: " << d.message;
+    EXPECT_NE(d.reason, Reason::kCooldown) << d.message;
+  }
+}
+
+TEST(ThroughputToZero, ProductionDuringTheCooldownRestartsIt) {
+  const Spec spec = IdleSpec();
+  Decision d = Decide(Obs(Parts(4, 0, 0), 1), {}, spec, At(0));
+  d = Decide(Obs(Parts(4, 250, 250), 1), d.history, spec, At(10));
+  d = Decide(Obs(Parts(4, 250, 250), 1), d.history, spec, At(20));
+  ASSERT_EQ(d.reason, Reason::kCooldown) << d.message;
+  d = Decide(Obs(Parts(4, 260, 260), 1), d.history, spec, At(30));
+  d = Decide(Obs(Parts(4, 260, 260), 1), d.history, spec, At(40));
+  EXPECT_EQ(d.desired, 1) << "cooldown restarted at +40s: " << d.message;
+  d = Decide(Obs(Parts(4, 260, 260), 1), d.history, spec, At(60));
+  EXPECT_EQ(d.desired, 0) << d.message;
+}
+
 // Before any saturated interval (and without a hint), consumed per working
 // replica is a lower bound of the rate: the count that carries the demand at
 // it is enough, so a scale-up of the lag fallback goes no further.
