@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -64,8 +65,16 @@ StatusOr<pid_t> ForkExec(const std::vector<std::string>& argv, int in, int out, 
 
 }  // namespace
 
+double TestTimeFactor() {
+  const char* text = std::getenv("GROUPSCALER_TEST_TIME_FACTOR");
+  const double factor = text ? std::strtod(text, nullptr) : 1.0;
+  return factor >= 1.0 ? factor : 1.0;
+}
+
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
+  const auto deadline = SteadyClock::now() +
+                        std::chrono::duration_cast<SteadyClock::duration>(
+                            std::chrono::duration<double, std::milli>(timeout) * TestTimeFactor());
   while (SteadyClock::now() < deadline) {
     if (done()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

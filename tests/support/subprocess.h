@@ -21,7 +21,13 @@ namespace groupscaler::testing {
 // a number in its flags).
 int FreePort();
 
-// Polls `done` every 20 ms for up to `timeout`; its last answer.
+// How many times longer than usual a wait for something to happen may take:
+// GROUPSCALER_TEST_TIME_FACTOR (scripts/sanitize sets it, since sanitized
+// code runs several times slower), 1 when unset or not a number >= 1.
+double TestTimeFactor();
+
+// Polls `done` every 20 ms for up to `timeout` x TestTimeFactor(); its last
+// answer.
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 class Subprocess {
