@@ -1,7 +1,9 @@
 // kafka_bench: one observation cycle of G consumer groups x P partitions on
 // librdkafka's mock cluster (3 brokers, loopback TCP), done our way (one
 // shared client, batched ListOffsets, one OffsetFetch per group) and KEDA's
-// way (a new client per group per cycle, one ListOffsets per partition).
+// way (a client per group kept across cycles, each asking for its topic's
+// metadata, its group's committed offsets and its partitions' latest offsets
+// from every leader broker: see KedaScaler).
 //
 //   kafka_bench --groups G --partitions P [--cycles N] [--mode ours|keda|both]
 //
@@ -30,6 +32,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "kafka/statistics.h"
 #include "support/mock_cluster.h"
@@ -207,99 +210,177 @@ ModeResult RunOurs(const testing::MockCluster& cluster, const Options& o) {
   return r;
 }
 
-// KEDA's way for one group: a new client, metadata for the topic, the
-// group's committed offsets, then one ListOffsets per partition (latest).
-bool KedaGroup(const std::string& bootstrap, int g, const Options& o, int stats_ms,
-               kafka::RequestCounts* counts) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
-  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+// KEDA's Kafka scaler for one ScaledObject, as kedacore/keda's
+// pkg/scalers/kafka_scaler.go does it with sarama: one client per scaler,
+// kept across polls; per poll a Metadata request for the topic
+// (getTopicPartitions: DescribeTopics), the group's committed offsets
+// (getConsumerOffsets: ListConsumerGroupOffsets, an OffsetFetch to the
+// coordinator the client has cached) and the latest offsets with one
+// ListOffsets per leader broker, every partition it leads in one request
+// (getProducerOffsets). Here on librdkafka, whose client is heavier than
+// sarama's (a thread per broker): the RSS figure is this emulation's, not
+// KEDA's.
+class KedaScaler {
+ public:
+  // `count_requests`: report statistics every 10 ms, for Requests().
+  static std::unique_ptr<KedaScaler> Create(const std::string& bootstrap, int g, const Options& o,
+                                            bool count_requests) {
+    char err[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    auto scaler = std::unique_ptr<KedaScaler>(new KedaScaler(g, o.partitions));
+    if (count_requests) {
+      rd_kafka_conf_set(conf, "statistics.interval.ms", "10", err, sizeof(err));
+      rd_kafka_conf_set_opaque(conf, &scaler->stats_);
+      rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
+        auto* stats = static_cast<Stats*>(opaque);
+        stats->json.assign(json, len);
+        ++stats->reports;
+        return 0;
+      });
+    }
+    scaler->rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)));
+    if (!scaler->rk_) return nullptr;
+    scaler->rkt_.reset(rd_kafka_topic_new(scaler->rk_.get(), scaler->topic_.c_str(), nullptr));
+    scaler->queue_.reset(rd_kafka_queue_new(scaler->rk_.get()));
+    return scaler;
+  }
+
+  // One poll: what GetMetrics asks Kafka for.
+  bool Poll() { return DescribeTopic() && FetchCommitted() && FetchLatest(); }
+
+  // Requests sent since the client started, from a statistics report made
+  // after this call began.
+  StatusOr<kafka::RequestCounts> Requests() {
+    const int wanted = stats_.reports + 2;
+    while (stats_.reports < wanted) rd_kafka_poll(rk_.get(), 5);
+    return kafka::ParseRequestCounts(stats_.json);
+  }
+
+ private:
   struct Stats {
     int reports = 0;
     std::string json;
-  } stats;
-  if (counts != nullptr) {
-    rd_kafka_conf_set(conf, "statistics.interval.ms", std::to_string(stats_ms).c_str(), err,
-                      sizeof(err));
-    rd_kafka_conf_set_opaque(conf, &stats);
-    rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
-      auto* s = static_cast<Stats*>(opaque);
-      s->json.assign(json, len);
-      ++s->reports;
-      return 0;
+  };
+  KedaScaler(int g, int partitions) : topic_(Topic(g)), group_(Group(g)), partitions_(partitions) {}
+
+  rd_kafka_topic_partition_list_t* AllPartitions(int64_t offset) const {
+    rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(partitions_);
+    for (int p = 0; p < partitions_; ++p) {
+      rd_kafka_topic_partition_list_add(parts, topic_.c_str(), p)->offset = offset;
+    }
+    return parts;
+  }
+
+  bool DescribeTopic() {
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk_.get(), 0, rkt_.get(), &md, 10'000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return false;
+    }
+    rd_kafka_metadata_destroy(md);
+    return true;
+  }
+
+  bool FetchCommitted() {
+    rd_kafka_topic_partition_list_t* parts = AllPartitions(RD_KAFKA_OFFSET_INVALID);
+    rd_kafka_ListConsumerGroupOffsets_t* req =
+        rd_kafka_ListConsumerGroupOffsets_new(group_.c_str(), parts);
+    rd_kafka_ListConsumerGroupOffsets(rk_.get(), &req, 1, nullptr, queue_.get());
+    rd_kafka_ListConsumerGroupOffsets_destroy(req);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue_.get(), 10'000);
+    if (ev == nullptr) return false;
+    const bool ok = rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_event_destroy(ev);
+    return ok;
+  }
+
+  // rd_kafka_offsets_for_times sends one ListOffsets per leader broker with
+  // all the partitions it leads, as getProducerOffsets does.
+  bool FetchLatest() {
+    rd_kafka_topic_partition_list_t* parts = AllPartitions(RD_KAFKA_OFFSET_END);
+    const rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk_.get(), parts, 10'000);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+
+  const std::string topic_;
+  const std::string group_;
+  const int partitions_;
+  Stats stats_;
+  // Destroyed in reverse: the queue and topic before the client.
+  kafka::RdKafkaPtr rk_;
+  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> rkt_{nullptr,
+                                                                      rd_kafka_topic_destroy};
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue_{nullptr,
+                                                                        rd_kafka_queue_destroy};
+};
+
+// Requests of a poll by every scaler, counted on the first `sample` (every
+// scaler is the same shape) and scaled to all of them.
+struct RequestSample {
+  int sample = 0;
+  kafka::RequestCounts before;
+
+  void Start(std::vector<std::unique_ptr<KedaScaler>>& scalers) { before = Sum(scalers); }
+  kafka::RequestCounts Finish(std::vector<std::unique_ptr<KedaScaler>>& scalers, int groups) const {
+    const kafka::RequestCounts delta = Sum(scalers).Since(before);
+    kafka::RequestCounts scaled;
+    for (const auto& [api, n] : delta.by_api) scaled.by_api[api] = n * groups / sample;
+    return scaled;
+  }
+  kafka::RequestCounts Sum(std::vector<std::unique_ptr<KedaScaler>>& scalers) const {
+    kafka::RequestCounts sum;
+    for (int g = 0; g < sample; ++g) {
+      StatusOr<kafka::RequestCounts> counts = scalers[g]->Requests();
+      if (!counts.ok()) std::exit(1);
+      for (const auto& [api, n] : counts->by_api) sum.by_api[api] += n;
+    }
+    return sum;
+  }
+};
+
+// Every scaler polls once. KEDA polls each ScaledObject in its own goroutine
+// on its own timer; here kKedaPollThreads at a time, all starting together.
+constexpr int kKedaPollThreads = 32;
+
+void PollAll(std::vector<std::unique_ptr<KedaScaler>>& scalers) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kKedaPollThreads; ++t) {
+    threads.emplace_back([&] {
+      for (size_t g = next++; g < scalers.size(); g = next++) {
+        if (!scalers[g]->Poll()) {
+          std::fprintf(stderr, "keda group %zu failed\n", g);
+          std::exit(1);
+        }
+      }
     });
   }
-  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(
-      rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)), rd_kafka_destroy);
-  if (!rk) return false;
-  const std::string topic = Topic(g);
-  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> rkt(
-      rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr), rd_kafka_topic_destroy);
-  const rd_kafka_metadata_t* md = nullptr;
-  if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 10'000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return false;
-  }
-  rd_kafka_metadata_destroy(md);
-  // Committed offsets of the group.
-  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk.get()),
-                                                                       rd_kafka_queue_destroy);
-  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(o.partitions);
-  for (int p = 0; p < o.partitions; ++p) rd_kafka_topic_partition_list_add(parts, topic.c_str(), p);
-  rd_kafka_ListConsumerGroupOffsets_t* req =
-      rd_kafka_ListConsumerGroupOffsets_new(Group(g).c_str(), parts);
-  rd_kafka_ListConsumerGroupOffsets(rk.get(), &req, 1, nullptr, queue.get());
-  rd_kafka_ListConsumerGroupOffsets_destroy(req);
-  rd_kafka_topic_partition_list_destroy(parts);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 10'000);
-  if (ev == nullptr) return false;
-  rd_kafka_event_destroy(ev);
-  // Latest offset per partition, one request each.
-  for (int p = 0; p < o.partitions; ++p) {
-    rd_kafka_topic_partition_list_t* one = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(one, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
-    const rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk.get(), one, 10'000);
-    rd_kafka_topic_partition_list_destroy(one);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
-  }
-  if (counts != nullptr) {
-    const int wanted = stats.reports + 2;
-    while (stats.reports < wanted) rd_kafka_poll(rk.get(), 5);
-    StatusOr<kafka::RequestCounts> parsed = kafka::ParseRequestCounts(stats.json);
-    if (!parsed.ok()) return false;
-    for (const auto& [api, n] : parsed->by_api) counts->by_api[api] += n;
-  }
-  return true;
+  for (std::thread& t : threads) t.join();
 }
 
 ModeResult RunKeda(const testing::MockCluster& cluster, const Options& o) {
   ModeResult r;
   r.mode = "keda";
-  r.rss_after_setup_kib = PeakRssKiB();
   const std::string bootstrap = cluster.bootstrap_servers();
-  // Requests are counted from each short-lived client's statistics, which
-  // costs two statistics intervals per client: count on a sample of groups,
-  // outside the timed cycles, and scale to G (every group is the same shape).
-  const int sample = std::min(o.groups, 10);
-  kafka::RequestCounts sampled;
-  for (int g = 0; g < sample; ++g) {
-    if (!KedaGroup(bootstrap, g, o, 10, &sampled)) std::exit(1);
+  RequestSample requests{.sample = std::min(o.groups, 10)};
+  std::vector<std::unique_ptr<KedaScaler>> scalers;
+  for (int g = 0; g < o.groups; ++g) {
+    scalers.push_back(KedaScaler::Create(bootstrap, g, o, g < requests.sample));
+    if (!scalers.back()) std::exit(1);
   }
-  kafka::RequestCounts per_cycle;
-  for (const auto& [api, n] : sampled.by_api) per_cycle.by_api[api] = n * o.groups / sample;
-  if (sample < o.groups) {
-    r.note = " [counted on " + std::to_string(sample) + " groups, scaled to " +
+  r.rss_after_setup_kib = PeakRssKiB();
+  if (requests.sample < o.groups) {
+    r.note = " [counted on " + std::to_string(requests.sample) + " groups, scaled to " +
              std::to_string(o.groups) + "]";
   }
   for (int cycle = 0; cycle <= o.cycles; ++cycle) {
+    requests.Start(scalers);
     const auto start = SteadyClock::now();
-    for (int g = 0; g < o.groups; ++g) {
-      if (!KedaGroup(bootstrap, g, o, 0, nullptr)) {
-        std::fprintf(stderr, "keda group %d failed\n", g);
-        std::exit(1);
-      }
-    }
-    CycleFigures f{Ms(SteadyClock::now() - start), per_cycle};
+    PollAll(scalers);
+    CycleFigures f{Ms(SteadyClock::now() - start), requests.Finish(scalers, o.groups)};
     if (cycle == 0) {
       r.cold = f;
     } else {
