@@ -17,15 +17,15 @@ using std::chrono::seconds;
 class InputTest : public ClusterTest {
  protected:
   // The condition `type` of `name` once it has `status`; null on timeout.
-  json ConditionOnceIs(const std::string& name, const std::string& type,
-                       const std::string& status) {
+  json ConditionOnceIs(const std::string& name, const std::string& type, const std::string& status,
+                       seconds timeout = seconds(30)) {
     json c;
     WaitFor(
         [&] {
           c = Condition(name, type);
           return c.is_object() && c["status"] == status;
         },
-        seconds(30));
+        timeout);
     return c.is_object() && c["status"] == status ? c : json(nullptr);
   }
 
@@ -114,9 +114,10 @@ TEST_F(InputTest, AnHpaOnTheSameTargetIsFoundThroughTheVersionTheServerServes) {
                       seconds(10)));
   EXPECT_EQ(Replicas("deployment", "contested"), 1);
 
-  // Without the HPA the check says so, and scaling starts.
+  // Without the HPA the check says so, and scaling starts: at the first
+  // reconcile after the namespace's HPAs are listed again (once per 30 s).
   ASSERT_EQ(Kubectl({"delete", "hpa", "cpu"}).exit_code, 0);
-  EXPECT_TRUE(ConditionOnceIs("contested", "ConflictingHPA", "False").is_object());
+  EXPECT_TRUE(ConditionOnceIs("contested", "ConflictingHPA", "False", seconds(60)).is_object());
   EXPECT_TRUE(WaitFor([&] { return Replicas("deployment", "contested") == 4; }, seconds(60)));
   // No request for a version the server does not serve.
   for (const json& r : Audit(ChartUser())) {
