@@ -70,7 +70,35 @@ struct HandleContext {
   std::mutex mu;
   RequestCounts counts;  // guarded by mu
   int64_t reports = 0;   // statistics reports received; guarded by mu
+  // The last authentication or TLS failure librdkafka reported, redacted
+  // ("sasl_ssl://HOST:PORT/bootstrap: SASL authentication error: ...");
+  // cleared by a request that succeeds. Guarded by mu.
+  std::string refused;
 };
+
+// Why a broker refused the client, if it did since the last success.
+std::string Refused(HandleContext& ctx) {
+  std::lock_guard lock(ctx.mu);
+  return ctx.refused;
+}
+
+void ClearRefused(HandleContext& ctx) {
+  std::lock_guard lock(ctx.mu);
+  ctx.refused.clear();
+}
+
+// Logs what librdkafka reports as an error (as it would itself without this
+// callback) and keeps a broker's refusal for MetadataFailure.
+void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* ctx = static_cast<HandleContext*>(opaque);
+  std::string line = Redact(reason, ctx->secrets);
+  spdlog::error("{}: librdkafka ERROR: {}", ctx->name, line);
+  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL ||
+      err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) {
+    std::lock_guard lock(ctx->mu);
+    ctx->refused = std::move(line);
+  }
+}
 
 void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
   auto* ctx = static_cast<HandleContext*>(rd_kafka_opaque(rk));
@@ -108,6 +136,7 @@ StatusOr<KafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::strin
   rd_kafka_conf_set_opaque(conf.get(), ctx);
   rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
   rd_kafka_conf_set_stats_cb(conf.get(), StatsCallback);
+  rd_kafka_conf_set_error_cb(conf.get(), ErrorCallback);
   // A consumer handle that never subscribes, so never joins a group; its
   // metadata requests never ask the broker to auto-create a topic (a
   // producer's would).
@@ -435,6 +464,7 @@ class RdKafkaLagReader final : public LagReader {
                               std::max(1, RemainingMs(deadline)));
       MetadataPtr md(raw);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ClearRefused(*ctx_);
         std::map<std::string, TopicMeta> topics;
         bool topic_errors = false;
         for (int i = 0; i < md->topic_cnt; ++i) {
@@ -467,6 +497,27 @@ class RdKafkaLagReader final : public LagReader {
       }
       if (!Retriable(err) || RemainingMs(deadline) <= 2 * kRetryBackoff.count()) break;
       std::this_thread::sleep_for(kRetryBackoff);
+    }
+    return MetadataFailure(err);
+  }
+
+  // "SASL_SSL, SCRAM-SHA-512": how the client meets the brokers.
+  std::string Security() const {
+    std::string protocol = "PLAINTEXT", mechanism;
+    for (const auto& [name, value] : auth_.properties) {
+      if (name == "security.protocol") protocol = value;
+      if (name == "sasl.mechanism" || name == "sasl.mechanisms") mechanism = value;
+    }
+    return mechanism.empty() ? protocol : protocol + ", " + mechanism;
+  }
+
+  // A metadata request that failed: a broker's refusal (authentication,
+  // TLS), which says which broker and why, or else the request's error.
+  Status MetadataFailure(rd_kafka_resp_err_t err) const {
+    rd_kafka_poll(rk_.get(), 0);  // serves ErrorCallback the errors queued meanwhile
+    if (const std::string refused = Refused(*ctx_); !refused.empty()) {
+      return PermissionDeniedError("kafka " + servers_ + ": refused (" + Security() +
+                                   "): " + refused);
     }
     return Status(CodeFor(err) == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded
                                                                 : StatusCode::kUnavailable,
