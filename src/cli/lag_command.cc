@@ -27,6 +27,7 @@ struct LagOptions {
   std::string auth_file;
   std::string output = "table";
   int64_t timeout_ms = 10'000;
+  std::string offset_reset = "latest";
   bool verbose = false;
 };
 
@@ -60,11 +61,14 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
-Report MakeReport(kafka::GroupObservation observation) {
+Report MakeReport(kafka::GroupObservation observation, const LagOptions& options) {
   Report r;
   r.group = observation.group_id;
   r.partitions = observation.observation.partitions;
   policy::Spec spec;
+  spec.offset_reset_policy = options.offset_reset == "earliest"
+                                 ? policy::OffsetResetPolicy::kEarliest
+                                 : policy::OffsetResetPolicy::kLatest;
   spec.max_replicas = std::max<int32_t>(1, static_cast<int32_t>(r.partitions.size()));
   for (const auto& p : r.partitions) {
     const policy::PartitionLag lag =
@@ -242,7 +246,7 @@ int RunLag(const LagOptions& options) {
   }
   if (!errors.empty()) return Fail(kExitError, errors);
 
-  const Report report = MakeReport(std::move(g));
+  const Report report = MakeReport(std::move(g), options);
   if (options.output == "json") {
     PrintJson(report);
   } else if (options.output == "mermaid") {
@@ -277,6 +281,10 @@ Command AddLagCommand(CLI::App& parent) {
       ->check(CLI::IsMember({"table", "json", "mermaid"}));
   app->add_option("--timeout-ms", options->timeout_ms, "Deadline of each Kafka call")
       ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
+  app->add_option("--offset-reset", options->offset_reset,
+                  "The consumers' auto.offset.reset: where a partition without a committed "
+                  "offset, or with one below the log start, resumes")
+      ->check(CLI::IsMember({"earliest", "latest"}));
   app->add_flag("-v,--verbose", options->verbose, "Log librdkafka's messages on stderr");
   return Command{app, [options] { return RunLag(*options); }};
 }

@@ -571,13 +571,19 @@ PartitionLag ComputePartitionLag(const PartitionObservation& p, OffsetResetPolic
     if (committed > p.log_end_offset) {
       r.committed_beyond_end = true;
       r.lag = 0;
-    } else {
-      // Both operands are in [0, 2^63-1]: the difference cannot overflow.
-      r.lag = p.log_end_offset - std::max(committed, p.log_start_offset);
+      return r;
     }
-    return r;
+    if (committed >= p.log_start_offset) {
+      // Both operands are in [0, 2^63-1]: the difference cannot overflow.
+      r.lag = p.log_end_offset - committed;
+      return r;
+    }
+    // Deleted past the commit: the consumer's fetch is out of range, and it
+    // resumes where auto.offset.reset says, as without a commit.
+    r.committed_below_start = true;
+  } else {
+    r.committed_missing = true;
   }
-  r.committed_missing = true;
   r.lag = reset == OffsetResetPolicy::kEarliest ? p.log_end_offset - p.log_start_offset : 0;
   r.active = previous_end.has_value() && p.log_end_offset > *previous_end;
   return r;

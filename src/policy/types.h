@@ -295,6 +295,8 @@ struct PartitionLag {
   bool active = false;
   bool committed_beyond_end = false;  // clamped to the end
   bool committed_missing = false;
+  // Below the log start (records deleted past it): lag as without a commit.
+  bool committed_below_start = false;
   bool negative_offsets = false;  // an offset < 0 or start > end: lag unknown
   // How old the oldest unconsumed message is, estimated from the history of
   // (log-end offset, time seen) points; unset when the table is too short to

@@ -245,9 +245,11 @@ TEST(LagReader, CommittedBelowLogStartAfterRetention) {
   EXPECT_EQ(p.log_start_offset, truth->low);
   EXPECT_EQ(p.log_end_offset, 8);
   EXPECT_EQ(p.committed_offset, 1);
-  // Deleted messages are not backlog.
-  EXPECT_EQ(policy::ComputePartitionLag(p, policy::OffsetResetPolicy::kLatest, 8).lag,
+  // Deleted messages are not backlog: the consumer resumes where its
+  // auto.offset.reset says.
+  EXPECT_EQ(policy::ComputePartitionLag(p, policy::OffsetResetPolicy::kEarliest, 8).lag,
             8 - truth->low);
+  EXPECT_EQ(policy::ComputePartitionLag(p, policy::OffsetResetPolicy::kLatest, 8).lag, 0);
 }
 
 TEST(LagReader, ManyGroupsInOneCycle) {

@@ -77,6 +77,7 @@ struct LagCase {
   bool want_beyond_end = false;
   bool want_missing = false;
   bool want_negative = false;
+  bool want_below_start = false;
 };
 
 void PrintTo(const LagCase& c, std::ostream* os) { *os << c.name; }
@@ -92,6 +93,7 @@ TEST_P(PartitionLagTest, Computes) {
   EXPECT_EQ(got.committed_beyond_end, c.want_beyond_end);
   EXPECT_EQ(got.committed_missing, c.want_missing);
   EXPECT_EQ(got.negative_offsets, c.want_negative);
+  EXPECT_EQ(got.committed_below_start, c.want_below_start);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -103,8 +105,24 @@ INSTANTIATE_TEST_SUITE_P(
         LagCase{.name = "CommittedAtEnd",
                 .p = {.log_start_offset = 0, .log_end_offset = 500, .committed_offset = 500},
                 .want_lag = 0},
-        LagCase{.name = "CommittedBelowLogStartIgnoresDeletedMessages",
+        LagCase{.name = "CommittedBelowLogStartEarliestCountsTheRetainedLog",
                 .p = {.log_start_offset = 400, .log_end_offset = 500, .committed_offset = 100},
+                .reset = OffsetResetPolicy::kEarliest,
+                .want_lag = 100,
+                .want_below_start = true},
+        LagCase{.name = "CommittedBelowLogStartLatestIsZero",
+                .p = {.log_start_offset = 400, .log_end_offset = 500, .committed_offset = 100},
+                .previous_end = 500,
+                .want_lag = 0,
+                .want_below_start = true},
+        LagCase{.name = "CommittedBelowLogStartLatestActiveWhenEndAdvanced",
+                .p = {.log_start_offset = 400, .log_end_offset = 510, .committed_offset = 100},
+                .previous_end = 500,
+                .want_lag = 0,
+                .want_active = true,
+                .want_below_start = true},
+        LagCase{.name = "CommittedAtLogStartCountsFromIt",
+                .p = {.log_start_offset = 400, .log_end_offset = 500, .committed_offset = 400},
                 .want_lag = 100},
         LagCase{.name = "CommittedBeyondEndClampedAndFlagged",
                 .p = {.log_start_offset = 0, .log_end_offset = 500, .committed_offset = 900},
