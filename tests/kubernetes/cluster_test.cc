@@ -238,15 +238,16 @@ json ClusterTest::Workload(const std::string& kind, const std::string& name, int
 
 json ClusterTest::Autoscaler(const std::string& name, const std::string& topic,
                              const json& spec_overrides) {
-  json overrides = {{"kafka", {{"topics", {topic}}}},
-                    {"lagThreshold", 1000},
-                    {"policy", {{"type", "lag"}}},
-                    // Scale up in one step: the tests are about Kubernetes,
-                    // not the behavior's pace.
-                    {"behavior",
-                     {{"scaleUp",
-                       {{"stabilizationWindowSeconds", 0},
-                        {"policies", {{{"type", "Pods"}, {"value", 100}, {"periodSeconds", 1}}}}}}}}};
+  json overrides = {
+      {"kafka", {{"topics", {topic}}}},
+      {"lagThreshold", 1000},
+      {"policy", {{"type", "lag"}}},
+      // Scale up in one step: the tests are about Kubernetes,
+      // not the behavior's pace.
+      {"behavior",
+       {{"scaleUp",
+         {{"stabilizationWindowSeconds", 0},
+          {"policies", {{{"type", "Pods"}, {"value", 100}, {"periodSeconds", 1}}}}}}}}};
   overrides.merge_patch(spec_overrides);
   json cr = ::groupscaler::testing::Autoscaler(name, kafka_->bootstrap_servers(), overrides);
   cr["metadata"]["namespace"] = ns_;
@@ -255,7 +256,8 @@ json ClusterTest::Autoscaler(const std::string& name, const std::string& topic,
 
 json ClusterTest::Status(const std::string& name) {
   const json cr = Get("consumergroupautoscalers", name);
-  return cr.is_object() && cr.contains("status") ? cr["status"] : json(nullptr);
+  return cr.is_object() && cr.contains("status") && cr["status"].is_object() ? cr["status"]
+                                                                             : json::object();
 }
 
 json ClusterTest::Condition(const std::string& name, const std::string& type) {

@@ -88,7 +88,8 @@ class ClusterTest : public ::testing::Test {
   nlohmann::json Autoscaler(const std::string& name, const std::string& topic,
                             const nlohmann::json& spec_overrides = nlohmann::json::object());
 
-  // Of autoscaler `name` in ns_: its status (null when none), condition
+  // Of autoscaler `name` in ns_: its status (an empty object until the
+  // controller wrote one, so that value() reads a default), condition
   // `type` (null when absent), and `kubectl get cga NAME` as columns.
   nlohmann::json Status(const std::string& name);
   nlohmann::json Condition(const std::string& name, const std::string& type);
