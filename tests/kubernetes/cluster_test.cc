@@ -261,9 +261,9 @@ json ClusterTest::Status(const std::string& name) {
 }
 
 json ClusterTest::Condition(const std::string& name, const std::string& type) {
-  const json status = Status(name);
-  if (!status.is_object() || !status["conditions"].is_array()) return nullptr;
-  for (const json& c : status["conditions"]) {
+  const json conditions = Status(name).value("conditions", json::array());
+  if (!conditions.is_array()) return nullptr;
+  for (const json& c : conditions) {
     if (c.value("type", "") == type) return c;
   }
   return nullptr;
