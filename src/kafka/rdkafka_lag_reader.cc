@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdint>
 #include <future>
 #include <set>
@@ -517,13 +518,16 @@ class RdKafkaLagReader final : public LagReader {
     return MetadataFailure(err);
   }
 
-  // "SASL_SSL, SCRAM-SHA-512": how the client meets the brokers.
+  // "SASL_SSL, SCRAM-SHA-512": how the client meets the brokers, spelt as
+  // the brokers' listeners name it (librdkafka takes it in lower case).
   std::string Security() const {
     std::string protocol = "PLAINTEXT", mechanism;
     for (const auto& [name, value] : auth_.properties) {
       if (name == "security.protocol") protocol = value;
       if (name == "sasl.mechanism" || name == "sasl.mechanisms") mechanism = value;
     }
+    std::transform(protocol.begin(), protocol.end(), protocol.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     return mechanism.empty() ? protocol : protocol + ", " + mechanism;
   }
 
