@@ -9,6 +9,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -303,6 +304,30 @@ TEST_F(RealKafkaTest, PartitionsAddedRaiseTheCeilingAtTheNextMetadataRefresh) {
       << Status("growing").dump(1) << controller->log();
   // The new partitions have no commit: latest counts them as no backlog.
   EXPECT_EQ(Status("growing").value("totalLag", int64_t{-1}), 9000);
+}
+
+// SIGTERM while the broker is down, its coordinator requests unanswered
+// (they never time out inside librdkafka): the controller still stops
+// within the 5 s a pod is given, exit 0.
+TEST_F(RealKafkaTest, SigtermWhileTheBrokerIsDownStopsWithinFiveSeconds) {
+  const std::string topic = ProducedTopic({10, 10});
+  const std::string group = GroupCommitted(topic, {5, 5});
+  Scaled("orders", 1, KafkaListener::kPlaintext, group, topic, "");
+  Subprocess* controller = StartChartController();
+  ASSERT_NE(controller, nullptr);
+  ASSERT_TRUE(WaitFor(
+      [&] { return ConditionField("orders", "KafkaReachable", "status") == "True"; }, seconds(60)))
+      << controller->log();
+
+  kafka->Stop(0);
+  EXPECT_TRUE(WaitFor(
+      [&] { return ConditionField("orders", "KafkaReachable", "status") == "False"; }, seconds(30)))
+      << controller->log();
+  const auto signalled = SteadyClock::now();
+  controller->Signal(SIGTERM);
+  EXPECT_EQ(controller->Wait(seconds(5)), 0) << controller->log();
+  EXPECT_LT(SecondsSince(signalled), 5.0);
+  ASSERT_TRUE(kafka->Restart(0).ok());
 }
 
 // The only broker killed: the controller holds the replicas with
