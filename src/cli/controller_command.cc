@@ -42,6 +42,7 @@ struct ControllerFlags {
   int workers = 8;
   double kube_api_qps = 20;
   int kube_api_burst = 30;
+  int kafka_metadata_max_age_seconds = 60;
   std::string metrics_bind_address = "0";
   bool metrics_partition_lag = false;
   std::string health_probe_bind_address = ":8081";
@@ -186,7 +187,8 @@ int RunController(const ControllerFlags& flags) {
   // One reader per Kafka cluster, shared by its autoscalers, whose
   // concurrent observations are merged into shared cycles (each counted
   // once by the metrics).
-  kafka::LagReaderFactory factory = kafka::RdKafkaLagReaderFactory();
+  kafka::LagReaderFactory factory = kafka::RdKafkaLagReaderFactory(
+      {.metadata_max_age = std::chrono::seconds(flags.kafka_metadata_max_age_seconds)});
   std::optional<controller::KafkaMetrics> kafka_metrics;
   if (sink != nullptr) {
     kafka_metrics.emplace(sink);
@@ -318,6 +320,12 @@ Command AddControllerCommand(CLI::App& parent) {
   app->add_option("--kube-api-burst", flags->kube_api_burst, "Burst above --kube-api-qps")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app->add_option("--kafka-metadata-max-age", flags->kafka_metadata_max_age_seconds,
+                  "Seconds between metadata refreshes per Kafka cluster: how soon added "
+                  "partitions raise the ceiling (a missing topic or a partition error "
+                  "refreshes sooner)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   app->add_option("--metrics-bind-address", flags->metrics_bind_address,
                   "Address of /metrics, host:port or :port (0: off)")
       ->capture_default_str();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdint>
 #include <future>
 #include <set>
@@ -220,6 +221,17 @@ struct CommittedResult {
 constexpr int kMaxAttempts = 3;
 constexpr milliseconds kRetryBackoff{100};
 
+// librdkafka 2.0.2 frees the state of an Admin request bound for a group
+// coordinator when the request times out while it still waits for the
+// coordinator, and touches it again once the coordinator answers: the
+// process aborts (rd_kafka_enq_once_del_source_return: `eonce->refcnt > 0')
+// when a broker goes down and comes back (confluentinc/librdkafka#4605; the
+// fix is librdkafka PR #5397). So these requests never time out inside
+// librdkafka (the longest timeout it allows); a cycle stops waiting at its
+// own deadline, and what is still unanswered is not asked again until it
+// answers, so that an outage piles nothing up.
+constexpr int kCoordinatorRequestTimeoutMs = 3'600'000;
+
 // ---------------------------------------------------------------------------
 
 class RdKafkaLagReader final : public LagReader {
@@ -239,6 +251,9 @@ class RdKafkaLagReader final : public LagReader {
 
   ~RdKafkaLagReader() override {
     std::lock_guard lock(mu_);
+    // Queues before their handles.
+    describe_queue_.reset();
+    offsets_queue_.reset();
     describe_rk_.reset();
     rk_.reset();
   }
@@ -274,7 +289,7 @@ class RdKafkaLagReader final : public LagReader {
     }
 
     // Describe runs on its own handle, concurrently with the offset queries.
-    QueuePtr describe_queue = StartDescribe(groups, deadline);
+    const bool describing = StartDescribe(groups, deadline);
 
     // Log ends, log starts and committed offsets are all in flight at once:
     // a broker that does not answer costs the cycle its deadline once, not
@@ -288,8 +303,8 @@ class RdKafkaLagReader final : public LagReader {
       });
     }
     std::vector<CommittedResult> committed = FetchCommitted(groups, deadline);
-    std::map<std::string, std::pair<std::string, std::vector<Member>>> described =
-        FinishDescribe(describe_queue.get(), deadline);
+    std::map<std::string, std::pair<std::string, std::vector<Member>>> described;
+    if (describing) described = FinishDescribe(deadline);
     std::map<TopicPartition, OffsetResult> ends, starts;
     if (!tps.empty()) {
       ends = ends_future.get();
@@ -323,7 +338,8 @@ class RdKafkaLagReader final : public LagReader {
     const auto deadline = SteadyClock::now() + timeout;
     QueuePtr queue(rd_kafka_queue_new(rk_.get()));
     ListGroupOffsetsPtr request(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr));
-    AdminOptionsPtr options = NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+    AdminOptionsPtr options =
+        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
     rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
     rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
     EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
@@ -352,7 +368,8 @@ class RdKafkaLagReader final : public LagReader {
     if (list_unsupported_) return ListUnsupported();
     const auto deadline = SteadyClock::now() + timeout;
     QueuePtr queue(rd_kafka_queue_new(rk_.get()));
-    AdminOptionsPtr options = NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline);
+    AdminOptionsPtr options =
+        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline);
     rd_kafka_ListConsumerGroups(rk_.get(), options.get(), queue.get());
     EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
     if (!event) {
@@ -501,13 +518,16 @@ class RdKafkaLagReader final : public LagReader {
     return MetadataFailure(err);
   }
 
-  // "SASL_SSL, SCRAM-SHA-512": how the client meets the brokers.
+  // "SASL_SSL, SCRAM-SHA-512": how the client meets the brokers, spelt as
+  // the brokers' listeners name it (librdkafka takes it in lower case).
   std::string Security() const {
     std::string protocol = "PLAINTEXT", mechanism;
     for (const auto& [name, value] : auth_.properties) {
       if (name == "security.protocol") protocol = value;
       if (name == "sasl.mechanism" || name == "sasl.mechanisms") mechanism = value;
     }
+    std::transform(protocol.begin(), protocol.end(), protocol.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     return mechanism.empty() ? protocol : protocol + ", " + mechanism;
   }
 
@@ -601,11 +621,18 @@ class RdKafkaLagReader final : public LagReader {
     return UnimplementedError("kafka " + servers_ + ": the brokers do not list consumer groups");
   }
 
-  AdminOptionsPtr NewAdminOptions(rd_kafka_admin_op_t op, SteadyClock::time_point deadline) {
-    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), op));
+  // Options of an Admin request on `rk`: one to every broker times out at
+  // `deadline`, one to a group coordinator never (kCoordinatorRequestTimeoutMs).
+  static AdminOptionsPtr NewAdminOptions(rd_kafka_t* rk, rd_kafka_admin_op_t op,
+                                         SteadyClock::time_point deadline) {
+    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
+    const bool coordinator = op == RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS ||
+                             op == RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS;
     char err[256];
-    rd_kafka_AdminOptions_set_request_timeout(options.get(), std::max(1, RemainingMs(deadline)),
-                                              err, sizeof(err));
+    rd_kafka_AdminOptions_set_request_timeout(
+        options.get(),
+        coordinator ? kCoordinatorRequestTimeoutMs : std::max(1, RemainingMs(deadline)), err,
+        sizeof(err));
     return options;
   }
 
@@ -642,23 +669,42 @@ class RdKafkaLagReader final : public LagReader {
     return result;
   }
 
+  // The groups whose OffsetFetch of an earlier cycle is still unanswered
+  // (see kCoordinatorRequestTimeoutMs), after dropping the answers that came
+  // since that cycle's deadline.
+  std::set<std::string> UnansweredOffsetFetches() {
+    while (EventPtr late{rd_kafka_queue_poll(offsets_queue_.get(), 0)}) {
+      offset_fetches_.erase(reinterpret_cast<uintptr_t>(rd_kafka_event_opaque(late.get())));
+    }
+    std::set<std::string> groups;
+    for (const auto& [id, group] : offset_fetches_) groups.insert(group);
+    return groups;
+  }
+
   // Committed offsets of every group: one ListConsumerGroupOffsets each,
-  // all in flight at once on one queue.
+  // all in flight at once on one queue; none for a group whose earlier one
+  // is still unanswered.
   std::vector<CommittedResult> FetchCommitted(const std::vector<GroupQuery>& groups,
                                               SteadyClock::time_point deadline) {
     std::vector<CommittedResult> results(groups.size());
     std::vector<ListPtr> lists(groups.size());
     std::vector<int> attempts(groups.size(), 0);
-    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    if (!offsets_queue_) offsets_queue_.reset(rd_kafka_queue_new(rk_.get()));
+    const std::set<std::string> unanswered = UnansweredOffsetFetches();
+    std::map<uintptr_t, size_t> sent;  // this cycle's requests: id -> group index
     auto send = [&](size_t i) {
       ++attempts[i];
+      const uintptr_t id = ++last_offset_fetch_;
+      offset_fetches_[id] = groups[i].group_id;
+      sent[id] = i;
       ListGroupOffsetsPtr request(
           rd_kafka_ListConsumerGroupOffsets_new(groups[i].group_id.c_str(), lists[i].get()));
       AdminOptionsPtr options =
-          NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
-      rd_kafka_AdminOptions_set_opaque(options.get(), reinterpret_cast<void*>(i));
+          NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+      rd_kafka_AdminOptions_set_opaque(options.get(), reinterpret_cast<void*>(id));
       rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
-      rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
+      rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(),
+                                        offsets_queue_.get());
     };
     size_t outstanding = 0;
     std::vector<bool> done(groups.size(), false);
@@ -677,16 +723,26 @@ class RdKafkaLagReader final : public LagReader {
         done[i] = true;
         continue;
       }
+      if (unanswered.contains(groups[i].group_id)) {
+        results[i].status = UnavailableError(
+            "the group coordinator has not answered an OffsetFetch of an earlier cycle yet");
+        done[i] = true;
+        continue;
+      }
       send(i);
       ++outstanding;
     }
     while (outstanding > 0) {
       const int remaining = RemainingMs(deadline);
       if (remaining <= 0) break;
-      EventPtr event(rd_kafka_queue_poll(queue.get(), remaining));
+      EventPtr event(rd_kafka_queue_poll(offsets_queue_.get(), remaining));
       if (!event) continue;
-      const auto i = reinterpret_cast<size_t>(rd_kafka_event_opaque(event.get()));
-      if (i >= groups.size() || done[i]) continue;
+      const auto id = reinterpret_cast<uintptr_t>(rd_kafka_event_opaque(event.get()));
+      offset_fetches_.erase(id);
+      auto it = sent.find(id);
+      if (it == sent.end()) continue;  // a late answer to an earlier cycle
+      const size_t i = it->second;
+      if (done[i]) continue;
       CommittedResult r = ParseCommitted(event.get());
       if (!r.status.ok() && Retriable(last_group_err_) && attempts[i] < kMaxAttempts &&
           RemainingMs(deadline) > 2 * kRetryBackoff.count()) {
@@ -712,8 +768,15 @@ class RdKafkaLagReader final : public LagReader {
     return results;
   }
 
-  QueuePtr StartDescribe(const std::vector<GroupQuery>& groups, SteadyClock::time_point deadline) {
-    if (!options_.describe_groups || describe_unsupported_ || groups.empty()) return nullptr;
+  // Whether a DescribeConsumerGroups call for `groups` is now in flight:
+  // not while one of an earlier cycle is still unanswered (see
+  // kCoordinatorRequestTimeoutMs); its late answer is dropped.
+  bool StartDescribe(const std::vector<GroupQuery>& groups, SteadyClock::time_point deadline) {
+    if (!options_.describe_groups || describe_unsupported_ || groups.empty()) return false;
+    if (describe_queue_) {
+      if (!EventPtr(rd_kafka_queue_poll(describe_queue_.get(), 0))) return false;
+      describe_queue_.reset();
+    }
     if (!describe_probed_ && plaintext_) {
       // See api_versions_probe.h: never let librdkafka find out the hard way.
       const auto probe_deadline = std::min(deadline, SteadyClock::now() + milliseconds(1000));
@@ -725,41 +788,40 @@ class RdKafkaLagReader final : public LagReader {
         if (!*supported) {
           spdlog::info("{}: brokers do not describe groups; members stay unknown", ctx_->name);
           describe_unsupported_ = true;
-          return nullptr;
+          return false;
         }
         break;
       }
-      if (!describe_probed_) return nullptr;  // unreachable now: try next cycle
+      if (!describe_probed_) return false;  // unreachable now: try next cycle
     }
     if (!describe_rk_) {
       describe_ctx_ = std::make_shared<HandleContext>();
       describe_ctx_->name = ctx_->name + " (describe)";
       describe_ctx_->secrets = auth_.secrets;
       auto rk = NewHandle(Properties(), describe_ctx_.get());
-      if (!rk.ok()) return nullptr;
+      if (!rk.ok()) return false;
       describe_rk_ = std::move(rk).value();
     }
     std::vector<const char*> ids;
     for (const GroupQuery& g : groups) ids.push_back(g.group_id.c_str());
-    QueuePtr queue(rd_kafka_queue_new(describe_rk_.get()));
-    AdminOptionsPtr options(
-        rd_kafka_AdminOptions_new(describe_rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS));
-    char err[256];
-    rd_kafka_AdminOptions_set_request_timeout(options.get(), std::max(1, RemainingMs(deadline)),
-                                              err, sizeof(err));
+    describe_queue_.reset(rd_kafka_queue_new(describe_rk_.get()));
+    AdminOptionsPtr options =
+        NewAdminOptions(describe_rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, deadline);
     rd_kafka_DescribeConsumerGroups(describe_rk_.get(), ids.data(), ids.size(), options.get(),
-                                    queue.get());
-    return queue;
+                                    describe_queue_.get());
+    return true;
   }
 
-  // group id -> (state, members). Never fails the cycle: what is not
-  // described stays unknown.
+  // group id -> (state, members) from the call StartDescribe made. Never
+  // fails the cycle: what is not described stays unknown; a call unanswered
+  // at `deadline` stays in flight.
   std::map<std::string, std::pair<std::string, std::vector<Member>>> FinishDescribe(
-      rd_kafka_queue_t* queue, SteadyClock::time_point deadline) {
+      SteadyClock::time_point deadline) {
     std::map<std::string, std::pair<std::string, std::vector<Member>>> out;
-    if (queue == nullptr) return out;
-    EventPtr event(rd_kafka_queue_poll(queue, RemainingMs(deadline)));
-    if (!event || rd_kafka_event_error(event.get())) return out;
+    EventPtr event(rd_kafka_queue_poll(describe_queue_.get(), RemainingMs(deadline)));
+    if (!event) return out;
+    describe_queue_.reset();
+    if (rd_kafka_event_error(event.get())) return out;
     const auto* res = rd_kafka_event_DescribeConsumerGroups_result(event.get());
     size_t n = 0;
     const rd_kafka_ConsumerGroupDescription_t** descs =
@@ -880,6 +942,12 @@ class RdKafkaLagReader final : public LagReader {
   KafkaPtr rk_;
   std::shared_ptr<HandleContext> describe_ctx_;
   KafkaPtr describe_rk_;
+  QueuePtr describe_queue_;  // of the DescribeConsumerGroups call in flight
+  // The ListConsumerGroupOffsets requests in flight, on offsets_queue_: id
+  // (the request's opaque) -> group.
+  QueuePtr offsets_queue_;
+  std::map<uintptr_t, std::string> offset_fetches_;
+  uintptr_t last_offset_fetch_ = 0;
   bool describe_unsupported_ = false;
   std::atomic<bool> list_unsupported_{false};
   bool describe_probed_ = false;

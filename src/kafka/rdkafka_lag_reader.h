@@ -28,7 +28,10 @@
 // still observes and is destroyed at once afterwards).
 // Retriable errors are retried within the cycle's deadline; the rest are
 // reported per partition, per topic (GroupObservation::topic_errors) or per
-// group (observation.failed); an unreachable cluster fails the cycle.
+// group (observation.failed); an unreachable cluster fails the cycle. A
+// group coordinator that has not answered a group's OffsetFetch (or the
+// DescribeGroups) of an earlier cycle is not asked again until it answers:
+// the group's observation fails meanwhile (its members stay unknown).
 //
 // Metadata ages use ReaderOptions::clock; call deadlines use the steady
 // clock, since librdkafka blocks in real time anyway.

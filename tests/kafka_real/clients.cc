@@ -29,6 +29,22 @@ void ReportStart(const std::string& what, double seconds, const KafkaCluster& cl
   std::cout << " MiB" << std::endl;
 }
 
+void KafkaClusterEnvironment::SetUp() {
+  dir_ = std::filesystem::temp_directory_path() / (name_ + "_" + std::to_string(getpid()));
+  const auto start = SteadyClock::now();
+  auto cluster = KafkaCluster::Start(dir_, options_);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  cluster_ = std::move(cluster).value();
+  *published_ = cluster_.get();
+  ReportStart(std::to_string(options_.brokers) + "-broker cluster", SecondsSince(start), *cluster_);
+}
+
+void KafkaClusterEnvironment::TearDown() {
+  *published_ = nullptr;
+  cluster_.reset();
+  if (!::testing::UnitTest::GetInstance()->Failed()) std::filesystem::remove_all(dir_);
+}
+
 std::string Unique(const std::string& what) {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = what + "-" + info->test_suite_name() + "-" + info->name();

@@ -4,15 +4,18 @@
 // (support/kafka_broker.h): a client that records what librdkafka reports,
 // produce and group-consume helpers, and the measurements the tests print.
 
+#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kafka/mock_cluster.h"
@@ -27,6 +30,25 @@ double SecondsSince(SteadyClock::time_point start);
 long RssMib(pid_t pid);
 // Prints "WHAT: started in S s; RSS A B C MiB" (one RSS per broker).
 void ReportStart(const std::string& what, double seconds, const KafkaCluster& cluster);
+
+// The Kafka cluster of a test binary, as a gtest Environment: started with
+// `options` (in temp/NAME_PID) before the first test, its start time and RSS
+// reported, published in `*cluster` until the last test ended, then killed;
+// its files are kept when a test failed.
+class KafkaClusterEnvironment : public ::testing::Environment {
+ public:
+  KafkaClusterEnvironment(std::string name, KafkaCluster::Options options, KafkaCluster** cluster)
+      : name_(std::move(name)), options_(std::move(options)), published_(cluster) {}
+  void SetUp() override;
+  void TearDown() override;
+
+ private:
+  const std::string name_;
+  const KafkaCluster::Options options_;
+  KafkaCluster** const published_;
+  std::filesystem::path dir_;
+  std::unique_ptr<KafkaCluster> cluster_;
+};
 
 // WHAT-SUITE-TEST-PID: a topic or group name unique to the running test.
 std::string Unique(const std::string& what);
