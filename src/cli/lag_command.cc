@@ -113,7 +113,7 @@ void PrintTable(const Report& r) {
     out << ", " << (r.observation.group_state.empty() ? "state unknown" : r.observation.group_state)
         << ", " << r.observation.member_list->size() << " members\n";
   } else {
-    out << ", members unknown (the broker does not describe groups)\n";
+    out << ", members unknown (" << r.observation.members_unknown << ")\n";
   }
   out << "policy with default settings, at " << r.assumed_replicas << " replica(s): desired "
       << r.decision.desired << " (" << policy::ReasonName(r.decision.reason) << ": "
@@ -172,7 +172,7 @@ void PrintMermaid(const Report& r) {
         << "]\n";
   }
   if (!r.observation.member_list) {
-    out << "  members[" << Label("members unknown: the broker does not describe groups") << "]\n";
+    out << "  members[" << Label("members unknown: " + r.observation.members_unknown) << "]\n";
     for (const auto& [topic, id] : topic_ids) out << "  t" << id << " -.- members\n";
     return;
   }
