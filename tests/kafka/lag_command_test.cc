@@ -61,7 +61,9 @@ TEST_F(LagCommandTest, JsonHasExactlyTheDocumentedShapeAndValues) {
         {"partition": 0, "logStartOffset": 0, "logEndOffset": 10, "committedOffset": 4, "lag": 6},
         {"partition": 1, "logStartOffset": 0, "logEndOffset": 0, "committedOffset": null, "lag": 0},
         {"partition": 2, "logStartOffset": 0, "logEndOffset": 7, "committedOffset": 9, "lag": 0}]}
-    ]})");
+    ],
+    "groupState": null, "members": null,
+    "membersUnknown": "the broker does not describe groups"})");
   EXPECT_EQ(nlohmann::ordered_json::parse(r.out), expected) << r.out;
 }
 
