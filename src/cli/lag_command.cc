@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -88,6 +90,36 @@ Report MakeReport(kafka::GroupObservation observation, const LagOptions& options
   return r;
 }
 
+// "orders:0,3 audit:1" as kafka-consumer-groups --members --verbose writes
+// an assignment; "none" for a member without partitions.
+std::string AssignmentText(const std::vector<policy::TopicPartition>& assignment) {
+  std::map<std::string, std::vector<int32_t>> by_topic;
+  for (const auto& tp : assignment) by_topic[tp.topic].push_back(tp.partition);
+  std::vector<std::string> topics;
+  for (auto& [topic, partitions] : by_topic) {
+    std::sort(partitions.begin(), partitions.end());
+    topics.push_back(fmt::format("{}:{}", topic, fmt::join(partitions, ",")));
+  }
+  return topics.empty() ? "none" : fmt::format("{}", fmt::join(topics, " "));
+}
+
+void PrintMembers(const std::vector<kafka::Member>& members) {
+  if (members.empty()) return;
+  size_t id_width = 9, client_width = 9, host_width = 4;
+  for (const kafka::Member& m : members) {
+    id_width = std::max(id_width, m.member_id.size());
+    client_width = std::max(client_width, m.client_id.size());
+    host_width = std::max(host_width, m.host.size());
+  }
+  static constexpr char kRow[] = "{:<{}}  {:<{}}  {:<{}}  {}\n";
+  std::cout << fmt::format(kRow, "MEMBER-ID", id_width, "CLIENT-ID", client_width, "HOST",
+                           host_width, "PARTITIONS");
+  for (const kafka::Member& m : members) {
+    std::cout << fmt::format(kRow, m.member_id, id_width, m.client_id, client_width, m.host,
+                             host_width, AssignmentText(m.assignment));
+  }
+}
+
 void PrintTable(const Report& r) {
   std::ostream& out = std::cout;
   size_t topic_width = 5;
@@ -112,8 +144,9 @@ void PrintTable(const Report& r) {
   if (r.observation.member_list) {
     out << ", " << (r.observation.group_state.empty() ? "state unknown" : r.observation.group_state)
         << ", " << r.observation.member_list->size() << " members\n";
+    PrintMembers(*r.observation.member_list);
   } else {
-    out << ", members unknown (the broker does not describe groups)\n";
+    out << ", members unknown (" << r.observation.members_unknown << ")\n";
   }
   out << "policy with default settings, at " << r.assumed_replicas << " replica(s): desired "
       << r.decision.desired << " (" << policy::ReasonName(r.decision.reason) << ": "
@@ -135,11 +168,29 @@ void PrintJson(const Report& r) {
              {"committedOffset", p.committed_offset ? Json(*p.committed_offset) : Json(nullptr)},
              {"lag", r.lags[i]}});
   }
-  const Json doc{{"group", r.group},
-                 {"totalLag", r.total_lag},
-                 {"partitions", r.partitions.size()},
-                 {"ceiling", r.ceiling},
-                 {"topics", std::move(topics)}};
+  Json doc{{"group", r.group},
+           {"totalLag", r.total_lag},
+           {"partitions", r.partitions.size()},
+           {"ceiling", r.ceiling},
+           {"topics", std::move(topics)},
+           {"groupState",
+            r.observation.group_state.empty() ? Json(nullptr) : Json(r.observation.group_state)},
+           {"members", Json(nullptr)}};
+  if (r.observation.member_list) {
+    doc["members"] = Json::array();
+    for (const kafka::Member& m : *r.observation.member_list) {
+      Json assignment = Json::array();
+      for (const auto& tp : m.assignment) {
+        assignment.push_back(Json{{"topic", tp.topic}, {"partition", tp.partition}});
+      }
+      doc["members"].push_back(Json{{"memberId", m.member_id},
+                                    {"clientId", m.client_id},
+                                    {"host", m.host},
+                                    {"assignment", std::move(assignment)}});
+    }
+  } else {
+    doc["membersUnknown"] = r.observation.members_unknown;
+  }
   std::cout << doc.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
 }
 
@@ -172,13 +223,17 @@ void PrintMermaid(const Report& r) {
         << "]\n";
   }
   if (!r.observation.member_list) {
-    out << "  members[" << Label("members unknown: the broker does not describe groups") << "]\n";
+    out << "  members[" << Label("members unknown: " + r.observation.members_unknown) << "]\n";
     for (const auto& [topic, id] : topic_ids) out << "  t" << id << " -.- members\n";
     return;
   }
   int m = 0;
   for (const kafka::Member& member : *r.observation.member_list) {
-    out << "  m" << m << "[" << Label(member.client_id + " " + member.host) << "]\n";
+    // The member id, not the client id: every replica may share a client id.
+    out << "  m" << m << "["
+        << Label(member.member_id + " " + member.host +
+                 (member.assignment.empty() ? ": no partition" : ""))
+        << "]\n";
     for (const auto& tp : member.assignment) {
       auto it = topic_ids.find(tp.topic);
       if (it == topic_ids.end()) continue;

@@ -63,8 +63,12 @@ struct GroupObservation {
   std::vector<TopicError> topic_errors;
   // "Stable", "PreparingRebalance", "Empty", ...; empty when unknown.
   std::string group_state;
-  // Unknown where the broker does not describe groups (librdkafka's mock).
+  // Unknown where the broker does not describe groups (librdkafka's mock)
+  // or not this group (see members_unknown).
   std::optional<std::vector<Member>> member_list;
+  // Why member_list is unknown, when it is: "the broker does not describe
+  // groups", "no classic group: ...", an error.
+  std::string members_unknown;
 };
 
 // The policy's view of a cycle that failed as a whole: it holds, never

@@ -218,6 +218,22 @@ struct CommittedResult {
   std::map<TopicPartition, OffsetResult> partitions;  // offset < 0: no commit
 };
 
+// What DescribeConsumerGroups said of one group.
+struct Described {
+  std::string state;                           // empty when unknown
+  std::optional<std::vector<Member>> members;  // unknown: see unknown_reason
+  std::string unknown_reason;
+};
+
+// Every group of a cycle's DescribeConsumerGroups; `missing` says why a
+// group without an entry is not described.
+struct DescribeResult {
+  std::map<std::string, Described> groups;
+  std::string missing;
+};
+
+constexpr char kDescribeUnsupported[] = "the broker does not describe groups";
+
 constexpr int kMaxAttempts = 3;
 constexpr milliseconds kRetryBackoff{100};
 
@@ -303,8 +319,7 @@ class RdKafkaLagReader final : public LagReader {
       });
     }
     std::vector<CommittedResult> committed = FetchCommitted(groups, deadline);
-    std::map<std::string, std::pair<std::string, std::vector<Member>>> described;
-    if (describing) described = FinishDescribe(deadline);
+    const DescribeResult described = FinishDescribe(describing, deadline);
     std::map<TopicPartition, OffsetResult> ends, starts;
     if (!tps.empty()) {
       ends = ends_future.get();
@@ -812,16 +827,28 @@ class RdKafkaLagReader final : public LagReader {
     return true;
   }
 
-  // group id -> (state, members) from the call StartDescribe made. Never
-  // fails the cycle: what is not described stays unknown; a call unanswered
-  // at `deadline` stays in flight.
-  std::map<std::string, std::pair<std::string, std::vector<Member>>> FinishDescribe(
-      SteadyClock::time_point deadline) {
-    std::map<std::string, std::pair<std::string, std::vector<Member>>> out;
+  // Every group the call StartDescribe made describes. Never fails the
+  // cycle: what is not described stays unknown, with the reason; a call
+  // unanswered at `deadline` stays in flight.
+  DescribeResult FinishDescribe(bool describing, SteadyClock::time_point deadline) {
+    DescribeResult out;
+    if (!describing) {
+      out.missing = describe_unsupported_       ? kDescribeUnsupported
+                    : !options_.describe_groups ? "describing groups is turned off"
+                    : describe_queue_           ? "an earlier DescribeGroups is still unanswered"
+                                                : "the brokers' API versions are not known yet";
+      return out;
+    }
     EventPtr event(rd_kafka_queue_poll(describe_queue_.get(), RemainingMs(deadline)));
-    if (!event) return out;
+    if (!event) {
+      out.missing = "no answer to DescribeGroups before the cycle's deadline";
+      return out;
+    }
     describe_queue_.reset();
-    if (rd_kafka_event_error(event.get())) return out;
+    if (const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get())) {
+      out.missing = "DescribeGroups: " + ErrText(err);
+      return out;
+    }
     const auto* res = rd_kafka_event_DescribeConsumerGroups_result(event.get());
     size_t n = 0;
     const rd_kafka_ConsumerGroupDescription_t** descs =
@@ -835,29 +862,48 @@ class RdKafkaLagReader final : public LagReader {
           spdlog::info("{}: brokers do not describe groups; members stay unknown", ctx_->name);
           describe_unsupported_ = true;
           ParkDescribeHandle();
-          return {};
+          return {.missing = kDescribeUnsupported};
         }
+        out.groups[rd_kafka_ConsumerGroupDescription_group_id(d)].unknown_reason =
+            "DescribeGroups: " + ErrText(code);
         continue;
       }
-      std::pair<std::string, std::vector<Member>>& entry =
-          out[rd_kafka_ConsumerGroupDescription_group_id(d)];
-      entry.first = rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(d));
-      const size_t members = rd_kafka_ConsumerGroupDescription_member_count(d);
-      for (size_t m = 0; m < members; ++m) {
-        const rd_kafka_MemberDescription_t* md = rd_kafka_ConsumerGroupDescription_member(d, m);
-        Member member;
-        member.member_id = rd_kafka_MemberDescription_consumer_id(md);
-        member.client_id = rd_kafka_MemberDescription_client_id(md);
-        member.host = rd_kafka_MemberDescription_host(md);
-        const rd_kafka_topic_partition_list_t* parts =
-            rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(md));
-        for (int j = 0; parts != nullptr && j < parts->cnt; ++j) {
-          member.assignment.push_back({parts->elems[j].topic, parts->elems[j].partition});
-        }
-        entry.second.push_back(std::move(member));
-      }
+      out.groups[rd_kafka_ConsumerGroupDescription_group_id(d)] = ToDescribed(d);
     }
     return out;
+  }
+
+  // A group DescribeGroups (the classic API, all librdkafka 2.0.2 asks)
+  // calls Dead is no classic group: either no group at all, or one on the
+  // consumer protocol (KIP-848), whose members only ConsumerGroupDescribe
+  // reports. Its "0 members" would be false for the latter, so they are
+  // unknown.
+  static Described ToDescribed(const rd_kafka_ConsumerGroupDescription_t* d) {
+    const rd_kafka_consumer_group_state_t state = rd_kafka_ConsumerGroupDescription_state(d);
+    if (state == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD) {
+      return {.unknown_reason =
+                  std::string("no classic group: the broker's DescribeGroups says Dead, as it "
+                              "does for a group on the consumer protocol "
+                              "(group.protocol=consumer), which librdkafka ") +
+                  rd_kafka_version_str() + " cannot describe"};
+    }
+    Described described{.state = rd_kafka_consumer_group_state_name(state),
+                        .members = std::vector<Member>{}};
+    const size_t members = rd_kafka_ConsumerGroupDescription_member_count(d);
+    for (size_t m = 0; m < members; ++m) {
+      const rd_kafka_MemberDescription_t* md = rd_kafka_ConsumerGroupDescription_member(d, m);
+      Member member;
+      member.member_id = rd_kafka_MemberDescription_consumer_id(md);
+      member.client_id = rd_kafka_MemberDescription_client_id(md);
+      member.host = rd_kafka_MemberDescription_host(md);
+      const rd_kafka_topic_partition_list_t* parts =
+          rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(md));
+      for (int j = 0; parts != nullptr && j < parts->cnt; ++j) {
+        member.assignment.push_back({parts->elems[j].topic, parts->elems[j].partition});
+      }
+      described.members->push_back(std::move(member));
+    }
+    return described;
   }
 
   // librdkafka 2.0.2 was seen to hang in rd_kafka_destroy on a handle that
@@ -869,11 +915,10 @@ class RdKafkaLagReader final : public LagReader {
     std::thread([rk = describe_rk_.release(), ctx]() { rd_kafka_destroy(rk); }).detach();
   }
 
-  GroupObservation Assemble(
-      const GroupQuery& query, const CommittedResult& committed,
-      const std::map<TopicPartition, OffsetResult>& ends,
-      const std::map<TopicPartition, OffsetResult>& starts,
-      const std::map<std::string, std::pair<std::string, std::vector<Member>>>& described) {
+  GroupObservation Assemble(const GroupQuery& query, const CommittedResult& committed,
+                            const std::map<TopicPartition, OffsetResult>& ends,
+                            const std::map<TopicPartition, OffsetResult>& starts,
+                            const DescribeResult& described) {
     GroupObservation g;
     g.group_id = query.group_id;
     std::vector<std::string> topics = query.topics;
@@ -922,11 +967,14 @@ class RdKafkaLagReader final : public LagReader {
                                 : "no topic of group " + query.group_id + " could be observed: " +
                                       g.topic_errors.front().status.message();
     }
-    auto d = described.find(query.group_id);
-    if (d != described.end()) {
-      g.group_state = d->second.first;
-      g.member_list = d->second.second;
-      g.observation.members = static_cast<int32_t>(d->second.second.size());
+    auto d = described.groups.find(query.group_id);
+    if (d == described.groups.end()) {
+      g.members_unknown = described.missing;
+    } else {
+      g.group_state = d->second.state;
+      g.member_list = d->second.members;
+      g.members_unknown = d->second.unknown_reason;
+      if (g.member_list) g.observation.members = static_cast<int32_t>(g.member_list->size());
     }
     return g;
   }

@@ -21,7 +21,9 @@
 //                    broker), where the brokers serve it: learnt once per
 //                    cluster from an ApiVersions probe under plaintext, or from
 //                    an "unsupported" answer; otherwise never asked, and
-//                    members stay unknown.
+//                    members stay unknown. So do those of a group this
+//                    classic API calls Dead: one on the consumer protocol
+//                    (KIP-848), or none at all.
 // Outside cycles, ListGroups sends one ListGroups per broker on the same
 // handle (checked against librdkafka 2.0.2's mock: it answers "unsupported"
 // from the ApiVersions it already has, within milliseconds, and the handle

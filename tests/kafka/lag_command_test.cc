@@ -61,7 +61,9 @@ TEST_F(LagCommandTest, JsonHasExactlyTheDocumentedShapeAndValues) {
         {"partition": 0, "logStartOffset": 0, "logEndOffset": 10, "committedOffset": 4, "lag": 6},
         {"partition": 1, "logStartOffset": 0, "logEndOffset": 0, "committedOffset": null, "lag": 0},
         {"partition": 2, "logStartOffset": 0, "logEndOffset": 7, "committedOffset": 9, "lag": 0}]}
-    ]})");
+    ],
+    "groupState": null, "members": null,
+    "membersUnknown": "the broker does not describe groups"})");
   EXPECT_EQ(nlohmann::ordered_json::parse(r.out), expected) << r.out;
 }
 
@@ -78,7 +80,7 @@ TEST_F(LagCommandTest, TableHasOneRowPerPartitionThenTotals) {
   EXPECT_THAT(r.out, HasSubstr("total lag: 6\n"));
   EXPECT_THAT(r.out, HasSubstr("partitions: 3\n"));
   EXPECT_THAT(r.out, HasSubstr("ceiling: 3 replicas"));
-  EXPECT_THAT(r.out, HasSubstr("members unknown"));
+  EXPECT_THAT(r.out, HasSubstr("members unknown (the broker does not describe groups)"));
   EXPECT_THAT(r.out, HasSubstr("policy with default settings"));
 }
 

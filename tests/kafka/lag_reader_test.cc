@@ -164,6 +164,7 @@ TEST_P(GroundTruthTest, ObservationEqualsWhatWasWrittenAndCommitted) {
   // The mock broker does not describe groups: members unknown, not zero.
   EXPECT_FALSE(g.observation.members.has_value());
   EXPECT_FALSE(g.member_list.has_value());
+  EXPECT_EQ(g.members_unknown, "the broker does not describe groups");
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -6,7 +6,6 @@
 // line when it fails.
 
 #include <librdkafka/rdkafka.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -22,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kafka_real/clients.h"
+#include "kafka_real/lag_cli.h"
 #include "support/kafka_broker.h"
 #include "support/kube_api_server.h"
 #include "support/mock_cluster.h"
@@ -42,56 +42,15 @@ const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
 
 std::string Plaintext() { return kafka->bootstrap(KafkaListener::kPlaintext); }
 
-RunResult Lag(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {GROUPSCALER_PATH, "lag"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv, milliseconds(30'000));
-}
-
 // `groupscaler lag --output json` of `group` on the PLAINTEXT listener, with
 // `flags`.
 json LagJson(const std::string& group, const std::vector<std::string>& topics,
              const std::vector<std::string>& flags = {}) {
-  std::vector<std::string> args = {
-      "--bootstrap-servers", Plaintext(), "--group", group, "--output", "json"};
-  for (const std::string& t : topics) args.insert(args.end(), {"--topic", t});
-  args.insert(args.end(), flags.begin(), flags.end());
-  const RunResult r = Lag(args);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return r.exit_code == 0 ? json::parse(r.out) : json();
+  return LagJsonOf(Plaintext(), group, topics, flags);
 }
 
-// (topic, partition) -> the partition's object in LagJson's output.
-std::map<std::pair<std::string, int>, json> ByPartition(const json& lag) {
-  std::map<std::pair<std::string, int>, json> out;
-  for (const json& t : lag["topics"]) {
-    for (const json& p : t["partitions"]) out[{t["topic"], p["partition"].get<int>()}] = p;
-  }
-  return out;
-}
-
-struct ToolRow {
-  std::string committed;  // "-" when none
-  std::string log_end;
-  std::string lag;  // "-" when none
-};
-
-// kafka-consumer-groups --describe of `group`: (topic, partition) -> row.
 std::map<std::pair<std::string, int>, ToolRow> Describe(const std::string& group) {
-  const RunResult r = kafka->RunTool(kConsumerGroupCommand, {"--describe", "--group", group});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::map<std::pair<std::string, int>, ToolRow> rows;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) {
-    std::istringstream fields(line);
-    std::string g, topic, partition;
-    ToolRow row;
-    if (!(fields >> g >> topic >> partition >> row.committed >> row.log_end >> row.lag)) continue;
-    if (g != group) continue;  // the header
-    rows[{topic, std::stoi(partition)}] = row;
-  }
-  EXPECT_FALSE(rows.empty()) << r.out << r.err;
-  return rows;
+  return DescribeOffsets(*kafka, group);
 }
 
 TEST(RealKafkaLag, EqualsTheTruthAndKafkasOwnToolOverSeveralTopics) {

@@ -686,6 +686,14 @@ RunResult KafkaCluster::RunJava(const std::string& main_class, const std::vector
   return RunProcess(argv, timeout);
 }
 
+StatusOr<std::unique_ptr<Subprocess>> KafkaCluster::SpawnJava(
+    const std::string& main_class, const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = Java(kToolHeap);
+  argv.push_back(main_class);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Subprocess::Spawn(argv);
+}
+
 StatusOr<std::filesystem::path> KafkaCluster::WriteJavaClientConfig(
     KafkaListener listener, const std::string& sasl_mechanism) const {
   std::ostringstream p;

@@ -145,6 +145,12 @@ class KafkaCluster {
   // Runs any main class of the Kafka jars with exactly `args`.
   RunResult RunJava(const std::string& main_class, const std::vector<std::string>& args,
                     std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
+  // Starts `main_class` (or, through Java 17's single-file source launcher,
+  // a .java file) with the Kafka jars' classpath and `args` in the
+  // background, as Subprocess::Spawn does: a Java client that stays
+  // running beside the test.
+  StatusOr<std::unique_ptr<Subprocess>> SpawnJava(const std::string& main_class,
+                                                  const std::vector<std::string>& args) const;
   // Writes the Java client's settings for `listener` (as ClientConfig, for
   // a tool's --command-config or a Java consumer) under dir(); its path.
   StatusOr<std::filesystem::path> WriteJavaClientConfig(
