@@ -4,11 +4,16 @@
 #   docker build --target example-consumer -t groupscaler-example-consumer:0.1.0 .
 # Each runtime stage installs exactly the Debian packages of the libraries its
 # binary loads; tests/docker checks the lists against `ldd` of the built
-# binaries, so update them when the binary links a new library.
+# binaries, so update them when the binary links a new library. librdkafka is
+# Debian's 2.8.0 package, which scripts/setup-librdkafka builds in the build
+# stage from Debian's source (Debian 12's own 2.0.2 cannot authenticate with
+# SCRAM to Kafka 4), and each runtime stage installs from there; it is built
+# with libcurl (for OIDC), hence libcurl4 and the libraries it loads.
 
 FROM debian:bookworm-slim AS build
 WORKDIR /src
-COPY scripts/setup scripts/setup
+ENV GROUPSCALER_CACHE=/cache
+COPY scripts/setup scripts/setup-librdkafka scripts/
 RUN scripts/setup --packages-only && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
@@ -16,22 +21,31 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
  && strip /build/groupscaler /build/examples/consumer/example_consumer
 
 FROM debian:bookworm-slim AS example-consumer
+COPY --from=build /cache/librdkafka-2.8.0-1/librdkafka1_2.8.0-1_amd64.deb /tmp/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libzstd1 liblz4-1 libsasl2-2 librdkafka1 \
- && rm -rf /var/lib/apt/lists/*
+      libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libzstd1 liblz4-1 libsasl2-2 libbrotli1 \
+      /tmp/librdkafka1_2.8.0-1_amd64.deb \
+      libcurl4 libnghttp2-14 libidn2-0 libunistring2 librtmp1 libssh2-1 libpsl5 libldap-2.5-0 \
+      libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2 \
+      libgnutls30 libhogweed6 libnettle8 libgmp10 libp11-kit0 libtasn1-6 libffi8 \
+ && rm -rf /var/lib/apt/lists/* /tmp/*.deb
 COPY --from=build /build/examples/consumer/example_consumer /usr/local/bin/example_consumer
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/example_consumer"]
 
 FROM debian:bookworm-slim AS controller
+COPY --from=build /cache/librdkafka-2.8.0-1/librdkafka1_2.8.0-1_amd64.deb /tmp/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
       libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libzstd1 liblz4-1 libsasl2-2 libbrotli1 \
-      librdkafka1 libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
+      /tmp/librdkafka1_2.8.0-1_amd64.deb libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 \
- && rm -rf /var/lib/apt/lists/*
+      libcurl4 libnghttp2-14 libidn2-0 libunistring2 librtmp1 libssh2-1 libpsl5 libldap-2.5-0 \
+      libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2 \
+      libgnutls30 libhogweed6 libnettle8 libgmp10 libp11-kit0 libtasn1-6 libffi8 \
+ && rm -rf /var/lib/apt/lists/* /tmp/*.deb
 COPY --from=build /build/groupscaler /usr/local/bin/groupscaler
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/groupscaler"]

@@ -82,6 +82,14 @@ std::vector<std::string> Words(const std::string& s) {
   return out;
 }
 
+// The package a word of `apt-get install` names: itself, or for a .deb file
+// (DIR/NAME_VERSION_ARCH.deb) its NAME.
+std::string PackageNamed(const std::string& word) {
+  if (!word.ends_with(".deb")) return word;
+  const std::string file = std::filesystem::path(word).filename();
+  return file.substr(0, file.find('_'));
+}
+
 // The packages of every `apt-get install` in the stage.
 std::set<std::string> InstalledPackages(const Stage& stage) {
   std::set<std::string> out;
@@ -91,7 +99,7 @@ std::set<std::string> InstalledPackages(const Stage& stage) {
     for (size_t k = 0; k + 1 < words.size(); ++k) {
       if (words[k] != "apt-get" || words[k + 1] != "install") continue;
       for (size_t p = k + 2; p < words.size() && words[p] != "&&" && words[p] != ";"; ++p) {
-        if (!words[p].starts_with("-")) out.insert(words[p]);
+        if (!words[p].starts_with("-")) out.insert(PackageNamed(words[p]));
       }
     }
   }

@@ -635,25 +635,16 @@ TEST(LagReader, MembersInSeparateProcessesCommitKnownOffsets) {
   for (auto& m : members) EXPECT_EQ(m->Wait(milliseconds(10'000)), 0);
 }
 
-// Debian's librdkafka is built without libcurl: OIDC then fails at start-up
-// with a message naming the property, never the client secret.
-TEST(LagReader, OidcOnABuildWithoutItFailsAtStartNamingTheProperty) {
+// librdkafka 2.8.0 as scripts/setup-librdkafka installs it is built with
+// OIDC (libcurl): the client-credentials settings are taken at start.
+TEST(LagReader, OidcClientCredentialsAreTakenAtStart) {
   ClusterConfig config{.bootstrap_servers = {"127.0.0.1:1"},
                        .auth = {{"sasl", "oauthbearer"},
                                 {"oauthTokenEndpointUri", "https://idp.example/token"},
                                 {"oauthClientId", "groupscaler"},
                                 {"oauthClientSecret", "Oidc-Secret-77"}}};
   auto reader = NewRdKafkaLagReader(config, {});
-  std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> conf(rd_kafka_conf_new(),
-                                                                    rd_kafka_conf_destroy);
-  char err[512];
-  const bool build_has_oidc = rd_kafka_conf_set(conf.get(), "sasl.oauthbearer.method", "oidc", err,
-                                                sizeof(err)) == RD_KAFKA_CONF_OK;
-  ASSERT_EQ(reader.ok(), build_has_oidc) << reader.status().ToString();
-  if (build_has_oidc) return;
-  EXPECT_EQ(reader.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(reader.status().message(), HasSubstr("sasl.oauthbearer"));
-  EXPECT_THAT(reader.status().message(), Not(HasSubstr("Oidc-Secret-77")));
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
 }
 
 // The probe that keeps DescribeConsumerGroups away from brokers without

@@ -125,11 +125,13 @@ TEST(ListGroups, MockSaysUnsupportedOnceWithinTheDeadlineThenObservesAndCloses) 
     EXPECT_EQ(g.observation.partitions[1].log_end_offset, 5);
   }
 
-  // Destroyed at once (DescribeConsumerGroups against the mock wedges a
-  // handle's destroy; ListConsumerGroups does not).
+  // Destroyed promptly (DescribeConsumerGroups against the mock wedges a
+  // handle's destroy; ListConsumerGroups does not). librdkafka 2.8.0 takes
+  // one second to destroy a handle whose ListConsumerGroups was refused as
+  // unsupported (the same with the C API alone; 2.0.2 took none).
   start = SteadyClock::now();
   reader.reset();
-  EXPECT_LT(Since(start), milliseconds(1000));
+  EXPECT_LT(Since(start), milliseconds(2000));
 }
 
 TEST(ListGroups, UnreachableClusterFailsWithinTheDeadlineAndIsAskedAgain) {
