@@ -137,6 +137,9 @@ class KafkaCluster {
   // Creates `topic` through the Admin API, and waits until every running
   // broker's metadata shows each of its partitions with a leader.
   Status CreateTopic(const std::string& topic, int partitions, int replication_factor) const;
+  // The same for many topics: one CreateTopics request per 100.
+  Status CreateTopics(const std::vector<std::string>& topics, int partitions,
+                      int replication_factor) const;
 
   // Runs a Kafka tool's main class (kConsumerGroupCommand, ...) in a JVM
   // with `--bootstrap-server` of the PLAINTEXT listener and then `args`.
