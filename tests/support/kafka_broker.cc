@@ -37,7 +37,6 @@ constexpr KafkaListener kAllListeners[] = {KafkaListener::kPlaintext, KafkaListe
 // One JVM per node on two cores: a small heap, the serial collector, and
 // only the C1 compiler (the brokers of a test start more than they run), and
 // the class archive of scripts/setup-kafka when there is one.
-constexpr char kBrokerHeap[] = "256m";
 constexpr char kToolHeap[] = "128m";
 
 constexpr char kSetpriv[] = "/usr/bin/setpriv";
@@ -486,7 +485,7 @@ Status KafkaCluster::Spawn(Node& node) {
     // Keep the earlier run's log beside the new one.
     std::filesystem::rename(log, node.dir / ("broker.log." + std::to_string(node.starts)));
   }
-  std::vector<std::string> argv = Java(kBrokerHeap);
+  std::vector<std::string> argv = Java(options_.heap);
   argv.push_back("kafka.Kafka");
   argv.push_back((node.dir / "server.properties").string());
   auto process = Subprocess::SpawnLogged(argv, log.string());

@@ -90,6 +90,9 @@ class KafkaCluster {
     // "auto.create.topics.enable"), appended to every node's
     // server.properties: they override the fixture's own.
     std::map<std::string, std::string> server_properties;
+    // Each broker's -Xmx: enough for a test's few hundred partitions; the
+    // benchmark's 16,000 need more.
+    std::string heap = "256m";
   };
 
   static StatusOr<std::unique_ptr<KafkaCluster>> Start(const std::filesystem::path& dir,
