@@ -7,7 +7,8 @@
 // committed offsets and its partitions' latest offsets from every leader
 // broker: see KedaScaler).
 //
-//   kafka_bench --groups G --partitions P [--cycles N] [--mode ours|keda|both] [--real]
+//   kafka_bench --groups G --partitions P [--cycles N] [--real]
+//               [--mode ours|ours-nodescribe|keda|both|all]
 //
 // Each group consumes its own topic of P partitions, with one message in
 // every partition and a committed offset of 0 on each. Each mode runs in its
@@ -498,42 +499,51 @@ Status WaitUntilServed(const std::string& bootstrap, const Options& o) {
   return DeadlineExceededError("partitions not served within 10 minutes");
 }
 
-// Both modes on one real broker, set up once.
-int RunReal(const Options& o) {
-  spdlog::set_level(spdlog::level::off);
-  // On tmpfs: the broker fsyncs a few files for every partition it makes
-  // (about 25 ms each on this machine's disk, minutes for 16,000), and the
-  // benchmark is of the observation, not of the disk.
-  const std::filesystem::path dir = "/dev/shm/kafka_bench_" + std::to_string(getpid());
+// Topics, messages and commits on the real broker, timed on stderr.
+bool SetUpReal(const testing::KafkaCluster& cluster, const Options& o) {
+  const std::string bootstrap = cluster.bootstrap(testing::KafkaListener::kPlaintext);
   auto start = SteadyClock::now();
-  auto cluster = testing::KafkaCluster::Start(dir, {.brokers = 1, .listeners = {}, .heap = "2g"});
-  if (!cluster.ok()) {
-    std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
-    return 1;
-  }
-  const std::string bootstrap = (*cluster)->bootstrap(testing::KafkaListener::kPlaintext);
-  std::fprintf(stderr, "[real] set-up: broker started in %.0f ms\n",
-               Ms(SteadyClock::now() - start));
-  start = SteadyClock::now();
   std::vector<std::string> topics;
   for (int g = 0; g < o.groups; ++g) topics.push_back(Topic(g));
-  if (Status created = (*cluster)->CreateTopics(topics, o.partitions, 1); !created.ok()) {
+  if (Status created = cluster.CreateTopics(topics, o.partitions, 1); !created.ok()) {
     std::fprintf(stderr, "%s\n", created.ToString().c_str());
-    return 1;
+    return false;
   }
   std::fprintf(stderr, "[real] set-up: create topics %.0f ms\n", Ms(SteadyClock::now() - start));
   start = SteadyClock::now();
   if (Status served = WaitUntilServed(bootstrap, o); !served.ok()) {
     std::fprintf(stderr, "%s\n", served.ToString().c_str());
-    return 1;
+    return false;
   }
   std::fprintf(stderr, "[real] set-up: every partition served after %.0f ms more\n",
                Ms(SteadyClock::now() - start));
-  if (!ProduceAndCommit(bootstrap, "real", o)) return 1;
+  return ProduceAndCommit(bootstrap, "real", o);
+}
+
+// Every mode on one real broker in `dir`, set up once.
+int RunRealIn(const std::filesystem::path& dir, const Options& o) {
+  const auto start = SteadyClock::now();
+  auto cluster = testing::KafkaCluster::Start(dir, {.brokers = 1, .listeners = {}, .heap = "2g"});
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "[real] set-up: broker started in %.0f ms\n",
+               Ms(SteadyClock::now() - start));
+  if (!SetUpReal(**cluster, o)) return 1;
+  const std::string bootstrap = (*cluster)->bootstrap(testing::KafkaListener::kPlaintext);
   const int result =
       ForEachMode(o, [&](const std::string& mode) { return RunOn(bootstrap, mode, o); });
   std::printf("[real] broker RSS after the modes: %ld MiB\n", testing::RssMib((*cluster)->pid(0)));
-  cluster->reset();
+  return result;
+}
+
+int RunReal(const Options& o) {
+  spdlog::set_level(spdlog::level::off);
+  // On tmpfs: the broker fsyncs a few files for every partition it makes,
+  // and the benchmark is of the observation, not of the disk.
+  const std::filesystem::path dir = "/dev/shm/kafka_bench_" + std::to_string(getpid());
+  const int result = RunRealIn(dir, o);
   std::filesystem::remove_all(dir);
   return result;
 }
