@@ -669,7 +669,7 @@ int RunOnEmbeddedKafka(const DemoOptions& o, std::ostream& out) {
 int RunOnExistingKafka(const DemoOptions& o, std::ostream& out) {
   StatusOr<std::unique_ptr<DemoTopic>> topic =
       DemoTopic::Create({.bootstrap_servers = SplitServers(o.bootstrap_servers), .auth = o.auth},
-                        o.topic, o.partitions, kKafkaTimeout);
+                        o.topic, o.partitions, o.group_id, kKafkaTimeout);
   if (!topic.ok()) {
     out << "groupscaler demo: " << topic.status().message() << std::endl;
     return 1;

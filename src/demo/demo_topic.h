@@ -9,7 +9,10 @@
 //   lag reader, so that an unreachable cluster or a refused login is its
 //   one-line error (naming the brokers, and for a refusal the security
 //   protocol and mechanism) within `timeout`, before anything is created;
-//   then it creates the topic with the brokers' default replication factor.
+//   then it creates the topic with the brokers' default replication factor,
+//   and returns once the reader observes `group` on it whole (the brokers
+//   list a new topic, and serve its partitions, seconds after creating it),
+//   so that the consumers and the controller find it at once.
 // * Remove deletes the groups (with their committed offsets), retrying while
 //   the cluster still counts a member that is leaving, then the topic.
 // * Nothing is removed unless Remove is called: --keep-topic keeps both.
@@ -29,6 +32,7 @@ class DemoTopic {
  public:
   static StatusOr<std::unique_ptr<DemoTopic>> Create(const kafka::ClusterConfig& cluster,
                                                      const std::string& topic, int partitions,
+                                                     const std::string& group,
                                                      std::chrono::milliseconds timeout);
 
   Status Remove(const std::vector<std::string>& groups, std::chrono::milliseconds timeout);

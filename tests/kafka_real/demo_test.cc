@@ -132,6 +132,9 @@ TEST(RealKafkaDemo, RulesHoldAndItsTopicAndGroupAreGoneAtTheEnd) {
                          "0,200\n2,1500\n6,0\n");
   ASSERT_EQ(d.run.exit_code, 0) << d.run.out << d.run.err;
   ExpectRulesHeldOnRealConsumption(d, 4);
+  // The demo started once the broker served the new topic: the controller
+  // observed it from its first poll.
+  EXPECT_THAT(d.run.out, ::testing::Not(HasSubstr("ObservationFailed")));
   const json& s = d.summary;
   // The load asked for more than one replica and got them, up to the
   // partitions.
