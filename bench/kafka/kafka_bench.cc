@@ -1,16 +1,20 @@
 // kafka_bench: one observation cycle of G consumer groups x P partitions on
-// librdkafka's mock cluster (3 brokers, loopback TCP), done our way (one
-// shared client, batched ListOffsets, one OffsetFetch per group) and KEDA's
-// way (a client per group kept across cycles, each asking for its topic's
-// metadata, its group's committed offsets and its partitions' latest offsets
-// from every leader broker: see KedaScaler).
+// librdkafka's mock cluster (3 brokers, loopback TCP), or with --real on a
+// real Apache Kafka 4.4.0 broker (one KRaft node of the test bed,
+// tests/support/kafka_broker.h), done our way (one shared client, batched
+// ListOffsets, one OffsetFetch per group) and KEDA's way (a client per group
+// kept across cycles, each asking for its topic's metadata, its group's
+// committed offsets and its partitions' latest offsets from every leader
+// broker: see KedaScaler).
 //
-//   kafka_bench --groups G --partitions P [--cycles N] [--mode ours|keda|both]
+//   kafka_bench --groups G --partitions P [--cycles N] [--real]
+//               [--mode ours|ours-nodescribe|keda|both|all]
 //
 // Each group consumes its own topic of P partitions, with one message in
 // every partition and a committed offset of 0 on each. Each mode runs in its
 // own child process so that peak RSS is the mode's own (the mock cluster
-// lives in the same process; its share is the "after set-up" figure).
+// lives in the same process; its share is the "after set-up" figure; the
+// real broker is a JVM of its own, set up once for both modes).
 
 #include <librdkafka/rdkafka.h>
 #include <sys/resource.h>
@@ -23,6 +27,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -35,6 +42,8 @@
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "kafka/statistics.h"
+#include "kafka_real/clients.h"
+#include "support/kafka_broker.h"
 #include "support/mock_cluster.h"
 
 namespace groupscaler {
@@ -49,6 +58,7 @@ struct Options {
   int cycles = 5;
   int brokers = 3;
   std::string mode = "both";
+  bool real = false;
 };
 
 double Ms(SteadyClock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -118,6 +128,11 @@ struct ModeResult {
   long rss_after_setup_kib = 0;
   long peak_rss_kib = 0;
   std::string note;
+  // Group observations that failed, over every cycle, and the first error:
+  // a real broker answers NOT_COORDINATOR now and then, past the reader's
+  // retries (the controller holds that group for the cycle).
+  int failed_groups = 0;
+  std::string first_failure;
 };
 
 void PrintResult(const ModeResult& r, const Options& o) {
@@ -138,15 +153,23 @@ void PrintResult(const ModeResult& r, const Options& o) {
                 static_cast<long long>(r.steady.back().requests.Total()),
                 r.steady.back().requests.ToString().c_str(), r.note.c_str());
   }
-  if (r.mode == "ours") {
-    const int64_t target = 1 + 2 * o.brokers + o.groups;
-    std::printf("[%s] target: requests <= 1 + 2 x %d brokers + %d groups = %lld: %s (max %lld)\n",
-                r.mode.c_str(), o.brokers, o.groups, static_cast<long long>(target),
-                req_max <= target ? "met" : "MISSED", static_cast<long long>(req_max));
+  if (r.mode.starts_with("ours")) {
+    // A broker that describes groups is asked once per group more.
+    const bool described =
+        !r.steady.empty() && r.steady.back().requests.by_api.contains("DescribeGroups");
+    const int64_t target = 1 + 2 * o.brokers + (described ? 2 : 1) * o.groups;
+    std::printf("[%s] target: requests <= 1 + 2 x %d brokers + %s%d groups = %lld: %s (max %lld)\n",
+                r.mode.c_str(), o.brokers, described ? "2 x " : "", o.groups,
+                static_cast<long long>(target), req_max <= target ? "met" : "MISSED",
+                static_cast<long long>(req_max));
     if (o.groups == 100 && o.partitions == 64) {
       std::printf("[%s] target: cycle under 200 ms: %s (max %.1f ms)\n", r.mode.c_str(),
                   max < 200 ? "met" : "MISSED", max);
     }
+  }
+  if (r.failed_groups > 0) {
+    std::printf("[%s] failed group observations: %d in %zu cycles (first: %s)\n", r.mode.c_str(),
+                r.failed_groups, r.steady.size() + 1, r.first_failure.c_str());
   }
   std::printf("[%s] RSS after set-up %.1f MiB, peak %.1f MiB (cycles added %.1f MiB)\n",
               r.mode.c_str(), r.rss_after_setup_kib / 1024.0, r.peak_rss_kib / 1024.0,
@@ -158,8 +181,8 @@ void PrintResult(const ModeResult& r, const Options& o) {
   std::fflush(stdout);
 }
 
-kafka::ClusterConfig Config(const testing::MockCluster& cluster) {
-  return {.bootstrap_servers = Split(cluster.bootstrap_servers()), .auth = {}};
+kafka::ClusterConfig Config(const std::string& bootstrap) {
+  return {.bootstrap_servers = Split(bootstrap), .auth = {}};
 }
 
 std::vector<kafka::GroupQuery> Queries(const Options& o) {
@@ -168,14 +191,17 @@ std::vector<kafka::GroupQuery> Queries(const Options& o) {
   return q;
 }
 
-// Our way: one shared reader, reused across cycles.
-ModeResult RunOurs(const testing::MockCluster& cluster, const Options& o) {
+// Our way: one shared reader, reused across cycles; asking for the groups'
+// members where the brokers describe groups, as the controller does, unless
+// `describe` is false ("ours-nodescribe": the observation KEDA makes).
+ModeResult RunOurs(const std::string& bootstrap, const Options& o, bool describe) {
   ModeResult r;
-  r.mode = "ours";
+  r.mode = describe ? "ours" : "ours-nodescribe";
   r.rss_after_setup_kib = PeakRssKiB();
   kafka::ReaderOptions options;
   options.statistics_interval = milliseconds(20);
-  auto reader = kafka::NewRdKafkaLagReader(Config(cluster), options);
+  options.describe_groups = describe;
+  auto reader = kafka::NewRdKafkaLagReader(Config(bootstrap), options);
   if (!reader.ok()) {
     std::fprintf(stderr, "%s\n", reader.status().ToString().c_str());
     std::exit(1);
@@ -192,8 +218,7 @@ ModeResult RunOurs(const testing::MockCluster& cluster, const Options& o) {
     }
     for (const auto& g : *result) {
       if (g.observation.failed || g.observation.partitions.size() != size_t(o.partitions)) {
-        std::fprintf(stderr, "group %s: %s\n", g.group_id.c_str(), g.observation.error.c_str());
-        std::exit(1);
+        if (r.failed_groups++ == 0) r.first_failure = g.group_id + ": " + g.observation.error;
       }
     }
     auto after = (*reader)->RequestCountsSnapshot(milliseconds(5'000));
@@ -361,10 +386,9 @@ void PollAll(std::vector<std::unique_ptr<KedaScaler>>& scalers) {
   for (std::thread& t : threads) t.join();
 }
 
-ModeResult RunKeda(const testing::MockCluster& cluster, const Options& o) {
+ModeResult RunKeda(const std::string& bootstrap, const Options& o) {
   ModeResult r;
   r.mode = "keda";
-  const std::string bootstrap = cluster.bootstrap_servers();
   RequestSample requests{.sample = std::min(o.groups, 10)};
   std::vector<std::unique_ptr<KedaScaler>> scalers;
   for (int g = 0; g < o.groups; ++g) {
@@ -391,11 +415,144 @@ ModeResult RunKeda(const testing::MockCluster& cluster, const Options& o) {
   return r;
 }
 
-int RunMode(const std::string& mode, const Options& o) {
+// One message in every partition, from kProducers clients at once:
+// librdkafka 2.0.2 sends one ProduceRequest per partition, and each client
+// must deliver its share within ProduceCounts' 20 s flush.
+Status ProduceOneEach(const std::string& bootstrap, const Options& o) {
+  constexpr int kProducers = 16;
+  std::vector<std::future<Status>> pending;
+  for (int first = 0; first < kProducers; ++first) {
+    pending.push_back(std::async(std::launch::async, [&, first] {
+      std::map<std::string, std::vector<int64_t>> counts;
+      for (int g = first; g < o.groups; g += kProducers) {
+        counts[Topic(g)] = std::vector<int64_t>(o.partitions, 1);
+      }
+      return counts.empty() ? Status::Ok() : testing::ProduceCounts(bootstrap, counts);
+    }));
+  }
+  Status result;
+  for (std::future<Status>& p : pending) {
+    if (Status s = p.get(); !s.ok()) result = s;
+  }
+  return result;
+}
+
+// One message in every partition, and a commit of offset 0 on each.
+bool ProduceAndCommit(const std::string& bootstrap, const std::string& mode, const Options& o) {
+  const auto start = SteadyClock::now();
+  if (Status produced = ProduceOneEach(bootstrap, o); !produced.ok()) {
+    std::fprintf(stderr, "producing failed: %s\n", produced.ToString().c_str());
+    return false;
+  }
+  const double produce_ms = Ms(SteadyClock::now() - start);
+  if (!CommitAll(bootstrap, o)) {
+    std::fprintf(stderr, "committing failed\n");
+    return false;
+  }
+  std::fprintf(stderr, "[%s] set-up: produce %.0f ms, commit %.0f ms\n", mode.c_str(), produce_ms,
+               Ms(SteadyClock::now() - start) - produce_ms);
+  return true;
+}
+
+int RunOn(const std::string& bootstrap, const std::string& mode, const Options& o) {
+  const ModeResult r =
+      mode == "keda" ? RunKeda(bootstrap, o) : RunOurs(bootstrap, o, mode == "ours");
+  PrintResult(r, o);
+  return 0;
+}
+
+// Each mode in a child process of its own, one after the other.
+int ForEachMode(const Options& o, const std::function<int(const std::string&)>& run) {
+  std::vector<std::string> modes = {o.mode};
+  if (o.mode == "both") modes = {"ours", "keda"};
+  if (o.mode == "all") modes = {"ours", "ours-nodescribe", "keda"};
+  if (modes.size() == 1) return run(o.mode);
+  for (const std::string& mode : modes) {
+    const pid_t pid = fork();
+    if (pid == 0) std::_Exit(run(mode));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
+  }
+  return 0;
+}
+
+// Until every partition of every group's topic answers ListOffsets: a real
+// broker lists a new partition's leader in its metadata some time before it
+// has made the partition's log (about 25 ms each on this loaded machine),
+// and refuses it until then.
+Status WaitUntilServed(const std::string& bootstrap, const Options& o) {
+  auto reader = kafka::NewRdKafkaLagReader(Config(bootstrap), {.describe_groups = false});
+  if (!reader.ok()) return reader.status();
+  const auto deadline = SteadyClock::now() + std::chrono::minutes(10);
+  while (SteadyClock::now() < deadline) {
+    auto observed = (*reader)->Observe(Queries(o), milliseconds(30'000));
+    if (observed.ok() && std::all_of(observed->begin(), observed->end(), [&](const auto& g) {
+          const auto& parts = g.observation.partitions;
+          return !g.observation.failed && parts.size() == static_cast<size_t>(o.partitions) &&
+                 std::none_of(parts.begin(), parts.end(), [](const auto& p) { return p.failed; });
+        })) {
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  return DeadlineExceededError("partitions not served within 10 minutes");
+}
+
+// Topics, messages and commits on the real broker, timed on stderr.
+bool SetUpReal(const testing::KafkaCluster& cluster, const Options& o) {
+  const std::string bootstrap = cluster.bootstrap(testing::KafkaListener::kPlaintext);
+  auto start = SteadyClock::now();
+  std::vector<std::string> topics;
+  for (int g = 0; g < o.groups; ++g) topics.push_back(Topic(g));
+  if (Status created = cluster.CreateTopics(topics, o.partitions, 1); !created.ok()) {
+    std::fprintf(stderr, "%s\n", created.ToString().c_str());
+    return false;
+  }
+  std::fprintf(stderr, "[real] set-up: create topics %.0f ms\n", Ms(SteadyClock::now() - start));
+  start = SteadyClock::now();
+  if (Status served = WaitUntilServed(bootstrap, o); !served.ok()) {
+    std::fprintf(stderr, "%s\n", served.ToString().c_str());
+    return false;
+  }
+  std::fprintf(stderr, "[real] set-up: every partition served after %.0f ms more\n",
+               Ms(SteadyClock::now() - start));
+  return ProduceAndCommit(bootstrap, "real", o);
+}
+
+// Every mode on one real broker in `dir`, set up once.
+int RunRealIn(const std::filesystem::path& dir, const Options& o) {
+  const auto start = SteadyClock::now();
+  auto cluster = testing::KafkaCluster::Start(dir, {.brokers = 1, .listeners = {}, .heap = "2g"});
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "[real] set-up: broker started in %.0f ms\n",
+               Ms(SteadyClock::now() - start));
+  if (!SetUpReal(**cluster, o)) return 1;
+  const std::string bootstrap = (*cluster)->bootstrap(testing::KafkaListener::kPlaintext);
+  const int result =
+      ForEachMode(o, [&](const std::string& mode) { return RunOn(bootstrap, mode, o); });
+  std::printf("[real] broker RSS after the modes: %ld MiB\n", testing::RssMib((*cluster)->pid(0)));
+  return result;
+}
+
+int RunReal(const Options& o) {
+  spdlog::set_level(spdlog::level::off);
+  // On tmpfs: the broker fsyncs a few files for every partition it makes,
+  // and the benchmark is of the observation, not of the disk.
+  const std::filesystem::path dir = "/dev/shm/kafka_bench_" + std::to_string(getpid());
+  const int result = RunRealIn(dir, o);
+  std::filesystem::remove_all(dir);
+  return result;
+}
+
+// One mode on a mock cluster of its own, in this process.
+int RunMock(const std::string& mode, const Options& o) {
   spdlog::set_level(spdlog::level::off);
   auto cluster = testing::MockCluster::Start(o.brokers);
   if (!cluster.ok()) return 1;
-  std::map<std::string, std::vector<int64_t>> counts;
   const auto create_start = SteadyClock::now();
   // The mock answers topic creation at its I/O thread's pace (hundreds of
   // ms each): create from many threads at once.
@@ -410,21 +567,10 @@ int RunMode(const std::string& mode, const Options& o) {
   }
   for (std::thread& t : creators) t.join();
   if (failed > 0) return 1;
-  for (int g = 0; g < o.groups; ++g) counts[Topic(g)] = std::vector<int64_t>(o.partitions, 1);
   std::fprintf(stderr, "[%s] set-up: create topics %.0f ms\n", mode.c_str(),
                Ms(SteadyClock::now() - create_start));
-  const auto setup_start = SteadyClock::now();
-  if (!testing::ProduceCounts((*cluster)->bootstrap_servers(), counts).ok()) return 1;
-  const double produce_ms = Ms(SteadyClock::now() - setup_start);
-  if (!CommitAll((*cluster)->bootstrap_servers(), o)) {
-    std::fprintf(stderr, "committing failed\n");
-    return 1;
-  }
-  std::fprintf(stderr, "[%s] set-up: produce %.0f ms, commit %.0f ms\n", mode.c_str(), produce_ms,
-               Ms(SteadyClock::now() - setup_start) - produce_ms);
-  const ModeResult r = mode == "ours" ? RunOurs(**cluster, o) : RunKeda(**cluster, o);
-  PrintResult(r, o);
-  return 0;
+  if (!ProduceAndCommit((*cluster)->bootstrap_servers(), mode, o)) return 1;
+  return RunOn((*cluster)->bootstrap_servers(), mode, o);
 }
 
 }  // namespace
@@ -434,26 +580,29 @@ int RunMode(const std::string& mode, const Options& o) {
 int main(int argc, char** argv) {
   groupscaler::Options o;
   CLI::App app{
-      "Observes G groups x P partitions on librdkafka's mock cluster, our way and KEDA's."};
+      "Observes G groups x P partitions on librdkafka's mock cluster (or a real broker), our way "
+      "and KEDA's."};
   app.add_option("--groups", o.groups, "consumer groups")->required()->check(CLI::PositiveNumber);
   app.add_option("--partitions", o.partitions, "partitions per group's topic")
       ->required()
       ->check(CLI::PositiveNumber);
   app.add_option("--cycles", o.cycles, "steady cycles after the cold one")
       ->check(CLI::PositiveNumber);
-  app.add_option("--mode", o.mode, "ours, keda or both")
-      ->check(CLI::IsMember({"ours", "keda", "both"}));
+  app.add_option("--mode", o.mode,
+                 "ours, ours-nodescribe (without DescribeGroups; the same as ours where the "
+                 "brokers do not describe groups, as the mock), keda, both (ours and keda) or "
+                 "all")
+      ->check(CLI::IsMember({"ours", "ours-nodescribe", "keda", "both", "all"}));
+  app.add_flag("--real", o.real,
+               "On a real Apache Kafka 4.4.0 broker (1 KRaft node from .tools/kafka, "
+               "scripts/setup-kafka) instead of the mock cluster");
   CLI11_PARSE(app, argc, argv);
-  std::printf("== %d groups x %d partitions, %d brokers, 1 cold + %d steady cycles ==\n", o.groups,
-              o.partitions, o.brokers, o.cycles);
+  if (o.real) o.brokers = 1;
+  std::printf("== %d groups x %d partitions, %d %s, 1 cold + %d steady cycles ==\n", o.groups,
+              o.partitions, o.brokers, o.real ? "real Kafka 4.4.0 broker" : "mock brokers",
+              o.cycles);
   std::fflush(stdout);
-  if (o.mode != "both") return groupscaler::RunMode(o.mode, o);
-  for (const char* mode : {"ours", "keda"}) {
-    const pid_t pid = fork();
-    if (pid == 0) std::_Exit(groupscaler::RunMode(mode, o));
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
-  }
-  return 0;
+  if (o.real) return groupscaler::RunReal(o);
+  return groupscaler::ForEachMode(
+      o, [&](const std::string& mode) { return groupscaler::RunMock(mode, o); });
 }

@@ -1,9 +1,12 @@
 // example_consumer: a Kafka consumer service done right, small enough to copy.
 //
 //   example_consumer --bootstrap-servers HOST:PORT,... --group GROUP --topic T [--topic T2]
-//                    [--threads N] [--process-ms MS] [--session-timeout-ms MS]
+//                    [--auth-file F] [--threads N] [--process-ms MS] [--session-timeout-ms MS]
 //                    [--commit-every N] [--offset-reset earliest|latest] [--print-messages]
 //                    [--debug CONTEXTS]
+//
+// --auth-file is groupscaler's (`groupscaler lag --auth-file`, src/kafka/auth.h): SASL and TLS
+// settings as key=value lines, so that one file serves the service and its autoscaler.
 //
 // The group rules it embodies:
 //  * Every replica (and every thread) uses the same --group. Kafka divides the topics'
@@ -55,6 +58,8 @@
 #include <utility>
 #include <vector>
 
+#include "kafka/auth.h"
+
 namespace groupscaler::examples {
 namespace {
 
@@ -90,7 +95,8 @@ struct Options {
   int commit_every = 100;
   std::string offset_reset = "earliest";
   bool print_messages = false;
-  std::string debug;  // librdkafka debug contexts, e.g. "cgrp"
+  std::string debug;       // librdkafka debug contexts, e.g. "cgrp"
+  kafka::AuthConfig auth;  // from --auth-file
 };
 
 using TopicPartition = std::pair<std::string, int32_t>;
@@ -190,6 +196,9 @@ class Member {
         !Set(conf.get(), "session.timeout.ms", std::to_string(options_.session_timeout_ms)) ||
         !Set(conf.get(), "heartbeat.interval.ms", std::to_string(heartbeat_ms))) {
       return false;
+    }
+    for (const auto& [name, value] : options_.auth.properties) {
+      if (!Set(conf.get(), name.c_str(), value)) return false;
     }
     if (!options_.debug.empty() && !Set(conf.get(), "debug", options_.debug)) return false;
     // The statistics say whether the group is steady; see Run.
@@ -326,6 +335,14 @@ class Member {
   std::atomic<bool> steady_{false};  // the group's join state, per the latest statistics
 };
 
+StatusOr<kafka::AuthConfig> ReadAuth(const std::string& path) {
+  StatusOr<kafka::AuthSettings> settings = kafka::ReadAuthFile(path);
+  if (!settings.ok()) return settings.status();
+  StatusOr<kafka::AuthConfig> auth = kafka::BuildAuthConfig(*settings);
+  if (!auth.ok()) return InvalidArgumentError(path + ": " + auth.status().message());
+  return auth;
+}
+
 int Main(int argc, char** argv) {
   Options options;
   CLI::App app{"A Kafka consumer service done right: one group, process then commit."};
@@ -346,6 +363,10 @@ int Main(int argc, char** argv) {
   app.add_flag("--print-messages", options.print_messages,
                "print 'processed TOPIC PARTITION OFFSET KEY' per message");
   app.add_option("--debug", options.debug, "librdkafka debug contexts (stderr), e.g. cgrp");
+  std::string auth_file;
+  app.add_option("--auth-file", auth_file,
+                 "SASL/TLS settings, key=value lines (groupscaler's format: sasl, username, "
+                 "password, tls, caFile, certFile, keyFile, ...)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -353,6 +374,14 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "example_consumer: %s (see --help)\n", e.what());
     return 2;
+  }
+  if (!auth_file.empty()) {
+    StatusOr<kafka::AuthConfig> auth = ReadAuth(auth_file);
+    if (!auth.ok()) {
+      std::fprintf(stderr, "example_consumer: %s\n", auth.status().message().c_str());
+      return 2;
+    }
+    options.auth = std::move(auth).value();
   }
 
   // Block the stop signals in every thread (the members inherit the mask) and take them

@@ -5,15 +5,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "demo/demo.h"
+#include "kafka/auth.h"
 #include "sim/trace.h"
 
 namespace groupscaler::cli {
@@ -24,7 +28,49 @@ struct DemoFlags {
   int64_t duration_seconds = 90;
   std::string profile_path;
   double kill_at = -1;
+  const CLI::Option* group = nullptr;
+  const CLI::Option* session_timeout = nullptr;
 };
+
+// The lowest session.timeout.ms a Kafka broker accepts by default
+// (group.min.session.timeout.ms); the embedded mock takes less.
+constexpr int kBrokerMinSessionTimeoutMs = 6000;
+
+// "groupscaler-demo-" and 8 random hex digits: a topic no one else uses.
+std::string UniqueTopic() {
+  std::random_device random;
+  return fmt::format("groupscaler-demo-{:08x}", random());
+}
+
+// The settings for an existing cluster: its auth file, and a topic and
+// group of the demo's own, which it may delete at the end. An error is the
+// usage message.
+std::optional<std::string> ConfigureExistingKafka(DemoFlags& flags) {
+  demo::DemoOptions& o = flags.options;
+  if (o.bootstrap_servers.empty()) {
+    if (o.keep_topic) return "--keep-topic needs --bootstrap-servers";
+    if (!o.auth_file.empty()) return "--auth-file needs --bootstrap-servers";
+    return std::nullopt;
+  }
+  // Deleting a group deletes its offsets on every topic: never one the demo
+  // did not make.
+  if (flags.group->count() > 0) {
+    return "--group cannot be chosen with --bootstrap-servers: the demo makes its own group and "
+           "deletes it at the end";
+  }
+  if (!o.auth_file.empty()) {
+    StatusOr<kafka::AuthSettings> auth = kafka::ReadAuthFile(o.auth_file);
+    if (!auth.ok()) return auth.status().message();
+    if (Status s = kafka::BuildAuthConfig(*auth).status(); !s.ok()) {
+      return o.auth_file + ": " + s.message();
+    }
+    o.auth = std::move(auth).value();
+  }
+  o.topic = UniqueTopic();
+  o.group_id = o.topic + "-consumer";
+  if (flags.session_timeout->count() == 0) o.session_timeout_ms = kBrokerMinSessionTimeoutMs;
+  return std::nullopt;
+}
 
 bool IsExecutable(const std::filesystem::path& path) {
   std::error_code ec;
@@ -61,6 +107,10 @@ int RunDemoCommand(DemoFlags& flags) {
   if (flags.kill_at >= 0) o.kill_at_seconds = flags.kill_at;
   if (o.min_replicas > o.max_replicas) {
     std::cerr << "groupscaler demo: --min-replicas must not exceed --max-replicas\n";
+    return kExitUsage;
+  }
+  if (std::optional<std::string> bad = ConfigureExistingKafka(flags)) {
+    std::cerr << "groupscaler demo: " << *bad << "\n";
     return kExitUsage;
   }
   if (flags.profile_path.empty()) {
@@ -111,29 +161,42 @@ Command AddDemoCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "demo",
       "Run groupscaler on one machine: an embedded Kafka (3 brokers, topic mt-c400, 12 "
-      "partitions), a producer following a load profile, consumer processes in one group, and "
-      "the controller's reconcile loop scaling them. Prints a live view and a summary that "
-      "checks Kafka's group rules.");
+      "partitions) or an existing one (--bootstrap-servers), a producer following a load "
+      "profile, consumer processes in one group, and the controller's reconcile loop scaling "
+      "them. Prints a live view and a summary that checks Kafka's group rules.");
+  app->add_option("--bootstrap-servers", o.bootstrap_servers,
+                  "Run on this Kafka (HOST:PORT,...) instead of the embedded one: the demo "
+                  "creates its own topic groupscaler-demo-XXXXXXXX (--partitions) and group, "
+                  "and deletes both at the end");
+  app->add_option("--auth-file", o.auth_file,
+                  "SASL/TLS settings for --bootstrap-servers, as groupscaler lag's (key=value "
+                  "lines; see src/kafka/auth.h); the producer and consumers use them too");
+  app->add_flag("--keep-topic", o.keep_topic,
+                "With --bootstrap-servers: keep the topic and groups at the end");
   app->add_option("--duration", flags->duration_seconds, "Seconds to run (Ctrl-C ends earlier)")
       ->check(CLI::Range(int64_t{1}, int64_t{24 * 3600}));
   app->add_option("--profile", flags->profile_path,
                   "Load profile: CSV time_seconds,produce_rate (the simulate trace format). "
                   "Default: quiet, surge, steady, quiet")
       ->check(CLI::ExistingFile);
-  app->add_option("--partitions", o.partitions, "Partitions of the topic mt-c400")
+  app->add_option("--partitions", o.partitions, "Partitions of the demo's topic")
       ->check(CLI::Range(1, 256));
-  app->add_option("--group", o.group_id,
-                  "The consumers' group.id (a new one is a replay from --offset-reset)");
+  flags->group =
+      app->add_option("--group", o.group_id,
+                      "The consumers' group.id on the embedded Kafka (a new one is a replay from "
+                      "--offset-reset)");
   app->add_option("--offset-reset", o.offset_reset,
                   "Where a partition without a committed offset starts: the consumers' "
                   "auto.offset.reset and the autoscaler's offsetResetPolicy")
       ->check(CLI::IsMember({"earliest", "latest"}));
   app->add_option("--process-ms", o.process_ms, "Each consumer's processing time per message")
       ->check(CLI::Range(0, 10000));
-  app->add_option("--session-timeout-ms", o.session_timeout_ms,
-                  "The consumers' session.timeout.ms: how long a dead consumer keeps its "
-                  "partitions")
-      ->check(CLI::Range(3000, 300000));
+  flags->session_timeout =
+      app->add_option("--session-timeout-ms", o.session_timeout_ms,
+                      "The consumers' session.timeout.ms: how long a dead consumer keeps its "
+                      "partitions (default 3000, or 6000 with --bootstrap-servers: a broker's "
+                      "default minimum)")
+          ->check(CLI::Range(3000, 300000));
   app->add_option("--initial-replicas", o.initial_replicas,
                   "Consumer processes before the first decision")
       ->check(CLI::Range(0, 256));

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "controller/reconciler.h"
 #include "controller/status_patch.h"
+#include "demo/demo_topic.h"
 #include "demo/embedded_kafka.h"
 #include "demo/ledger.h"
 #include "demo/local_kube.h"
@@ -30,6 +31,11 @@ namespace groupscaler::demo {
 namespace {
 
 constexpr const char* kNamespace = "demo";
+// The Secret the demo's autoscaler names for --auth-file's settings.
+constexpr const char* kAuthSecret = "kafka-client";
+// For each call to an existing cluster: its first contact, topic creation
+// and deletion.
+constexpr std::chrono::seconds kKafkaTimeout{10};
 // Seconds the assignment must stay unchanged before the ownership rules are
 // checked on it: lines of two processes handing a partition over race.
 constexpr double kSettleSeconds = 2.0;
@@ -72,6 +78,21 @@ std::vector<std::string> SplitServers(const std::string& bootstrap) {
   return out;
 }
 
+// spec.kafka of the demo's autoscaler.
+nlohmann::json KafkaSpec(const DemoOptions& o, const std::string& bootstrap) {
+  nlohmann::json kafka = {{"bootstrapServers", SplitServers(bootstrap)},
+                          {"groupId", o.group_id},
+                          {"topics", {o.topic}},
+                          {"offsetResetPolicy", o.offset_reset}};
+  if (!o.auth.empty()) kafka["authSecretRef"] = {{"name", kAuthSecret}};
+  return kafka;
+}
+
+// "embedded Kafka" or "Kafka": what the demo runs on.
+std::string KafkaName(const DemoOptions& o) {
+  return o.bootstrap_servers.empty() ? "embedded Kafka" : "Kafka";
+}
+
 // The ConsumerGroupAutoscaler the demo's controller reconciles.
 nlohmann::json AutoscalerObject(const DemoOptions& o, const std::string& bootstrap) {
   return {{"apiVersion", "groupscaler.io/v1alpha1"},
@@ -80,11 +101,7 @@ nlohmann::json AutoscalerObject(const DemoOptions& o, const std::string& bootstr
           {"spec",
            {{"scaleTargetRef",
              {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", o.group_id}}},
-            {"kafka",
-             {{"bootstrapServers", SplitServers(bootstrap)},
-              {"groupId", o.group_id},
-              {"topics", {o.topic}},
-              {"offsetResetPolicy", o.offset_reset}}},
+            {"kafka", KafkaSpec(o, bootstrap)},
             {"minReplicas", o.min_replicas},
             {"maxReplicas", o.max_replicas},
             {"consumersPerReplica", 1},
@@ -213,7 +230,7 @@ class View {
       << Fixed(std::chrono::duration<double>(options_.duration).count(), 0) << " s   topic "
       << options_.topic << " (" << options_.partitions << " partitions)   group "
       << options_.group_id << (options_.anti_pattern ? " (ANTI-PATTERN: a group per replica)" : "")
-      << "\n  embedded Kafka " << bootstrap_ << "\n\n";
+      << "\n  " << KafkaName(options_) << " " << bootstrap_ << "\n\n";
     s << "  produce  " << Thousands(std::lround(produce_rate)) << " msg/s    consume "
       << Thousands(std::lround(consume_rate)) << " msg/s    lag " << lag << "\n";
     s << "  replicas " << ready << " running / " << num("desiredReplicas") << " desired / "
@@ -379,25 +396,23 @@ void PrintSummary(const nlohmann::json& j, std::ostream& out) {
 
 sim::Trace DefaultProfile() { return {.rows = {{0, 100}, {15, 3000}, {35, 600}, {65, 50}}}; }
 
-int RunDemo(const DemoOptions& o, std::ostream& out) {
+namespace {
+
+// The demo on the Kafka at `bootstrap`, whose topic exists; the groups its
+// consumers used into `groups` (at least the group of the options).
+int RunOn(const DemoOptions& o, const std::string& bootstrap, std::vector<std::string>* groups,
+          std::ostream& out) {
+  *groups = {o.group_id};
   const SteadyTime start = std::chrono::steady_clock::now();
   RealClock clock;
   const Timestamp start_wall = clock.Now();
   auto elapsed = [&] { return Seconds(std::chrono::steady_clock::now() - start); };
 
-  StatusOr<std::unique_ptr<kafka::MockCluster>> cluster = kafka::MockCluster::Start(3);
-  const Status created =
-      cluster.ok() ? (*cluster)->CreateTopic(o.topic, o.partitions) : cluster.status();
-  if (!created.ok()) {
-    out << "groupscaler demo: cannot start the embedded Kafka: " << created.ToString() << std::endl;
-    return 1;
-  }
-  const std::string bootstrap = (*cluster)->bootstrap_servers();
-
   Ledger ledger(o.topic, o.partitions, o.group_id);
   ReplicaSet replicas(
       {.binary = o.consumer_binary,
        .bootstrap_servers = bootstrap,
+       .auth_file = o.auth_file,
        .topic = o.topic,
        .group_id = o.group_id,
        .group_per_replica = o.anti_pattern,
@@ -411,7 +426,7 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
       [&](const std::string& replica) { ledger.OnExit(replica, elapsed()); });
 
   StatusOr<std::unique_ptr<LoadProducer>> producer =
-      LoadProducer::Start(bootstrap, o.topic, o.partitions, o.profile);
+      LoadProducer::Start(bootstrap, o.auth, o.topic, o.partitions, o.profile);
   if (!producer.ok()) {
     out << "groupscaler demo: cannot start the producer: " << producer.status().ToString()
         << std::endl;
@@ -419,11 +434,12 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
   }
 
   auto observations = std::make_shared<ObservationLog>();
-  kafka::LagReaderPool readers([observations](const kafka::ClusterConfig& cluster)
+  // The mock does not describe groups; asking would only cost a probe.
+  const bool describe_groups = !o.bootstrap_servers.empty();
+  kafka::LagReaderPool readers([observations, describe_groups](const kafka::ClusterConfig& cluster)
                                    -> StatusOr<std::unique_ptr<kafka::LagReader>> {
-    // The mock does not describe groups; asking would only cost a probe.
     StatusOr<std::unique_ptr<kafka::LagReader>> inner =
-        kafka::NewRdKafkaLagReader(cluster, {.describe_groups = false});
+        kafka::NewRdKafkaLagReader(cluster, {.describe_groups = describe_groups});
     if (!inner.ok()) return inner.status();
     return std::unique_ptr<kafka::LagReader>(
         std::make_unique<RecordingLagReader>(std::move(inner).value(), observations));
@@ -431,7 +447,7 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
   LocalAutoscalerClient autoscalers(AutoscalerObject(o, bootstrap));
   ReplicaSetScaleClient scales(o.group_id, &replicas);
   EventLog events(&clock);
-  NoSecrets secrets;
+  LocalSecret secrets(kAuthSecret, o.auth);
   NoHpas hpas;
   std::optional<metrics::Metrics> metrics;
   if (!o.metrics_bind_address.empty()) {
@@ -462,9 +478,10 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
     return 1;
   }
 
-  out << "embedded Kafka at " << bootstrap << " (topic " << o.topic << ", " << o.partitions
+  out << KafkaName(o) << " at " << bootstrap << " (topic " << o.topic << ", " << o.partitions
       << " partitions); look with: groupscaler lag --bootstrap-servers " << bootstrap << " --group "
-      << o.group_id << " --topic " << o.topic << std::endl;
+      << o.group_id << " --topic " << o.topic
+      << (o.auth_file.empty() ? "" : " --auth-file " + o.auth_file) << std::endl;
   View view(o, bootstrap, out);
   Totals totals;
   std::optional<Failover> failover;
@@ -595,15 +612,16 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
   replicas.StopAll(std::chrono::seconds(10));
 
   // The ground truth after the consumers committed on their way out.
-  std::set<std::string> groups = ledger.groups();
-  groups.insert(o.group_id);
+  std::set<std::string> used = ledger.groups();
+  used.insert(o.group_id);
+  groups->assign(used.begin(), used.end());
   std::vector<kafka::GroupQuery> queries;
-  for (const std::string& g : groups) queries.push_back({.group_id = g, .topics = {o.topic}});
+  for (const std::string& g : used) queries.push_back({.group_id = g, .topics = {o.topic}});
   std::vector<int64_t> log_end(static_cast<size_t>(o.partitions), 0);
   std::map<std::string, std::map<int32_t, int64_t>> committed;
   int64_t produced = (*producer)->acknowledged();
   StatusOr<std::shared_ptr<kafka::LagReader>> reader =
-      readers.Get({.bootstrap_servers = SplitServers(bootstrap)});
+      readers.Get({.bootstrap_servers = SplitServers(bootstrap), .auth = o.auth});
   if (reader.ok()) {
     StatusOr<std::vector<kafka::GroupObservation>> final_obs =
         (*reader)->Observe(queries, std::chrono::seconds(5));
@@ -634,6 +652,52 @@ int RunDemo(const DemoOptions& o, std::ostream& out) {
     }
   }
   return 0;
+}
+
+int RunOnEmbeddedKafka(const DemoOptions& o, std::ostream& out) {
+  StatusOr<std::unique_ptr<kafka::MockCluster>> cluster = kafka::MockCluster::Start(3);
+  const Status created =
+      cluster.ok() ? (*cluster)->CreateTopic(o.topic, o.partitions) : cluster.status();
+  if (!created.ok()) {
+    out << "groupscaler demo: cannot start the embedded Kafka: " << created.ToString() << std::endl;
+    return 1;
+  }
+  std::vector<std::string> groups;
+  return RunOn(o, (*cluster)->bootstrap_servers(), &groups, out);
+}
+
+int RunOnExistingKafka(const DemoOptions& o, std::ostream& out) {
+  StatusOr<std::unique_ptr<DemoTopic>> topic =
+      DemoTopic::Create({.bootstrap_servers = SplitServers(o.bootstrap_servers), .auth = o.auth},
+                        o.topic, o.partitions, o.group_id, kKafkaTimeout);
+  if (!topic.ok()) {
+    out << "groupscaler demo: " << topic.status().message() << std::endl;
+    return 1;
+  }
+  std::vector<std::string> groups;
+  const int ran = RunOn(o, o.bootstrap_servers, &groups, out);
+  std::string listed;
+  for (const std::string& g : groups) listed += (listed.empty() ? "" : ", ") + g;
+  if (o.keep_topic) {
+    out << "kept topic " << o.topic << " and group(s) " << listed << std::endl;
+    return ran;
+  }
+  // A consumer killed by --kill-at counts in its group until its session
+  // expires.
+  const Status removed =
+      (*topic)->Remove(groups, kKafkaTimeout + std::chrono::milliseconds(o.session_timeout_ms));
+  if (!removed.ok()) {
+    out << "groupscaler demo: " << removed.message() << std::endl;
+    return 1;
+  }
+  out << "removed topic " << o.topic << " and group(s) " << listed << std::endl;
+  return ran;
+}
+
+}  // namespace
+
+int RunDemo(const DemoOptions& o, std::ostream& out) {
+  return o.bootstrap_servers.empty() ? RunOnEmbeddedKafka(o, out) : RunOnExistingKafka(o, out);
 }
 
 }  // namespace groupscaler::demo

@@ -6,7 +6,10 @@
 // summary that checks Kafka's group rules.
 //
 // What runs: librdkafka's mock cluster (3 brokers, one topic) in this
-// process; a producer following a load profile; example_consumer processes,
+// process, or, with bootstrap_servers, an existing Kafka cluster, where the
+// demo creates its topic at the start and deletes it and its groups at the
+// end (see demo_topic.h) unless keep_topic; a producer following a load
+// profile; example_consumer processes,
 // one per replica, all in one group (or, with anti_pattern, a group each);
 // and controller::Reconciler with the local Kubernetes ends of local_kube.h
 // and the real Kafka observer over TCP. The demo's Deployment starts at
@@ -23,12 +26,20 @@
 #include <optional>
 #include <string>
 
+#include "kafka/auth.h"
 #include "sim/trace.h"
 
 namespace groupscaler::demo {
 
 struct DemoOptions {
   std::string consumer_binary;  // example_consumer
+  // An existing cluster ("host:port,..."); empty: the embedded mock.
+  std::string bootstrap_servers;
+  // Its SASL and TLS settings (kafka/auth.h), and the file they came from,
+  // which the consumers read too; both empty for none.
+  kafka::AuthSettings auth;
+  std::string auth_file;
+  bool keep_topic = false;  // leave the topic and groups on the cluster
   std::chrono::milliseconds duration{std::chrono::seconds(90)};
   sim::Trace profile;  // produce rate over time (see DefaultProfile)
   std::string topic = "mt-c400";
@@ -68,7 +79,8 @@ sim::Trace DefaultProfile();
 
 // Runs the demo, writing the view and the summary to `out`. Returns the
 // exit code: 0 when it ran (whether the rules held is in the summary), 1
-// when something could not start.
+// when something could not start, or the topic or groups it made on an
+// existing cluster could not be removed.
 int RunDemo(const DemoOptions& options, std::ostream& out);
 
 }  // namespace groupscaler::demo

@@ -38,11 +38,17 @@ StatusOr<kafka::RdKafkaPtr> NewProducer(ConfPtr conf) {
 }  // namespace
 
 StatusOr<std::unique_ptr<LoadProducer>> LoadProducer::Start(const std::string& bootstrap,
+                                                            const kafka::AuthSettings& auth,
                                                             const std::string& topic,
                                                             int partitions, sim::Trace trace) {
   std::unique_ptr<LoadProducer> producer(new LoadProducer());
+  StatusOr<kafka::AuthConfig> auth_config = kafka::BuildAuthConfig(auth);
+  if (!auth_config.ok()) return auth_config.status();
   // Batches of ~50 ms: fewer requests for the embedded broker to serve.
-  StatusOr<ConfPtr> conf = NewConf({{"bootstrap.servers", bootstrap}, {"linger.ms", "50"}});
+  std::vector<std::pair<const char*, std::string>> props = {{"bootstrap.servers", bootstrap},
+                                                            {"linger.ms", "50"}};
+  for (const auto& [name, value] : auth_config->properties) props.emplace_back(name.c_str(), value);
+  StatusOr<ConfPtr> conf = NewConf(props);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &LoadProducer::DeliveryThunk);
   rd_kafka_conf_set_opaque(conf->get(), producer.get());

@@ -1,7 +1,7 @@
 #pragma once
 
-// The demo's load: a producer that writes to the embedded Kafka (a
-// kafka::MockCluster) at the rates of a load profile.
+// The demo's load: a producer that writes to the demo's Kafka (the embedded
+// kafka::MockCluster, or an existing cluster) at the rates of a load profile.
 
 #include <librdkafka/rdkafka.h>
 
@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "kafka/auth.h"
 #include "kafka/mock_cluster.h"
 #include "sim/trace.h"
 
@@ -23,7 +24,9 @@ namespace groupscaler::demo {
 // on its own thread, until Stop. Message keys are sequence numbers.
 class LoadProducer {
  public:
+  // `auth`: SASL and TLS settings (kafka/auth.h); empty for none.
   static StatusOr<std::unique_ptr<LoadProducer>> Start(const std::string& bootstrap,
+                                                       const kafka::AuthSettings& auth,
                                                        const std::string& topic, int partitions,
                                                        sim::Trace trace);
   // Stops producing and waits (up to 5 s) for outstanding acknowledgements.

@@ -8,8 +8,9 @@
 //  * ReplicaSetScaleClient is the /scale of the demo's "Deployment": a
 //    ReplicaSet of consumer processes.
 //  * EventLog keeps the Events for the live view.
-//  * NoSecrets / NoHpas: the demo's Kafka has no auth and nothing else
-//    scales the replicas.
+//  * LocalSecret holds the Kafka auth settings of --auth-file as the one
+//    Secret the autoscaler's authSecretRef names.
+//  * NoHpas: nothing else scales the replicas.
 //  * RecordingLagReader passes observations through and keeps the latest
 //    per group, for the live view and the summary.
 
@@ -95,10 +96,17 @@ class EventLog final : public kube::EventRecorder {
   size_t taken_ = 0;
 };
 
-class NoSecrets final : public kube::SecretReader {
+class LocalSecret final : public kube::SecretReader {
  public:
+  LocalSecret(std::string name, std::map<std::string, std::string> data)
+      : name_(std::move(name)), data_(std::move(data)) {}
+  // `data` for the Secret's name, NOT_FOUND for any other.
   StatusOr<std::map<std::string, std::string>> GetSecretData(const std::string& namespace_name,
                                                              const std::string& name) override;
+
+ private:
+  const std::string name_;
+  const std::map<std::string, std::string> data_;
 };
 
 class NoHpas final : public kube::HpaLister {

@@ -104,20 +104,21 @@ StatusOr<std::unique_ptr<ReplicaSet::Replica>> ReplicaSet::StartReplica(const st
   replica->info.name = name;
   replica->info.group_id = GroupIdFor(name);
   replica->sequence = next_sequence_++;
-  const std::vector<std::string> args = {template_.binary,
-                                         "--bootstrap-servers",
-                                         template_.bootstrap_servers,
-                                         "--group",
-                                         replica->info.group_id,
-                                         "--topic",
-                                         template_.topic,
-                                         "--process-ms",
-                                         std::to_string(template_.process_ms),
-                                         "--session-timeout-ms",
-                                         std::to_string(template_.session_timeout_ms),
-                                         "--offset-reset",
-                                         template_.offset_reset,
-                                         "--print-messages"};
+  std::vector<std::string> args = {template_.binary,
+                                   "--bootstrap-servers",
+                                   template_.bootstrap_servers,
+                                   "--group",
+                                   replica->info.group_id,
+                                   "--topic",
+                                   template_.topic,
+                                   "--process-ms",
+                                   std::to_string(template_.process_ms),
+                                   "--session-timeout-ms",
+                                   std::to_string(template_.session_timeout_ms),
+                                   "--offset-reset",
+                                   template_.offset_reset,
+                                   "--print-messages"};
+  if (!template_.auth_file.empty()) args.insert(args.end(), {"--auth-file", template_.auth_file});
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -35,6 +35,7 @@ namespace groupscaler::demo {
 struct ReplicaTemplate {
   std::string binary;  // example_consumer
   std::string bootstrap_servers;
+  std::string auth_file;  // the consumers' --auth-file; empty: none
   std::string topic;
   std::string group_id;
   // The anti-pattern: group.id derived from the replica's name

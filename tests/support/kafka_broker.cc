@@ -16,6 +16,7 @@
 #include <sstream>
 #include <utility>
 
+#include "kafka/admin.h"
 #include "kafka/mock_cluster.h"
 #include "support/kube_api_server.h"
 
@@ -36,7 +37,6 @@ constexpr KafkaListener kAllListeners[] = {KafkaListener::kPlaintext, KafkaListe
 // One JVM per node on two cores: a small heap, the serial collector, and
 // only the C1 compiler (the brokers of a test start more than they run), and
 // the class archive of scripts/setup-kafka when there is one.
-constexpr char kBrokerHeap[] = "256m";
 constexpr char kToolHeap[] = "128m";
 
 constexpr char kSetpriv[] = "/usr/bin/setpriv";
@@ -206,19 +206,6 @@ StatusOr<MetadataPtr> MetadataFrom(const std::string& address, std::chrono::mill
   return MetadataPtr(md);
 }
 
-struct AdminOptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
-};
-struct NewTopicDeleter {
-  void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
-};
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
-};
-
 // "line\n" for each line.
 std::string Lines(const std::vector<std::string>& lines) {
   std::string text;
@@ -263,37 +250,6 @@ std::string ExtraProperties(const std::map<std::string, std::string>& properties
   std::string p;
   for (const auto& [name, value] : properties) p += name + "=" + value + "\n";
   return p;
-}
-
-// CreateTopics through the Admin API, answered once the controller has
-// committed the topic.
-Status AdminCreateTopic(const std::string& bootstrap, const std::string& topic, int partitions,
-                        int replication_factor) {
-  auto rk = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
-  if (!rk.ok()) return rk.status();
-  char err[512];
-  std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter> new_topic(
-      rd_kafka_NewTopic_new(topic.c_str(), partitions, replication_factor, err, sizeof(err)));
-  if (!new_topic) return InvalidArgumentError("topic " + topic + ": " + err);
-  std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter> options(
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
-  rd_kafka_AdminOptions_set_operation_timeout(options.get(), 30000, err, sizeof(err));
-  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk->get()));
-  rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
-  rd_kafka_CreateTopics(rk->get(), topics, 1, options.get(), queue.get());
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(rd_kafka_queue_poll(queue.get(), 60000));
-  if (!event) return DeadlineExceededError("create topic " + topic + ": no answer");
-  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return InternalError("create topic " + topic + ": " + rd_kafka_event_error_string(event.get()));
-  }
-  size_t n = 0;
-  const rd_kafka_topic_result_t** results =
-      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event.get()), &n);
-  if (n != 1 || rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return InternalError("create topic " + topic + ": " +
-                         (n == 1 ? rd_kafka_topic_result_error_string(results[0]) : "no result"));
-  }
-  return Status::Ok();
 }
 
 // Whether `md` has `topic` with `partitions` partitions, each with a leader.
@@ -529,7 +485,7 @@ Status KafkaCluster::Spawn(Node& node) {
     // Keep the earlier run's log beside the new one.
     std::filesystem::rename(log, node.dir / ("broker.log." + std::to_string(node.starts)));
   }
-  std::vector<std::string> argv = Java(kBrokerHeap);
+  std::vector<std::string> argv = Java(options_.heap);
   argv.push_back("kafka.Kafka");
   argv.push_back((node.dir / "server.properties").string());
   auto process = Subprocess::SpawnLogged(argv, log.string());
@@ -648,22 +604,42 @@ KafkaClientConfig KafkaCluster::ClientConfig(KafkaListener listener,
 
 Status KafkaCluster::CreateTopic(const std::string& topic, int partitions,
                                  int replication_factor) const {
-  Status created =
-      AdminCreateTopic(bootstrap(KafkaListener::kPlaintext), topic, partitions, replication_factor);
-  if (!created.ok()) return created;
-  // Every running broker learns of the topic from the metadata log on its
-  // own time.
+  return CreateTopics({topic}, partitions, replication_factor);
+}
+
+Status KafkaCluster::CreateTopics(const std::vector<std::string>& topics, int partitions,
+                                  int replication_factor) const {
+  auto admin = kafka::KafkaAdmin::Connect(
+      {.bootstrap_servers = {bootstrap(KafkaListener::kPlaintext)}, .auth = {}});
+  if (!admin.ok()) return admin.status();
+  constexpr size_t kPerRequest = 100;
+  for (size_t first = 0; first < topics.size(); first += kPerRequest) {
+    const std::vector<std::string> batch(
+        topics.begin() + static_cast<std::ptrdiff_t>(first),
+        topics.begin() + static_cast<std::ptrdiff_t>(std::min(topics.size(), first + kPerRequest)));
+    Status created =
+        (*admin)->CreateTopics(batch, partitions, replication_factor, std::chrono::seconds(60));
+    if (!created.ok()) return created;
+  }
+  // Every running broker learns of the topics from the metadata log on its
+  // own time, and makes each partition's log (about 5 ms each on a loaded
+  // machine).
+  const auto timeout = std::chrono::seconds(30) + std::chrono::milliseconds(5) *
+                                                      static_cast<int64_t>(topics.size()) *
+                                                      partitions;
   for (const Node& node : nodes_) {
     if (!node.process) continue;
     const bool known = WaitFor(
         [&] {
           auto md = MetadataFrom(address(node.id, KafkaListener::kPlaintext),
                                  std::chrono::milliseconds(2000));
-          return md.ok() && HasLeaders(**md, topic, partitions);
+          return md.ok() && std::all_of(topics.begin(), topics.end(), [&](const std::string& t) {
+                   return HasLeaders(**md, t, partitions);
+                 });
         },
-        std::chrono::seconds(30));
+        std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
     if (!known) {
-      return DeadlineExceededError("topic " + topic + " has no leaders on broker " +
+      return DeadlineExceededError("topics " + topics.front() + "... have no leaders on broker " +
                                    std::to_string(node.id));
     }
   }

@@ -90,6 +90,9 @@ class KafkaCluster {
     // "auto.create.topics.enable"), appended to every node's
     // server.properties: they override the fixture's own.
     std::map<std::string, std::string> server_properties;
+    // Each broker's -Xmx: enough for a test's few hundred partitions; the
+    // benchmark's 16,000 need more.
+    std::string heap = "256m";
   };
 
   static StatusOr<std::unique_ptr<KafkaCluster>> Start(const std::filesystem::path& dir,
@@ -137,6 +140,9 @@ class KafkaCluster {
   // Creates `topic` through the Admin API, and waits until every running
   // broker's metadata shows each of its partitions with a leader.
   Status CreateTopic(const std::string& topic, int partitions, int replication_factor) const;
+  // The same for many topics: one CreateTopics request per 100.
+  Status CreateTopics(const std::vector<std::string>& topics, int partitions,
+                      int replication_factor) const;
 
   // Runs a Kafka tool's main class (kConsumerGroupCommand, ...) in a JVM
   // with `--bootstrap-server` of the PLAINTEXT listener and then `args`.
