@@ -36,30 +36,8 @@ using ::testing::MatchesRegex;
 // One broker for the whole binary: PLAINTEXT, and SASL_PLAINTEXT for --auth-file.
 KafkaCluster* kafka = nullptr;
 
-class KafkaEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("kafka_demo_" + std::to_string(getpid()));
-    const auto start = SteadyClock::now();
-    auto cluster =
-        KafkaCluster::Start(dir_, {.brokers = 1, .listeners = {KafkaListener::kSaslPlaintext}});
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-    cluster_ = std::move(cluster).value();
-    kafka = cluster_.get();
-    ReportStart("1-broker cluster", SecondsSince(start), *kafka);
-  }
-  void TearDown() override {
-    kafka = nullptr;
-    cluster_.reset();
-    if (!::testing::UnitTest::GetInstance()->Failed()) std::filesystem::remove_all(dir_);
-  }
-
- private:
-  std::filesystem::path dir_;
-  std::unique_ptr<KafkaCluster> cluster_;
-};
-
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new KafkaClusterEnvironment(
+    "kafka_demo", {.brokers = 1, .listeners = {KafkaListener::kSaslPlaintext}}, &kafka));
 
 std::filesystem::path WriteFile(const std::string& name, const std::string& text) {
   const std::filesystem::path path = kafka->dir() / Unique(name);
