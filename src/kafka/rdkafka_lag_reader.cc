@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kafka/api_versions_probe.h"
+#include "kafka/record_gaps.h"
 #include "kafka/statistics.h"
 
 namespace groupscaler::kafka {
@@ -46,6 +47,9 @@ struct MetadataDeleter {
 struct AdminOptionsDeleter {
   void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
 };
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
 struct ListGroupOffsetsDeleter {
   void operator()(rd_kafka_ListConsumerGroupOffsets_t* r) const {
     rd_kafka_ListConsumerGroupOffsets_destroy(r);
@@ -56,6 +60,7 @@ using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
 using ListGroupOffsetsPtr =
@@ -240,6 +245,7 @@ class RdKafkaLagReader final : public LagReader {
   ~RdKafkaLagReader() override {
     std::lock_guard lock(mu_);
     describe_rk_.reset();
+    fetch_rk_.reset();
     rk_.reset();
   }
 
@@ -313,6 +319,7 @@ class RdKafkaLagReader final : public LagReader {
     for (size_t i = 0; i < groups.size(); ++i) {
       out.push_back(Assemble(groups[i], committed[i], ends, starts, described));
     }
+    ApplyRecordCounts(CountRecords(GapRounds(out, options_.max_counted_gap), deadline), &out);
     rd_kafka_poll(rk_.get(), 0);  // serve statistics
     return out;
   }
@@ -414,7 +421,7 @@ class RdKafkaLagReader final : public LagReader {
       if (describe_rk_) rd_kafka_poll(describe_rk_.get(), 0);
     }
     RequestCounts total;
-    for (HandleContext* ctx : {ctx_.get(), describe_ctx_.get()}) {
+    for (HandleContext* ctx : {ctx_.get(), describe_ctx_.get(), fetch_ctx_.get()}) {
       if (ctx == nullptr) continue;
       std::lock_guard l(ctx->mu);
       for (const auto& [api, n] : ctx->counts.by_api) total.by_api[api] += n;
@@ -438,6 +445,9 @@ class RdKafkaLagReader final : public LagReader {
         // NOT_COORDINATOR, and crashes without one (librdkafka#5040).
         {"group.id", "groupscaler-observer"},
         {"enable.auto.commit", "false"},
+        // Log ends are last stable offsets: an open transaction's records
+        // count once it commits, as a read_committed consumer sees them.
+        {"isolation.level", "read_committed"},
         {"statistics.interval.ms", std::to_string(options_.statistics_interval.count())},
     };
     p.insert(p.end(), auth_.properties.begin(), auth_.properties.end());
@@ -807,6 +817,78 @@ class RdKafkaLagReader final : public LagReader {
     std::thread([rk = describe_rk_.release(), ctx]() { rd_kafka_destroy(rk); }).detach();
   }
 
+  // The records a read_committed consumer is given in each gap of
+  // `rounds` (see record_gaps.h): the gap's partitions assigned at its
+  // start on the fetch handle, read until the gap's end or the partition's
+  // end. A gap not read whole by `deadline` is left out (its offsets count).
+  std::map<RecordGap, int64_t> CountRecords(const std::vector<std::vector<RecordGap>>& rounds,
+                                            SteadyClock::time_point deadline) {
+    std::map<RecordGap, int64_t> counts;
+    if (rounds.empty() || !EnsureFetchHandle()) return counts;
+    for (const std::vector<RecordGap>& round : rounds) {
+      if (RemainingMs(deadline) <= 0) break;
+      counts.merge(CountRound(round, deadline));
+    }
+    return counts;
+  }
+
+  std::map<RecordGap, int64_t> CountRound(const std::vector<RecordGap>& round,
+                                          SteadyClock::time_point deadline) {
+    ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(round.size())));
+    std::map<TopicPartition, std::pair<RecordGap, int64_t>> pending;
+    for (const RecordGap& gap : round) {
+      rd_kafka_topic_partition_list_add(list.get(), gap.partition.topic.c_str(),
+                                        gap.partition.partition)
+          ->offset = gap.from;
+      pending[gap.partition] = {gap, 0};
+    }
+    std::map<RecordGap, int64_t> counts;
+    if (rd_kafka_assign(fetch_rk_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return counts;
+    while (!pending.empty() && RemainingMs(deadline) > 0) {
+      MessagePtr m(rd_kafka_consumer_poll(fetch_rk_.get(), RemainingMs(deadline)));
+      if (!m || m->rkt == nullptr) continue;
+      auto it = pending.find({rd_kafka_topic_name(m->rkt), m->partition});
+      if (it == pending.end()) continue;
+      auto& [gap, count] = it->second;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset < gap.from) continue;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset < gap.end) ++count;
+      // Read whole: a record at or past the gap's end, or the partition's
+      // end (which a read_committed fetch reports past markers and aborted
+      // records); any other error leaves the gap uncounted.
+      const bool whole = m->err == RD_KAFKA_RESP_ERR_NO_ERROR
+                             ? m->offset + 1 >= gap.end
+                             : m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->offset >= gap.end;
+      if (whole) counts[gap] = count;
+      if (whole || m->err != RD_KAFKA_RESP_ERR_NO_ERROR) pending.erase(it);
+    }
+    rd_kafka_assign(fetch_rk_.get(), nullptr);
+    return counts;
+  }
+
+  // A consumer handle of its own, so that its assignments and prefetched
+  // records never meet the observing handle's requests.
+  bool EnsureFetchHandle() {
+    if (fetch_rk_) return true;
+    fetch_ctx_ = std::make_shared<HandleContext>();
+    fetch_ctx_->name = ctx_->name + " (fetch)";
+    fetch_ctx_->secrets = auth_.secrets;
+    std::vector<std::pair<std::string, std::string>> properties = {
+        {"enable.partition.eof", "true"},
+        {"enable.auto.offset.store", "false"},
+        // A gap deleted meanwhile is an error, never a jump.
+        {"auto.offset.reset", "error"},
+        // The fetch that finds the end returns at once instead of waiting
+        // for records to arrive.
+        {"fetch.wait.max.ms", "10"},
+    };
+    const auto base = Properties();
+    properties.insert(properties.begin(), base.begin(), base.end());
+    auto rk = NewHandle(properties, fetch_ctx_.get());
+    if (!rk.ok()) return false;
+    fetch_rk_ = std::move(rk).value();
+    return true;
+  }
+
   GroupObservation Assemble(
       const GroupQuery& query, const CommittedResult& committed,
       const std::map<TopicPartition, OffsetResult>& ends,
@@ -880,6 +962,8 @@ class RdKafkaLagReader final : public LagReader {
   KafkaPtr rk_;
   std::shared_ptr<HandleContext> describe_ctx_;
   KafkaPtr describe_rk_;
+  std::shared_ptr<HandleContext> fetch_ctx_;
+  KafkaPtr fetch_rk_;  // counts records after commits (CountRecords)
   bool describe_unsupported_ = false;
   std::atomic<bool> list_unsupported_{false};
   bool describe_probed_ = false;
