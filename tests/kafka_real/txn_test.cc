@@ -220,7 +220,8 @@ TEST_F(CommittedTransactions, EveryConsumerThatReadEverythingIsCaughtUp) {
   EXPECT_THAT(JavaConsume(java, topic_, 30), ::testing::HasSubstr("consumed 30"));
   // A consumer that stopped at its last record, as librdkafka's may (it
   // commits after the last record it was given; whether it has passed the
-  // final marker by then depends on its fetches).
+  // final marker by then depends on its fetches). Kafka's Java client
+  // commits its position, past every marker it fetched.
   const std::string stopped = Unique("stopped");
   ASSERT_TRUE(CommitOffsets(Plaintext(), stopped, {{topic_, 0, 17}, {topic_, 1, 17}}).ok());
 
@@ -235,10 +236,6 @@ TEST_F(CommittedTransactions, EveryConsumerThatReadEverythingIsCaughtUp) {
       // Kafka's tool counts the marker.
       EXPECT_EQ(tool.at(partition), std::to_string(18 - committed));
     }
-  }
-  // Kafka's Java client commits its position, past the marker.
-  for (const auto& [partition, committed_lag] : ByPartition(LagJson(java, topic_))) {
-    EXPECT_EQ(committed_lag.first, 18) << partition;
   }
 }
 
@@ -269,11 +266,12 @@ TEST(AbortedTransaction, ItsRecordsAndMarkerAreNoLag) {
 
   EXPECT_THAT(JavaConsume(java, topic, 5), ::testing::HasSubstr("consumed 5"));
   ASSERT_TRUE(CommitOffsets(Plaintext(), stopped, {{topic, 0, 5}}).ok());
-  // The Java client's position passed the aborted records and both
-  // markers.
-  EXPECT_EQ(ByPartition(LagJson(java, topic)).at(0).first, 11);
-  const json lag = LagJson(stopped, topic);
-  EXPECT_EQ(lag["totalLag"], 0) << lag.dump(1);
+  // The Java client's position passes the aborted records and the markers
+  // it has fetched: 10 or 11, as its last fetches went.
+  for (const std::string& group : {java, stopped}) {
+    const json lag = LagJson(group, topic);
+    EXPECT_EQ(lag["totalLag"], 0) << group << lag.dump(1);
+  }
   EXPECT_EQ(ToolLag(stopped).at(0), "6");
 }
 
