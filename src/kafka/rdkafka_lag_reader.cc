@@ -279,13 +279,11 @@ class RdKafkaLagReader final : public LagReader {
       for (int32_t p = 0; p < it->second.partitions; ++p) tps.push_back({topic, p});
     }
 
-    // Describe runs on its own handle, concurrently with the offset queries.
-    QueuePtr describe_queue = StartDescribe(groups, deadline);
-
     // Log ends, log starts and committed offsets are all in flight at once:
     // a broker that does not answer costs the cycle its deadline once, not
     // three times, and cannot starve the other requests of time.
     std::future<std::map<TopicPartition, OffsetResult>> ends_future, starts_future;
+    broker_answered_ = tps.empty();
     if (!tps.empty()) {
       ends_future = std::async(std::launch::async,
                                [&] { return QueryOffsets(tps, RD_KAFKA_OFFSET_END, deadline); });
@@ -293,9 +291,23 @@ class RdKafkaLagReader final : public LagReader {
         return QueryOffsets(tps, RD_KAFKA_OFFSET_BEGINNING, deadline);
       });
     }
-    std::vector<CommittedResult> committed = FetchCommitted(groups, deadline);
-    std::map<std::string, std::pair<std::string, std::vector<Member>>> described =
-        FinishDescribe(describe_queue.get(), deadline);
+    // The group requests wait for a coordinator until their timeout, and
+    // librdkafka 2.0.2 aborts the process when that timeout fires with every
+    // broker down (assertion "eonce->refcnt > 0" in
+    // rd_kafka_enq_once_del_source_return, seen on three real brokers all
+    // killed): they go out only once a broker has answered this cycle.
+    std::vector<CommittedResult> committed(groups.size());
+    std::map<std::string, std::pair<std::string, std::vector<Member>>> described;
+    if (AwaitBrokerAnswer(ends_future, starts_future, deadline)) {
+      // Describe runs on its own handle, concurrently with OffsetFetch.
+      QueuePtr describe_queue = StartDescribe(groups, deadline);
+      committed = FetchCommitted(groups, deadline);
+      described = FinishDescribe(describe_queue.get(), deadline);
+    } else {
+      for (CommittedResult& c : committed) {
+        c.status = UnavailableError("kafka " + servers_ + ": no broker answered");
+      }
+    }
     std::map<TopicPartition, OffsetResult> ends, starts;
     if (!tps.empty()) {
       ends = ends_future.get();
@@ -562,6 +574,23 @@ class RdKafkaLagReader final : public LagReader {
     return out;
   }
 
+  // Until a broker answered this cycle's ListOffsets (true), or both
+  // queries ended or the deadline passed without an answer (false).
+  bool AwaitBrokerAnswer(const std::future<std::map<TopicPartition, OffsetResult>>& ends,
+                         const std::future<std::map<TopicPartition, OffsetResult>>& starts,
+                         SteadyClock::time_point deadline) const {
+    auto ready = [](const auto& f) {
+      return f.wait_for(milliseconds(0)) == std::future_status::ready;
+    };
+    while (!broker_answered_) {
+      if ((ready(ends) && ready(starts)) || SteadyClock::now() >= deadline) {
+        return broker_answered_;
+      }
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    return true;
+  }
+
   // One batch; failed partitions are retried while retriable and time
   // remains.
   std::map<TopicPartition, OffsetResult> QueryOffsetsBatch(const std::vector<TopicPartition>& tps,
@@ -595,6 +624,8 @@ class RdKafkaLagReader final : public LagReader {
           if (Retriable(r.err)) failed.push_back(tp);
           stale_ = true;  // a leader may have moved: refresh metadata soon
         }
+        // Local errors (no broker reached) are negative.
+        if (r.err >= RD_KAFKA_RESP_ERR_NO_ERROR) broker_answered_ = true;
         out[tp] = r;
       }
       if (failed.empty() || attempt >= kMaxAttempts ||
@@ -972,6 +1003,8 @@ class RdKafkaLagReader final : public LagReader {
   // Metadata cache.
   bool have_metadata_ = false;
   std::atomic<bool> stale_{false};
+  // A broker answered this cycle's ListOffsets (see AwaitBrokerAnswer).
+  std::atomic<bool> broker_answered_{false};
   Timestamp metadata_at_{};
   std::map<std::string, TopicMeta> topics_;
 

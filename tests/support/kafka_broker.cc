@@ -607,11 +607,16 @@ pid_t KafkaCluster::pid(int id) const {
 
 void KafkaCluster::Stop(int id) { nodes_.at(static_cast<size_t>(id)).process.reset(); }
 
-Status KafkaCluster::Restart(int id) {
-  Node& node = nodes_.at(static_cast<size_t>(id));
-  if (node.process) return FailedPreconditionError("broker " + std::to_string(id) + " runs");
-  if (Status s = Spawn(node); !s.ok()) return s;
-  return WaitAnswers(id, std::chrono::seconds(90));
+Status KafkaCluster::Restart(const std::vector<int>& ids) {
+  for (int id : ids) {
+    Node& node = nodes_.at(static_cast<size_t>(id));
+    if (node.process) return FailedPreconditionError("broker " + std::to_string(id) + " runs");
+    if (Status s = Spawn(node); !s.ok()) return s;
+  }
+  for (int id : ids) {
+    if (Status s = WaitAnswers(id, std::chrono::seconds(90)); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 std::string KafkaCluster::address(int id, KafkaListener listener) const {

@@ -130,7 +130,10 @@ class KafkaCluster {
   // Kills broker `id` with SIGKILL (nothing if it is stopped).
   void Stop(int id);
   // Starts a stopped broker again on its ports and storage.
-  Status Restart(int id);
+  Status Restart(int id) { return Restart(std::vector<int>{id}); }
+  // Starts the stopped brokers `ids` at once, then waits for each: brokers
+  // that are a quorum together only answer once enough of them run.
+  Status Restart(const std::vector<int>& ids);
   bool running(int id) const { return nodes_.at(id).process != nullptr; }
   // The JVM's pid, or -1 when stopped.
   pid_t pid(int id) const;
