@@ -224,6 +224,7 @@ struct CommittedResult {
 
 constexpr int kMaxAttempts = 3;
 constexpr milliseconds kRetryBackoff{100};
+constexpr milliseconds kAdminMargin{250};
 
 // ---------------------------------------------------------------------------
 
@@ -259,9 +260,43 @@ class RdKafkaLagReader final : public LagReader {
     return Status::Ok();
   }
 
+  // librdkafka 2.0.2 keeps a group's coordinator cached after it answered
+  // NOT_COORDINATOR: once all three real brokers restarted, OffsetFetch
+  // went on answering NOT_COORDINATOR for over a minute, retries included.
+  // A new handle looks the coordinator up afresh; requests counted so far
+  // are kept.
+  void RenewHandle() {
+    auto ctx = std::make_shared<HandleContext>();
+    ctx->name = ctx_->name;
+    ctx->secrets = auth_.secrets;
+    auto rk = NewHandle(Properties(), ctx.get());
+    if (!rk.ok()) return;  // keep the old one
+    spdlog::info("{}: a group coordinator moved; renewing the client", ctx_->name);
+    {
+      std::lock_guard l(ctx_->mu);
+      for (const auto& [api, n] : ctx_->counts.by_api) retired_counts_.by_api[api] += n;
+    }
+    // Destroyed outside handle_mu_, the handle before its context.
+    const std::shared_ptr<HandleContext> old_ctx = ctx_;
+    const std::shared_ptr<rd_kafka_t> old_rk = rk_;
+    {
+      std::lock_guard l(handle_mu_);
+      rk_ = std::move(rk).value();
+      ctx_ = std::move(ctx);
+    }
+    have_metadata_ = false;
+    renew_handle_ = false;
+  }
+
+  std::pair<std::shared_ptr<HandleContext>, std::shared_ptr<rd_kafka_t>> Handle() {
+    std::lock_guard l(handle_mu_);
+    return {ctx_, rk_};
+  }
+
   StatusOr<std::vector<GroupObservation>> Observe(const std::vector<GroupQuery>& groups,
                                                   milliseconds timeout) override {
     std::lock_guard lock(mu_);
+    if (renew_handle_) RenewHandle();
     const auto deadline = SteadyClock::now() + timeout;
     std::set<std::string> wanted;
     for (const GroupQuery& g : groups) wanted.insert(g.topics.begin(), g.topics.end());
@@ -331,7 +366,7 @@ class RdKafkaLagReader final : public LagReader {
     for (size_t i = 0; i < groups.size(); ++i) {
       out.push_back(Assemble(groups[i], committed[i], ends, starts, described));
     }
-    ApplyRecordCounts(CountRecords(GapRounds(out, options_.max_counted_gap), deadline), &out);
+    ApplyRecordCounts(RecordCounts(out, deadline), &out);
     rd_kafka_poll(rk_.get(), 0);  // serve statistics
     return out;
   }
@@ -342,7 +377,8 @@ class RdKafkaLagReader final : public LagReader {
     const auto deadline = SteadyClock::now() + timeout;
     QueuePtr queue(rd_kafka_queue_new(rk_.get()));
     ListGroupOffsetsPtr request(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr));
-    AdminOptionsPtr options = NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+    AdminOptionsPtr options =
+        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
     rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
     rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
     EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
@@ -370,9 +406,13 @@ class RdKafkaLagReader final : public LagReader {
   StatusOr<std::vector<std::string>> ListGroups(milliseconds timeout) override {
     if (list_unsupported_) return ListUnsupported();
     const auto deadline = SteadyClock::now() + timeout;
-    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
-    AdminOptionsPtr options = NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline);
-    rd_kafka_ListConsumerGroups(rk_.get(), options.get(), queue.get());
+    // Copies, so that a cycle may renew the handle meanwhile (RenewHandle);
+    // the context outlives the handle.
+    const auto [ctx, rk] = Handle();
+    QueuePtr queue(rd_kafka_queue_new(rk.get()));
+    AdminOptionsPtr options =
+        NewAdminOptions(rk.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline);
+    rd_kafka_ListConsumerGroups(rk.get(), options.get(), queue.get());
     EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
     if (!event) {
       return DeadlineExceededError("kafka " + servers_ + ": no answer to ListGroups within " +
@@ -392,7 +432,7 @@ class RdKafkaLagReader final : public LagReader {
     for (size_t i = 0; i < error_count; ++i) {
       if (CodeFor(rd_kafka_error_code(errors[i])) == StatusCode::kUnimplemented) {
         spdlog::info("{}: brokers do not list groups; groups named per instance are not detected",
-                     ctx_->name);
+                     ctx->name);
         list_unsupported_ = true;
         return ListUnsupported();
       }
@@ -432,7 +472,7 @@ class RdKafkaLagReader final : public LagReader {
       rd_kafka_poll(rk_.get(), 10);
       if (describe_rk_) rd_kafka_poll(describe_rk_.get(), 0);
     }
-    RequestCounts total;
+    RequestCounts total = retired_counts_;
     for (HandleContext* ctx : {ctx_.get(), describe_ctx_.get(), fetch_ctx_.get()}) {
       if (ctx == nullptr) continue;
       std::lock_guard l(ctx->mu);
@@ -642,12 +682,21 @@ class RdKafkaLagReader final : public LagReader {
     return UnimplementedError("kafka " + servers_ + ": the brokers do not list consumer groups");
   }
 
-  AdminOptionsPtr NewAdminOptions(rd_kafka_admin_op_t op, SteadyClock::time_point deadline) {
-    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), op));
+  AdminOptionsPtr NewAdminOptions(rd_kafka_t* rk, rd_kafka_admin_op_t op,
+                                  SteadyClock::time_point deadline) {
+    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
     char err[256];
-    rd_kafka_AdminOptions_set_request_timeout(options.get(), std::max(1, RemainingMs(deadline)),
-                                              err, sizeof(err));
+    rd_kafka_AdminOptions_set_request_timeout(options.get(), AdminTimeoutMs(deadline), err,
+                                              sizeof(err));
     return options;
+  }
+
+  // An admin request's own timeout ends kAdminMargin before the deadline,
+  // so that its result is always collected: librdkafka 2.0.2 aborted
+  // `groupscaler lag` (assertion "eonce->refcnt > 0") when the process
+  // exited with a group request to a killed coordinator still in flight.
+  static int AdminTimeoutMs(SteadyClock::time_point deadline) {
+    return std::max(1, RemainingMs(deadline) - static_cast<int>(kAdminMargin.count()));
   }
 
   CommittedResult ParseCommitted(rd_kafka_event_t* event) {
@@ -696,7 +745,7 @@ class RdKafkaLagReader final : public LagReader {
       ListGroupOffsetsPtr request(
           rd_kafka_ListConsumerGroupOffsets_new(groups[i].group_id.c_str(), lists[i].get()));
       AdminOptionsPtr options =
-          NewAdminOptions(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+          NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
       rd_kafka_AdminOptions_set_opaque(options.get(), reinterpret_cast<void*>(i));
       rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
       rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
@@ -735,6 +784,7 @@ class RdKafkaLagReader final : public LagReader {
         send(i);
         continue;
       }
+      renew_handle_ = renew_handle_ || last_group_err_ == RD_KAFKA_RESP_ERR_NOT_COORDINATOR;
       results[i] = std::move(r);
       done[i] = true;
       --outstanding;
@@ -786,8 +836,8 @@ class RdKafkaLagReader final : public LagReader {
     AdminOptionsPtr options(
         rd_kafka_AdminOptions_new(describe_rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS));
     char err[256];
-    rd_kafka_AdminOptions_set_request_timeout(options.get(), std::max(1, RemainingMs(deadline)),
-                                              err, sizeof(err));
+    rd_kafka_AdminOptions_set_request_timeout(options.get(), AdminTimeoutMs(deadline), err,
+                                              sizeof(err));
     rd_kafka_DescribeConsumerGroups(describe_rk_.get(), ids.data(), ids.size(), options.get(),
                                     queue.get());
     return queue;
@@ -846,6 +896,24 @@ class RdKafkaLagReader final : public LagReader {
   void ParkDescribeHandle() {
     std::shared_ptr<HandleContext> ctx = describe_ctx_;
     std::thread([rk = describe_rk_.release(), ctx]() { rd_kafka_destroy(rk); }).detach();
+  }
+
+  // The record count of every gap to count in `groups` (see record_gaps.h):
+  // remembered from the last cycle where that gap was seen, else fetched.
+  std::map<RecordGap, int64_t> RecordCounts(const std::vector<GroupObservation>& groups,
+                                            SteadyClock::time_point deadline) {
+    std::map<RecordGap, int64_t> counts;
+    std::set<RecordGap> unknown;
+    for (const RecordGap& gap : CountableGaps(groups, options_.max_counted_gap)) {
+      if (auto it = counted_.find(gap); it != counted_.end()) {
+        counts.insert(*it);
+      } else {
+        unknown.insert(gap);
+      }
+    }
+    counts.merge(CountRecords(Rounds(unknown), deadline));
+    counted_ = counts;
+    return counts;
   }
 
   // The records a read_committed consumer is given in each gap of
@@ -989,12 +1057,20 @@ class RdKafkaLagReader final : public LagReader {
   std::string servers_;
 
   std::mutex mu_;  // serialises cycles
+  // The main handle and its context: replaced only by RenewHandle, under
+  // mu_ and handle_mu_; ListGroups copies them under handle_mu_.
+  std::mutex handle_mu_;
   std::shared_ptr<HandleContext> ctx_;
-  KafkaPtr rk_;
+  std::shared_ptr<rd_kafka_t> rk_;
+  bool renew_handle_ = false;
+  RequestCounts retired_counts_;  // of handles renewed
   std::shared_ptr<HandleContext> describe_ctx_;
   KafkaPtr describe_rk_;
   std::shared_ptr<HandleContext> fetch_ctx_;
-  KafkaPtr fetch_rk_;  // counts records after commits (CountRecords)
+  // Counts records after commits (CountRecords); its destroy takes about
+  // a second (librdkafka 2.0.2, on the mock cluster too).
+  KafkaPtr fetch_rk_;
+  std::map<RecordGap, int64_t> counted_;  // the last cycle's record counts
   bool describe_unsupported_ = false;
   std::atomic<bool> list_unsupported_{false};
   bool describe_probed_ = false;

@@ -12,12 +12,14 @@
 //                    leader, all leaders at once);
 //   OffsetFetch      1 per group (rd_kafka_ListConsumerGroupOffsets with the
 //                    group's partitions listed explicitly), all in flight at
-//                    once;
+//                    once, as soon as a broker answered a ListOffsets of the
+//                    cycle (none while every broker is down);
 //   FindCoordinator  librdkafka 2.0.2 caches at most 11 group coordinators
 //                    (hard-coded), so beyond 11 groups per cluster each
 //                    OffsetFetch may cost one FindCoordinator too;
 //   Fetch            only where a group's commit is 1..max_counted_gap
-//                    offsets below the log end: one per leader broker of
+//                    offsets below the log end and that commit and end were
+//                    not both seen the cycle before: one per leader broker of
 //                    such partitions and usually a second that finds the
 //                    end, on a third handle (read_committed), to count the
 //                    records a consumer would still be given (record_gaps.h);

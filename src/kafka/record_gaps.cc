@@ -1,7 +1,6 @@
 #include "kafka/record_gaps.h"
 
 #include <limits>
-#include <set>
 
 namespace groupscaler::kafka {
 namespace {
@@ -18,8 +17,7 @@ bool GapOf(const policy::PartitionObservation& p, int64_t max_gap, RecordGap* ga
 
 }  // namespace
 
-std::vector<std::vector<RecordGap>> GapRounds(const std::vector<GroupObservation>& groups,
-                                              int64_t max_gap) {
+std::set<RecordGap> CountableGaps(const std::vector<GroupObservation>& groups, int64_t max_gap) {
   std::set<RecordGap> gaps;
   for (const GroupObservation& g : groups) {
     if (g.observation.failed) continue;
@@ -27,6 +25,10 @@ std::vector<std::vector<RecordGap>> GapRounds(const std::vector<GroupObservation
       if (RecordGap gap; GapOf(p, max_gap, &gap)) gaps.insert(gap);
     }
   }
+  return gaps;
+}
+
+std::vector<std::vector<RecordGap>> Rounds(const std::set<RecordGap>& gaps) {
   std::vector<std::vector<RecordGap>> rounds;
   std::map<policy::TopicPartition, size_t> next_round;
   for (const RecordGap& gap : gaps) {

@@ -11,9 +11,14 @@
 // (librdkafka 2.0.2 commits after the last record it was given; Kafka's Java
 // client commits its position, past the marker), and then end - committed
 // reads 1 per partition of a caught-up group.
+//
+// The records of an offset range never change (retention only moves the
+// log start past them, and then the commit is below it), so a gap's count
+// holds for as long as the gap is seen.
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "kafka/lag_reader.h"
@@ -31,12 +36,14 @@ struct RecordGap {
 
 // The gaps to count in `groups`: every partition observed whole with a
 // commit in the log and 0 < end - committed <= max_gap, each distinct gap
-// once, in rounds that name a partition at most once (one consumer
-// assignment each; groups at different commits on one partition need
-// several). Gaps larger than max_gap count as offsets: a marker there is a
+// once. Gaps larger than max_gap count as offsets: a marker there is a
 // small share of the lag.
-std::vector<std::vector<RecordGap>> GapRounds(const std::vector<GroupObservation>& groups,
-                                              int64_t max_gap);
+std::set<RecordGap> CountableGaps(const std::vector<GroupObservation>& groups, int64_t max_gap);
+
+// `gaps` in rounds that name a partition at most once (one consumer
+// assignment each; groups at different commits on one partition need
+// several).
+std::vector<std::vector<RecordGap>> Rounds(const std::set<RecordGap>& gaps);
 
 // Sets records_after_commit on every partition of `groups` whose gap was
 // counted.

@@ -21,26 +21,25 @@ PartitionObservation At(int32_t partition, int64_t end, std::optional<int64_t> c
           .committed_offset = committed};
 }
 
-TEST(GapRoundsTest, CountsOnlySmallGapsOfCommitsInsideTheLog) {
+TEST(CountableGapsTest, OnlySmallGapsOfCommitsInsideTheLog) {
   PartitionObservation failed = At(5, 10, 9);
   failed.failed = true;
-  const auto rounds = GapRounds({Group({At(0, 18, 17),                          // a marker's gap
-                                        At(1, 18, 18),                          // caught up
-                                        At(2, 40, 17),                          // beyond max_gap
-                                        At(3, 18, std::nullopt), At(4, 18, 1),  // below the start
-                                        At(6, 18, 19),                          // beyond the end
-                                        failed})},
-                                16);
-  ASSERT_EQ(rounds.size(), 1u);
-  EXPECT_EQ(rounds[0], (std::vector<RecordGap>{{{"t", 0}, 17, 18}}));
+  const auto gaps = CountableGaps({Group({At(0, 18, 17),                          // a marker's gap
+                                          At(1, 18, 18),                          // caught up
+                                          At(2, 40, 17),                          // beyond max_gap
+                                          At(3, 18, std::nullopt), At(4, 18, 1),  // below the start
+                                          At(6, 18, 19),                          // beyond the end
+                                          failed})},
+                                  16);
+  EXPECT_EQ(gaps, (std::set<RecordGap>{{{"t", 0}, 17, 18}}));
 }
 
-TEST(GapRoundsTest, GroupsAtDifferentCommitsOnOnePartitionNeedRounds) {
+TEST(RoundsTest, GroupsAtDifferentCommitsOnOnePartitionNeedRounds) {
   GroupObservation failed_group = Group({At(1, 18, 10)});
   failed_group.observation.failed = true;
-  const auto rounds = GapRounds(
+  const auto rounds = Rounds(CountableGaps(
       {Group({At(0, 18, 17), At(1, 18, 16)}), Group({At(0, 18, 15), At(1, 18, 16)}), failed_group},
-      16);
+      16));
   ASSERT_EQ(rounds.size(), 2u);
   EXPECT_EQ(rounds[0], (std::vector<RecordGap>{{{"t", 0}, 15, 18}, {{"t", 1}, 16, 18}}));
   EXPECT_EQ(rounds[1], (std::vector<RecordGap>{{{"t", 0}, 17, 18}}));
