@@ -19,7 +19,8 @@
 //                    OffsetFetch may cost one FindCoordinator too;
 //   Fetch            only where a group's commit is 1..max_counted_gap
 //                    offsets below the log end and that commit and end were
-//                    not both seen the cycle before: one per leader broker of
+//                    not both seen the cycle before (at most 64 partitions a
+//                    cycle, the rest in later cycles): one per leader broker of
 //                    such partitions and usually a second that finds the
 //                    end, on a third handle (read_committed), to count the
 //                    records a consumer would still be given (record_gaps.h);
