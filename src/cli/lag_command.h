@@ -24,6 +24,8 @@ namespace groupscaler::cli {
 // Lag follows the policy (policy::ComputePartitionLag, offsetResetPolicy
 // latest): a partition without a commit has lag 0; a commit below the log
 // start counts from the log start; a commit beyond the end counts 0.
+// logEndOffset is the last stable offset, and transaction markers and
+// aborted records just below it are no lag (see rdkafka_lag_reader.h).
 Command AddLagCommand(CLI::App& parent);
 
 }  // namespace groupscaler::cli

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kafka/api_versions_probe.h"
+#include "kafka/record_gaps.h"
 #include "kafka/statistics.h"
 
 namespace groupscaler::kafka {
@@ -47,6 +48,9 @@ struct MetadataDeleter {
 struct AdminOptionsDeleter {
   void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
 };
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
 struct ListGroupOffsetsDeleter {
   void operator()(rd_kafka_ListConsumerGroupOffsets_t* r) const {
     rd_kafka_ListConsumerGroupOffsets_destroy(r);
@@ -57,6 +61,7 @@ using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
 using ListGroupOffsetsPtr =
@@ -236,6 +241,10 @@ constexpr char kDescribeUnsupported[] = "the broker does not describe groups";
 
 constexpr int kMaxAttempts = 3;
 constexpr milliseconds kRetryBackoff{100};
+// Each partition assigned to the fetch handle buffers a fetch of its own
+// (6,400 at once took 2.9 GiB on the mock cluster): more gaps than this are
+// counted over the next cycles, their offsets counting until then.
+constexpr size_t kMaxGapsFetchedPerCycle = 64;
 
 // librdkafka 2.0.2 frees the state of an Admin request bound for a group
 // coordinator when the request times out while it still waits for the
@@ -271,6 +280,7 @@ class RdKafkaLagReader final : public LagReader {
     describe_queue_.reset();
     offsets_queue_.reset();
     describe_rk_.reset();
+    fetch_rk_.reset();
     rk_.reset();
   }
 
@@ -284,9 +294,46 @@ class RdKafkaLagReader final : public LagReader {
     return Status::Ok();
   }
 
+  // librdkafka 2.0.2 keeps a group's coordinator cached after it answered
+  // NOT_COORDINATOR: once all three real brokers restarted, OffsetFetch
+  // went on answering NOT_COORDINATOR for over a minute, retries included.
+  // A new handle looks the coordinator up afresh; requests counted so far
+  // are kept.
+  void RenewHandle() {
+    auto ctx = std::make_shared<HandleContext>();
+    ctx->name = ctx_->name;
+    ctx->secrets = auth_.secrets;
+    auto rk = NewHandle(Properties(), ctx.get());
+    if (!rk.ok()) return;  // keep the old one
+    spdlog::info("{}: a group coordinator moved; renewing the client", ctx_->name);
+    {
+      std::lock_guard l(ctx_->mu);
+      for (const auto& [api, n] : ctx_->counts.by_api) retired_counts_.by_api[api] += n;
+    }
+    // The old handle's requests in flight go with it; their queue first.
+    offsets_queue_.reset();
+    offset_fetches_.clear();
+    // Destroyed outside handle_mu_, the handle before its context.
+    const std::shared_ptr<HandleContext> old_ctx = ctx_;
+    const std::shared_ptr<rd_kafka_t> old_rk = rk_;
+    {
+      std::lock_guard l(handle_mu_);
+      rk_ = std::move(rk).value();
+      ctx_ = std::move(ctx);
+    }
+    have_metadata_ = false;
+    renew_handle_ = false;
+  }
+
+  std::pair<std::shared_ptr<HandleContext>, std::shared_ptr<rd_kafka_t>> Handle() {
+    std::lock_guard l(handle_mu_);
+    return {ctx_, rk_};
+  }
+
   StatusOr<std::vector<GroupObservation>> Observe(const std::vector<GroupQuery>& groups,
                                                   milliseconds timeout) override {
     std::lock_guard lock(mu_);
+    if (renew_handle_) RenewHandle();
     const auto deadline = SteadyClock::now() + timeout;
     std::set<std::string> wanted;
     for (const GroupQuery& g : groups) wanted.insert(g.topics.begin(), g.topics.end());
@@ -304,13 +351,11 @@ class RdKafkaLagReader final : public LagReader {
       for (int32_t p = 0; p < it->second.partitions; ++p) tps.push_back({topic, p});
     }
 
-    // Describe runs on its own handle, concurrently with the offset queries.
-    const bool describing = StartDescribe(groups, deadline);
-
     // Log ends, log starts and committed offsets are all in flight at once:
     // a broker that does not answer costs the cycle its deadline once, not
     // three times, and cannot starve the other requests of time.
     std::future<std::map<TopicPartition, OffsetResult>> ends_future, starts_future;
+    broker_answered_ = tps.empty();
     if (!tps.empty()) {
       ends_future = std::async(std::launch::async,
                                [&] { return QueryOffsets(tps, RD_KAFKA_OFFSET_END, deadline); });
@@ -318,8 +363,22 @@ class RdKafkaLagReader final : public LagReader {
         return QueryOffsets(tps, RD_KAFKA_OFFSET_BEGINNING, deadline);
       });
     }
-    std::vector<CommittedResult> committed = FetchCommitted(groups, deadline);
-    const DescribeResult described = FinishDescribe(describing, deadline);
+    // The group requests go out only once a broker has answered this cycle:
+    // with every broker down they could only wait for a coordinator (see
+    // kCoordinatorRequestTimeoutMs).
+    std::vector<CommittedResult> committed(groups.size());
+    DescribeResult described;
+    if (AwaitBrokerAnswer(ends_future, starts_future, deadline)) {
+      // Describe runs on its own handle, concurrently with OffsetFetch.
+      const bool describing = StartDescribe(groups, deadline);
+      committed = FetchCommitted(groups, deadline);
+      described = FinishDescribe(describing, deadline);
+    } else {
+      for (CommittedResult& c : committed) {
+        c.status = UnavailableError("kafka " + servers_ + ": no broker answered");
+      }
+      described.missing = "no broker answered";
+    }
     std::map<TopicPartition, OffsetResult> ends, starts;
     if (!tps.empty()) {
       ends = ends_future.get();
@@ -343,6 +402,7 @@ class RdKafkaLagReader final : public LagReader {
     for (size_t i = 0; i < groups.size(); ++i) {
       out.push_back(Assemble(groups[i], committed[i], ends, starts, described));
     }
+    ApplyRecordCounts(RecordCounts(out, deadline), &out);
     rd_kafka_poll(rk_.get(), 0);  // serve statistics
     return out;
   }
@@ -382,10 +442,13 @@ class RdKafkaLagReader final : public LagReader {
   StatusOr<std::vector<std::string>> ListGroups(milliseconds timeout) override {
     if (list_unsupported_) return ListUnsupported();
     const auto deadline = SteadyClock::now() + timeout;
-    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    // Copies, so that a cycle may renew the handle meanwhile (RenewHandle);
+    // the context outlives the handle.
+    const auto [ctx, rk] = Handle();
+    QueuePtr queue(rd_kafka_queue_new(rk.get()));
     AdminOptionsPtr options =
-        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline);
-    rd_kafka_ListConsumerGroups(rk_.get(), options.get(), queue.get());
+        NewAdminOptions(rk.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline);
+    rd_kafka_ListConsumerGroups(rk.get(), options.get(), queue.get());
     EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
     if (!event) {
       return DeadlineExceededError("kafka " + servers_ + ": no answer to ListGroups within " +
@@ -405,7 +468,7 @@ class RdKafkaLagReader final : public LagReader {
     for (size_t i = 0; i < error_count; ++i) {
       if (CodeFor(rd_kafka_error_code(errors[i])) == StatusCode::kUnimplemented) {
         spdlog::info("{}: brokers do not list groups; groups named per instance are not detected",
-                     ctx_->name);
+                     ctx->name);
         list_unsupported_ = true;
         return ListUnsupported();
       }
@@ -444,9 +507,10 @@ class RdKafkaLagReader final : public LagReader {
       }
       rd_kafka_poll(rk_.get(), 10);
       if (describe_rk_) rd_kafka_poll(describe_rk_.get(), 0);
+      if (fetch_rk_) rd_kafka_poll(fetch_rk_.get(), 0);
     }
-    RequestCounts total;
-    for (HandleContext* ctx : {ctx_.get(), describe_ctx_.get()}) {
+    RequestCounts total = retired_counts_;
+    for (HandleContext* ctx : {ctx_.get(), describe_ctx_.get(), fetch_ctx_.get()}) {
       if (ctx == nullptr) continue;
       std::lock_guard l(ctx->mu);
       for (const auto& [api, n] : ctx->counts.by_api) total.by_api[api] += n;
@@ -470,6 +534,9 @@ class RdKafkaLagReader final : public LagReader {
         // NOT_COORDINATOR, and crashes without one (librdkafka#5040).
         {"group.id", "groupscaler-observer"},
         {"enable.auto.commit", "false"},
+        // Log ends are last stable offsets: an open transaction's records
+        // count once it commits, as a read_committed consumer sees them.
+        {"isolation.level", "read_committed"},
         {"statistics.interval.ms", std::to_string(options_.statistics_interval.count())},
     };
     p.insert(p.end(), auth_.properties.begin(), auth_.properties.end());
@@ -587,6 +654,23 @@ class RdKafkaLagReader final : public LagReader {
     return out;
   }
 
+  // Until a broker answered this cycle's ListOffsets (true), or both
+  // queries ended or the deadline passed without an answer (false).
+  bool AwaitBrokerAnswer(const std::future<std::map<TopicPartition, OffsetResult>>& ends,
+                         const std::future<std::map<TopicPartition, OffsetResult>>& starts,
+                         SteadyClock::time_point deadline) const {
+    auto ready = [](const auto& f) {
+      return f.wait_for(milliseconds(0)) == std::future_status::ready;
+    };
+    while (!broker_answered_) {
+      if ((ready(ends) && ready(starts)) || SteadyClock::now() >= deadline) {
+        return broker_answered_;
+      }
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    return true;
+  }
+
   // One batch; failed partitions are retried while retriable and time
   // remains.
   std::map<TopicPartition, OffsetResult> QueryOffsetsBatch(const std::vector<TopicPartition>& tps,
@@ -620,6 +704,8 @@ class RdKafkaLagReader final : public LagReader {
           if (Retriable(r.err)) failed.push_back(tp);
           stale_ = true;  // a leader may have moved: refresh metadata soon
         }
+        // Local errors (no broker reached) are negative.
+        if (r.err >= RD_KAFKA_RESP_ERR_NO_ERROR) broker_answered_ = true;
         out[tp] = r;
       }
       if (failed.empty() || attempt >= kMaxAttempts ||
@@ -765,6 +851,7 @@ class RdKafkaLagReader final : public LagReader {
         send(i);
         continue;
       }
+      renew_handle_ = renew_handle_ || last_group_err_ == RD_KAFKA_RESP_ERR_NOT_COORDINATOR;
       results[i] = std::move(r);
       done[i] = true;
       --outstanding;
@@ -915,6 +1002,96 @@ class RdKafkaLagReader final : public LagReader {
     std::thread([rk = describe_rk_.release(), ctx]() { rd_kafka_destroy(rk); }).detach();
   }
 
+  // The record count of every gap to count in `groups` (see record_gaps.h):
+  // remembered from the last cycle where that gap was seen, else fetched.
+  std::map<RecordGap, int64_t> RecordCounts(const std::vector<GroupObservation>& groups,
+                                            SteadyClock::time_point deadline) {
+    std::map<RecordGap, int64_t> counts;
+    std::set<RecordGap> unknown;
+    for (const RecordGap& gap : CountableGaps(groups, options_.max_counted_gap)) {
+      if (auto it = counted_.find(gap); it != counted_.end()) {
+        counts.insert(*it);
+      } else if (unknown.size() < kMaxGapsFetchedPerCycle) {
+        unknown.insert(gap);
+      }
+    }
+    counts.merge(CountRecords(Rounds(unknown), deadline));
+    counted_ = counts;
+    return counts;
+  }
+
+  // The records a read_committed consumer is given in each gap of
+  // `rounds` (see record_gaps.h): the gap's partitions assigned at its
+  // start on the fetch handle, read until the gap's end or the partition's
+  // end. A gap not read whole by `deadline` is left out (its offsets count).
+  std::map<RecordGap, int64_t> CountRecords(const std::vector<std::vector<RecordGap>>& rounds,
+                                            SteadyClock::time_point deadline) {
+    std::map<RecordGap, int64_t> counts;
+    if (rounds.empty() || !EnsureFetchHandle()) return counts;
+    for (const std::vector<RecordGap>& round : rounds) {
+      if (RemainingMs(deadline) <= 0) break;
+      counts.merge(CountRound(round, deadline));
+    }
+    return counts;
+  }
+
+  std::map<RecordGap, int64_t> CountRound(const std::vector<RecordGap>& round,
+                                          SteadyClock::time_point deadline) {
+    ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(round.size())));
+    std::map<TopicPartition, std::pair<RecordGap, int64_t>> pending;
+    for (const RecordGap& gap : round) {
+      rd_kafka_topic_partition_list_add(list.get(), gap.partition.topic.c_str(),
+                                        gap.partition.partition)
+          ->offset = gap.from;
+      pending[gap.partition] = {gap, 0};
+    }
+    std::map<RecordGap, int64_t> counts;
+    if (rd_kafka_assign(fetch_rk_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return counts;
+    while (!pending.empty() && RemainingMs(deadline) > 0) {
+      MessagePtr m(rd_kafka_consumer_poll(fetch_rk_.get(), RemainingMs(deadline)));
+      if (!m || m->rkt == nullptr) continue;
+      auto it = pending.find({rd_kafka_topic_name(m->rkt), m->partition});
+      if (it == pending.end()) continue;
+      auto& [gap, count] = it->second;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset < gap.from) continue;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset < gap.end) ++count;
+      // Read whole: a record at or past the gap's end, or the partition's
+      // end (which a read_committed fetch reports past markers and aborted
+      // records); any other error leaves the gap uncounted.
+      const bool whole = m->err == RD_KAFKA_RESP_ERR_NO_ERROR
+                             ? m->offset + 1 >= gap.end
+                             : m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->offset >= gap.end;
+      if (whole) counts[gap] = count;
+      if (whole || m->err != RD_KAFKA_RESP_ERR_NO_ERROR) pending.erase(it);
+    }
+    rd_kafka_assign(fetch_rk_.get(), nullptr);
+    return counts;
+  }
+
+  // A consumer handle of its own, so that its assignments and prefetched
+  // records never meet the observing handle's requests.
+  bool EnsureFetchHandle() {
+    if (fetch_rk_) return true;
+    fetch_ctx_ = std::make_shared<HandleContext>();
+    fetch_ctx_->name = ctx_->name + " (fetch)";
+    fetch_ctx_->secrets = auth_.secrets;
+    std::vector<std::pair<std::string, std::string>> properties = {
+        {"enable.partition.eof", "true"},
+        {"enable.auto.offset.store", "false"},
+        // A gap deleted meanwhile is an error, never a jump.
+        {"auto.offset.reset", "error"},
+        // The fetch that finds the end returns at once instead of waiting
+        // for records to arrive.
+        {"fetch.wait.max.ms", "10"},
+    };
+    const auto base = Properties();
+    properties.insert(properties.begin(), base.begin(), base.end());
+    auto rk = NewHandle(properties, fetch_ctx_.get());
+    if (!rk.ok()) return false;
+    fetch_rk_ = std::move(rk).value();
+    return true;
+  }
+
   GroupObservation Assemble(const GroupQuery& query, const CommittedResult& committed,
                             const std::map<TopicPartition, OffsetResult>& ends,
                             const std::map<TopicPartition, OffsetResult>& starts,
@@ -986,8 +1163,13 @@ class RdKafkaLagReader final : public LagReader {
   std::string servers_;
 
   std::mutex mu_;  // serialises cycles
+  // The main handle and its context: replaced only by RenewHandle, under
+  // mu_ and handle_mu_; ListGroups copies them under handle_mu_.
+  std::mutex handle_mu_;
   std::shared_ptr<HandleContext> ctx_;
-  KafkaPtr rk_;
+  std::shared_ptr<rd_kafka_t> rk_;
+  bool renew_handle_ = false;
+  RequestCounts retired_counts_;  // of handles renewed
   std::shared_ptr<HandleContext> describe_ctx_;
   KafkaPtr describe_rk_;
   QueuePtr describe_queue_;  // of the DescribeConsumerGroups call in flight
@@ -996,6 +1178,11 @@ class RdKafkaLagReader final : public LagReader {
   QueuePtr offsets_queue_;
   std::map<uintptr_t, std::string> offset_fetches_;
   uintptr_t last_offset_fetch_ = 0;
+  std::shared_ptr<HandleContext> fetch_ctx_;
+  // Counts records after commits (CountRecords); its destroy takes about
+  // a second (librdkafka 2.0.2, on the mock cluster too).
+  KafkaPtr fetch_rk_;
+  std::map<RecordGap, int64_t> counted_;  // the last cycle's record counts
   bool describe_unsupported_ = false;
   std::atomic<bool> list_unsupported_{false};
   bool describe_probed_ = false;
@@ -1004,6 +1191,8 @@ class RdKafkaLagReader final : public LagReader {
   // Metadata cache.
   bool have_metadata_ = false;
   std::atomic<bool> stale_{false};
+  // A broker answered this cycle's ListOffsets (see AwaitBrokerAnswer).
+  std::atomic<bool> broker_answered_{false};
   Timestamp metadata_at_{};
   std::map<std::string, TopicMeta> topics_;
 

@@ -12,10 +12,18 @@
 //                    leader, all leaders at once);
 //   OffsetFetch      1 per group (rd_kafka_ListConsumerGroupOffsets with the
 //                    group's partitions listed explicitly), all in flight at
-//                    once;
+//                    once, as soon as a broker answered a ListOffsets of the
+//                    cycle (none while every broker is down);
 //   FindCoordinator  librdkafka 2.0.2 caches at most 11 group coordinators
 //                    (hard-coded), so beyond 11 groups per cluster each
 //                    OffsetFetch may cost one FindCoordinator too;
+//   Fetch            only where a group's commit is 1..max_counted_gap
+//                    offsets below the log end and that commit and end were
+//                    not both seen the cycle before (at most 64 partitions a
+//                    cycle, the rest in later cycles): one per leader broker of
+//                    such partitions and usually a second that finds the
+//                    end, on a third handle (read_committed), to count the
+//                    records a consumer would still be given (record_gaps.h);
 //   DescribeGroups   1 per group (librdkafka 2.0.2 fans a multi-group call out
 //                    per group), on a second handle (one more connection per
 //                    broker), where the brokers serve it: learnt once per
@@ -28,6 +36,8 @@
 // handle (checked against librdkafka 2.0.2's mock: it answers "unsupported"
 // from the ApiVersions it already has, within milliseconds, and the handle
 // still observes and is destroyed at once afterwards).
+// Log ends are last stable offsets (ListOffsets read_committed): records of
+// an open transaction count from its commit on, aborted ones never.
 // Retriable errors are retried within the cycle's deadline; the rest are
 // reported per partition, per topic (GroupObservation::topic_errors) or per
 // group (observation.failed); an unreachable cluster fails the cycle. A
@@ -55,6 +65,10 @@ struct ReaderOptions {
   std::chrono::milliseconds metadata_min_interval{5'000};
   // librdkafka's statistics.interval.ms: the resolution of request accounting.
   std::chrono::milliseconds statistics_interval{1'000};
+  // Gaps of up to this many offsets between a commit and the log end are
+  // read record by record (see record_gaps.h), so that transaction markers
+  // do not count as lag; 0 never fetches.
+  int64_t max_counted_gap = 16;
   // Ask for group state and members (DescribeConsumerGroups).
   bool describe_groups = true;
   // Metadata ages are measured on this clock (not owned; must outlive the

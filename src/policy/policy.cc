@@ -576,6 +576,7 @@ PartitionLag ComputePartitionLag(const PartitionObservation& p, OffsetResetPolic
     if (committed >= p.log_start_offset) {
       // Both operands are in [0, 2^63-1]: the difference cannot overflow.
       r.lag = p.log_end_offset - committed;
+      if (p.records_after_commit) r.lag = std::clamp<int64_t>(*p.records_after_commit, 0, r.lag);
       return r;
     }
     // Deleted past the commit: the consumer's fetch is out of range, and it

@@ -27,7 +27,9 @@ ScalingRules Resolve(const ScalingRules& rules, const ScalingRules& defaults);
 Status ValidateSpec(const Spec& spec);
 
 // The lag of one partition, in messages:
-// committed present: max(0, end - max(committed, logStart)), a committed
+// committed present: max(0, end - max(committed, logStart)), or the
+// records_after_commit counted where the commit is within the log (markers
+// and aborted records left out), a committed
 // offset beyond the end clamped and flagged; committed absent: end - logStart
 // under earliest, 0 under latest. `previous_end` is the partition's log-end
 // offset at the last observation; a partition without a commit whose end moved

@@ -129,6 +129,11 @@ struct PartitionObservation {
   int64_t log_end_offset = 0;
   // Absent where the group never committed on this partition.
   std::optional<int64_t> committed_offset;
+  // The records a read_committed consumer would still be given from
+  // committed_offset up to log_end_offset, where the reader counted them:
+  // transaction markers and aborted records take offsets but are never
+  // given. Unset where not counted: then every offset in between counts.
+  std::optional<int64_t> records_after_commit;
   // The offsets of this partition could not be read; the others are valid.
   bool failed = false;
 };

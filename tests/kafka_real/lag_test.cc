@@ -260,5 +260,24 @@ TEST(RealKafkaAuth, UnknownCaIsOneLineNamingTheBroker) {
   EXPECT_THAT(r.err, HasSubstr("certificate"));
 }
 
+// A broker reached by an address its certificate does not name (127.0.0.2;
+// the certificate names 127.0.0.1 and localhost): hostname verification
+// refuses it the same way, naming the broker and the security protocol.
+TEST(RealKafkaAuth, CertificateForAnotherHostIsOneLineNamingTheBroker) {
+  const std::string address = kafka->address(0, KafkaListener::kSslOtherHost);
+  const auto start = SteadyClock::now();
+  const RunResult r = Lag(
+      {"--bootstrap-servers", address, "--group", Unique("group"), "--topic", "any", "--auth-file",
+       WriteAuthFile("other-host", "tls=enable\ncaFile=" + kafka->ca_path().string() + "\n")
+           .string(),
+       "--timeout-ms", "5000"});
+  EXPECT_LT(SecondsSince(start), 5 + 3);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(address));
+  EXPECT_THAT(r.err, HasSubstr("SSL"));
+  EXPECT_THAT(r.err, HasSubstr("certificate"));
+}
+
 }  // namespace
 }  // namespace groupscaler::testing

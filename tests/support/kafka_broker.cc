@@ -31,8 +31,8 @@ using kafka::NewClient;
 using kafka::RdKafkaPtr;
 
 constexpr KafkaListener kAllListeners[] = {KafkaListener::kPlaintext, KafkaListener::kSaslPlaintext,
-                                           KafkaListener::kSsl, KafkaListener::kMutualTls,
-                                           KafkaListener::kSaslSsl};
+                                           KafkaListener::kSsl,       KafkaListener::kMutualTls,
+                                           KafkaListener::kSaslSsl,   KafkaListener::kSslOtherHost};
 
 // One JVM per node on two cores: a small heap, the serial collector, and
 // only the C1 compiler (the brokers of a test start more than they run), and
@@ -174,11 +174,19 @@ bool IsSasl(KafkaListener listener) {
 
 bool IsTls(KafkaListener listener) {
   return listener == KafkaListener::kSsl || listener == KafkaListener::kMutualTls ||
-         listener == KafkaListener::kSaslSsl;
+         listener == KafkaListener::kSaslSsl || listener == KafkaListener::kSslOtherHost;
 }
 
 std::string SecurityProtocol(KafkaListener listener) {
-  return listener == KafkaListener::kMutualTls ? "SSL" : ListenerName(listener);
+  return listener == KafkaListener::kMutualTls || listener == KafkaListener::kSslOtherHost
+             ? "SSL"
+             : ListenerName(listener);
+}
+
+// Loopback, where the certificate names it; 127.0.0.2 (loopback too, but
+// not in the certificate) for the listener that exists to be refused.
+std::string ListenerHost(KafkaListener listener) {
+  return listener == KafkaListener::kSslOtherHost ? "127.0.0.2" : "127.0.0.1";
 }
 
 // Lower case, as Kafka's listener-prefixed settings spell a listener.
@@ -280,6 +288,8 @@ std::string ListenerName(KafkaListener listener) {
       return "MTLS";
     case KafkaListener::kSaslSsl:
       return "SASL_SSL";
+    case KafkaListener::kSslOtherHost:
+      return "OTHERHOST";
   }
   return "";
 }
@@ -383,7 +393,8 @@ std::string KafkaCluster::NodeProperties(const Node& node) const {
               "@127.0.0.1:" + std::to_string(other.controller_port);
   }
   for (const auto& [listener, port] : node.ports) {
-    const std::string entry = ListenerName(listener) + "://127.0.0.1:" + std::to_string(port);
+    const std::string entry =
+        ListenerName(listener) + "://" + ListenerHost(listener) + ":" + std::to_string(port);
     listeners += entry + ",";
     advertised += (advertised.empty() ? "" : ",") + entry;
     protocols += "," + ListenerName(listener) + ":" + SecurityProtocol(listener);
@@ -552,17 +563,23 @@ pid_t KafkaCluster::pid(int id) const {
 
 void KafkaCluster::Stop(int id) { nodes_.at(static_cast<size_t>(id)).process.reset(); }
 
-Status KafkaCluster::Restart(int id) {
-  Node& node = nodes_.at(static_cast<size_t>(id));
-  if (node.process) return FailedPreconditionError("broker " + std::to_string(id) + " runs");
-  if (Status s = Spawn(node); !s.ok()) return s;
-  return WaitAnswers(id, std::chrono::seconds(90));
+Status KafkaCluster::Restart(const std::vector<int>& ids) {
+  for (int id : ids) {
+    Node& node = nodes_.at(static_cast<size_t>(id));
+    if (node.process) return FailedPreconditionError("broker " + std::to_string(id) + " runs");
+    if (Status s = Spawn(node); !s.ok()) return s;
+  }
+  for (int id : ids) {
+    if (Status s = WaitAnswers(id, std::chrono::seconds(90)); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 std::string KafkaCluster::address(int id, KafkaListener listener) const {
   const Node& node = nodes_.at(static_cast<size_t>(id));
   const auto port = node.ports.find(listener);
-  return port == node.ports.end() ? "" : "127.0.0.1:" + std::to_string(port->second);
+  return port == node.ports.end() ? ""
+                                  : ListenerHost(listener) + ":" + std::to_string(port->second);
 }
 
 std::string KafkaCluster::bootstrap(KafkaListener listener) const {

@@ -15,7 +15,9 @@
 //   SSL             TLS with a server certificate for 127.0.0.1 and
 //                   localhost from the fixture's own CA (ca_path());
 //   MTLS            TLS that requires a client certificate (client_cert_path)
-//   SASL_SSL        the SASL mechanisms over TLS.
+//   SASL_SSL        the SASL mechanisms over TLS;
+//   OTHERHOST       TLS as SSL, but on 127.0.0.2, which the certificate
+//                   does not name: hostname verification must refuse it.
 // Clients connect to 127.0.0.1, which the certificate names, so hostname
 // verification stays on (ClientConfig() turns it on explicitly). librdkafka
 // before 2.6.1 (Debian 12 has 2.0.2) fails SCRAM against Kafka 4.x (its
@@ -55,10 +57,10 @@
 
 namespace groupscaler::testing {
 
-enum class KafkaListener { kPlaintext, kSaslPlaintext, kSsl, kMutualTls, kSaslSsl };
+enum class KafkaListener { kPlaintext, kSaslPlaintext, kSsl, kMutualTls, kSaslSsl, kSslOtherHost };
 
-// "PLAINTEXT", "SASL_PLAINTEXT", "SSL", "MTLS", "SASL_SSL": the listener's
-// name in the brokers' configuration.
+// "PLAINTEXT", "SASL_PLAINTEXT", "SSL", "MTLS", "SASL_SSL", "OTHERHOST": the
+// listener's name in the brokers' configuration.
 std::string ListenerName(KafkaListener listener);
 
 // A SASL user every broker accepts, for one mechanism.
@@ -85,7 +87,8 @@ class KafkaCluster {
     int brokers = 1;
     // The listeners besides PLAINTEXT, which every broker has.
     std::set<KafkaListener> listeners = {KafkaListener::kSaslPlaintext, KafkaListener::kSsl,
-                                         KafkaListener::kMutualTls, KafkaListener::kSaslSsl};
+                                         KafkaListener::kMutualTls, KafkaListener::kSaslSsl,
+                                         KafkaListener::kSslOtherHost};
     // Further broker settings (e.g. "log.retention.check.interval.ms",
     // "auto.create.topics.enable"), appended to every node's
     // server.properties: they override the fixture's own.
@@ -108,7 +111,7 @@ class KafkaCluster {
   // "127.0.0.1:PORT,..." of `listener` on every broker, running or not; ""
   // when the cluster was started without that listener.
   std::string bootstrap(KafkaListener listener) const;
-  // One broker's "127.0.0.1:PORT" for `listener`.
+  // One broker's "127.0.0.1:PORT" for `listener` (127.0.0.2 for OTHERHOST).
   std::string address(int id, KafkaListener listener) const;
 
   // librdkafka settings of a client of `listener`: bootstrap.servers,
@@ -130,7 +133,10 @@ class KafkaCluster {
   // Kills broker `id` with SIGKILL (nothing if it is stopped).
   void Stop(int id);
   // Starts a stopped broker again on its ports and storage.
-  Status Restart(int id);
+  Status Restart(int id) { return Restart(std::vector<int>{id}); }
+  // Starts the stopped brokers `ids` at once, then waits for each: brokers
+  // that are a quorum together only answer once enough of them run.
+  Status Restart(const std::vector<int>& ids);
   bool running(int id) const { return nodes_.at(id).process != nullptr; }
   // The JVM's pid, or -1 when stopped.
   pid_t pid(int id) const;
