@@ -128,8 +128,9 @@ TEST(ListGroups, MockSaysUnsupportedOnceWithinTheDeadlineThenObservesAndCloses) 
   // Destroyed promptly (DescribeConsumerGroups against the mock wedges a
   // handle's destroy; ListConsumerGroups does not), but for about a second:
   // librdkafka 2.8.0 takes one to destroy a handle whose ListConsumerGroups
-  // was refused as unsupported (the same with the C API alone), as does the
-  // handle that counted the records after the commits.
+  // was refused as unsupported (the same with the C API alone), as it does
+  // the handle that counted the records after the commits, destroyed beside
+  // it (one after the other took 2 s, and 2.01 s on a loaded machine).
   start = SteadyClock::now();
   reader.reset();
   EXPECT_LT(Since(start), milliseconds(2000));

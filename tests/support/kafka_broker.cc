@@ -314,16 +314,30 @@ KafkaCluster::~KafkaCluster() {
 StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(const std::filesystem::path& dir,
                                                             Options options) {
   if (options.brokers < 1) return InvalidArgumentError("a Kafka cluster needs a broker");
-  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(dir, std::move(options)));
-  if (Status s = cluster->Prepare(); !s.ok()) return s;
-  if (Status s = cluster->FormatAll(); !s.ok()) return s;
-  for (Node& node : cluster->nodes_) {
-    if (Status s = cluster->Spawn(node); !s.ok()) return s;
+  // The ports are picked free, but another test binary's cluster may take
+  // one in the seconds before a JVM binds it: then start again on new ones.
+  Status started;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(dir, options));
+    started = cluster->StartNodes();
+    if (started.ok()) return cluster;
+    if (started.message().find("Address already in use") == std::string::npos) break;
   }
-  for (const Node& node : cluster->nodes_) {
-    if (Status s = cluster->WaitAnswers(node.id, std::chrono::seconds(120)); !s.ok()) return s;
+  return started;
+}
+
+Status KafkaCluster::StartNodes() {
+  if (Status s = Prepare(); !s.ok()) return s;
+  if (Status s = FormatAll(); !s.ok()) return s;
+  for (Node& node : nodes_) {
+    if (Status s = Spawn(node); !s.ok()) return s;
   }
-  return cluster;
+  std::vector<int> all;
+  for (const Node& node : nodes_) all.push_back(node.id);
+  for (const Node& node : nodes_) {
+    if (Status s = WaitAnswers(node.id, std::chrono::seconds(120), all); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 // The classpath, the PKI, ports and every node's configuration.
@@ -506,18 +520,17 @@ Status KafkaCluster::Spawn(Node& node) {
   return Status::Ok();
 }
 
-Status KafkaCluster::WaitAnswers(int id, std::chrono::milliseconds timeout) const {
-  const Node& node = nodes_.at(static_cast<size_t>(id));
+Status KafkaCluster::WaitAnswers(int id, std::chrono::milliseconds timeout,
+                                 const std::vector<int>& watched) const {
   const std::string address = this->address(id, KafkaListener::kPlaintext);
   std::string last = "no answer";
-  std::optional<int> exit_code;
-  bool fatal = false;
+  std::optional<std::pair<int, std::string>> failed;
   const bool ready = WaitFor(
       [&] {
-        if ((exit_code = node.process->Wait(std::chrono::milliseconds(0)))) return true;
-        // A broker can hang after a fatal error at start (one that failed to
-        // bind a port did) rather than exit.
-        if ((fatal = HasFatalError(log(id)))) return true;
+        for (int other : watched) {
+          if (std::optional<std::string> why = Failure(other)) failed.emplace(other, *why);
+        }
+        if (failed) return true;
         auto md = MetadataFrom(address, std::chrono::milliseconds(500));
         if (!md.ok()) {
           last = md.status().message();
@@ -528,12 +541,26 @@ Status KafkaCluster::WaitAnswers(int id, std::chrono::milliseconds timeout) cons
         return (*md)->orig_broker_id == id && (*md)->broker_cnt == brokers();
       },
       timeout);
-  if (ready && !exit_code && !fatal) return Status::Ok();
-  const std::string why = exit_code ? "exited with " + std::to_string(*exit_code)
-                          : fatal   ? "fatal error"
-                                    : last;
+  if (failed) {
+    const auto& [node, why] = *failed;
+    return UnavailableError("Kafka broker " + std::to_string(node) + " at " +
+                            this->address(node, KafkaListener::kPlaintext) + " not ready: " + why +
+                            "\n" + LogTail(node));
+  }
+  if (ready) return Status::Ok();
   return UnavailableError("Kafka broker " + std::to_string(id) + " at " + address +
-                          " not ready: " + why + "\n" + LogTail(id));
+                          " not ready: " + last + "\n" + LogTail(id));
+}
+
+std::optional<std::string> KafkaCluster::Failure(int id) const {
+  const Node& node = nodes_.at(static_cast<size_t>(id));
+  if (std::optional<int> code = node.process->Wait(std::chrono::milliseconds(0))) {
+    return "exited with " + std::to_string(*code);
+  }
+  // A broker can hang after a fatal error at start (one that failed to
+  // bind a port did) rather than exit.
+  if (HasFatalError(log(id))) return "fatal error";
+  return std::nullopt;
 }
 
 // The first error with the line after it (usually the cause: the
@@ -570,7 +597,7 @@ Status KafkaCluster::Restart(const std::vector<int>& ids) {
     if (Status s = Spawn(node); !s.ok()) return s;
   }
   for (int id : ids) {
-    if (Status s = WaitAnswers(id, std::chrono::seconds(90)); !s.ok()) return s;
+    if (Status s = WaitAnswers(id, std::chrono::seconds(90), {id}); !s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -184,6 +184,8 @@ class KafkaCluster {
   };
 
   KafkaCluster(std::filesystem::path dir, Options options);
+  // Prepare, format, spawn every node and wait until each answers.
+  Status StartNodes();
   Status Prepare();
   Status WritePki();
   std::string ServerProperties(const Node& node) const;
@@ -193,8 +195,12 @@ class KafkaCluster {
   Status FormatAll();
   Status Spawn(Node& node);
   // Until broker `id` itself answers a metadata request listing every
-  // broker; a dead JVM ends the wait early.
-  Status WaitAnswers(int id, std::chrono::milliseconds timeout) const;
+  // broker; a node of `watched` that exited or logged a fatal error ends
+  // the wait early, naming that node.
+  Status WaitAnswers(int id, std::chrono::milliseconds timeout,
+                     const std::vector<int>& watched) const;
+  // Why node `id` will not answer: "exited with N" or "fatal error".
+  std::optional<std::string> Failure(int id) const;
   std::vector<std::string> Java(const std::string& heap) const;
   std::string LogTail(int id) const;
 
