@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -258,6 +259,17 @@ class View {
   size_t printed_ = 0;
 };
 
+// One rule of the summary: held (its detail says what held), broken (the
+// first violation) or, with nothing to judge, untested ("held": null).
+nlohmann::json RuleJson(const std::string& rule, const RuleResult& result,
+                        const std::string& held_detail, const std::string& untested_detail) {
+  if (!result.tested) {
+    return {{"rule", rule}, {"held", nullptr}, {"detail", "untested: " + untested_detail}};
+  }
+  return {
+      {"rule", rule}, {"held", result.held}, {"detail", result.held ? held_detail : result.detail}};
+}
+
 // The summary, as JSON; the text form is rendered from it.
 nlohmann::json Summarize(const DemoOptions& o, double ran_seconds, bool interrupted,
                          const Tally& tally, int64_t produced, const Totals& totals,
@@ -310,26 +322,24 @@ nlohmann::json Summarize(const DemoOptions& o, double ran_seconds, bool interrup
   const RuleResult one_owner = ledger.one_owner();
   const RuleResult in_group = ledger.owners_in_group();
   const bool within = totals.max_ready <= o.partitions && totals.max_desired <= o.partitions;
+  const std::string settled = "no assignment was seen settled";
   nlohmann::json rules = nlohmann::json::array();
-  rules.push_back(
-      {{"rule", "one owner per partition"},
-       {"held", one_owner.held},
-       {"detail", one_owner.held ? "no partition had two owners once settled" : one_owner.detail}});
-  rules.push_back(
-      {{"rule", "no owner outside the group"},
-       {"held", in_group.held},
-       {"detail", in_group.held ? "every owner was in group " + o.group_id : in_group.detail}});
-  rules.push_back({{"rule", "replicas never above partitions"},
-                   {"held", within},
-                   {"detail", "at most " + std::to_string(totals.max_ready) + " running, " +
-                                  std::to_string(totals.max_desired) + " desired, for " +
-                                  std::to_string(o.partitions) + " partitions"}});
-  rules.push_back(
-      {{"rule", "no message lost"},
-       {"held", tally.lost == 0},
-       {"detail", tally.lost == 0
-                      ? "every message below the committed offsets was processed"
-                      : Thousands(tally.lost) + " never processed, first " + tally.first_lost}});
+  rules.push_back(RuleJson("one owner per partition", one_owner,
+                           "no partition had two owners once settled", settled));
+  rules.push_back(RuleJson("no owner outside the group", in_group,
+                           "every owner was in group " + o.group_id, settled));
+  rules.push_back(RuleJson("replicas never above partitions", {.held = within, .tested = true},
+                           "at most " + std::to_string(totals.max_ready) + " running, " +
+                               std::to_string(totals.max_desired) + " desired, for " +
+                               std::to_string(o.partitions) + " partitions",
+                           ""));
+  const RuleResult no_loss{
+      .held = tally.lost == 0,
+      .tested = tally.consumed > 0,
+      .detail = Thousands(tally.lost) + " never processed, first " + tally.first_lost};
+  rules.push_back(RuleJson("no message lost", no_loss,
+                           "every message below the committed offsets was processed",
+                           "no message was processed"));
   j["rules"] = rules;
 
   nlohmann::json warnings = nlohmann::json::array();
@@ -381,8 +391,11 @@ void PrintSummary(const nlohmann::json& j, std::ostream& out) {
   }
   out << "rules\n";
   for (const nlohmann::json& r : j["rules"]) {
-    out << "  " << (r["held"].get<bool>() ? "held    " : "BROKEN  ") << r["rule"].get<std::string>()
-        << ": " << r["detail"].get<std::string>() << "\n";
+    const char* verdict = r["held"].is_null()     ? "untested"
+                          : r["held"].get<bool>() ? "held"
+                                                  : "BROKEN";
+    out << fmt::format("  {:<9}{}: {}\n", verdict, r["rule"].get<std::string>(),
+                       r["detail"].get<std::string>());
   }
   for (const nlohmann::json& w : j["warnings"]) {
     out << "warning " << w["reason"].get<std::string>() << ": " << w["message"].get<std::string>()

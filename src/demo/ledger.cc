@@ -141,19 +141,22 @@ void Ledger::CheckOwnership(double t, double settle) {
     for (int32_t p : parts)
       owners[p].push_back(key.first + "/thread-" + std::to_string(key.second));
     const std::string& group = group_of_[key.first];
+    if (!parts.empty()) in_group_.tested = one_owner_.tested = true;
     if (!parts.empty() && group != group_id_ && in_group_.held) {
-      in_group_ = {false, "at " + std::to_string(static_cast<int>(t)) + " s " + key.first +
-                              " owns partitions " + Join(parts) + " in group " + group + ", not " +
-                              group_id_};
+      in_group_.held = false;
+      in_group_.detail = "at " + std::to_string(static_cast<int>(t)) + " s " + key.first +
+                         " owns partitions " + Join(parts) + " in group " + group + ", not " +
+                         group_id_;
     }
   }
   for (const auto& [p, who] : owners) {
     if (who.size() > 1 && one_owner_.held) {
       std::string names;
       for (const std::string& w : who) names += (names.empty() ? "" : ", ") + w;
-      one_owner_ = {false, "at " + std::to_string(static_cast<int>(t)) + " s partition " +
-                               std::to_string(p) + " has " + std::to_string(who.size()) +
-                               " owners: " + names};
+      one_owner_.held = false;
+      one_owner_.detail = "at " + std::to_string(static_cast<int>(t)) + " s partition " +
+                          std::to_string(p) + " has " + std::to_string(who.size()) +
+                          " owners: " + names;
     }
   }
 }

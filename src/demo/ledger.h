@@ -24,6 +24,9 @@ using AssignmentMap = std::map<std::string, std::set<int32_t>>;
 
 struct RuleResult {
   bool held = true;
+  // Whether there was anything to judge (a rule with no evidence held
+  // vacuously: the summary calls it untested, not held).
+  bool tested = false;
   std::string detail;  // the first violation, or what held
 };
 
@@ -61,7 +64,8 @@ class Ledger {
   // Checks the ownership rules on the current assignment, if it has not
   // changed for `settle` seconds (a rebalance in flight may briefly show a
   // partition twice, as lines from two processes race): each partition has
-  // at most one owner, and every owner is in the group.
+  // at most one owner, and every owner is in the group. The rules count as
+  // tested once a settled assignment owned a partition.
   void CheckOwnership(double t, double settle);
   RuleResult one_owner() const;
   RuleResult owners_in_group() const;
@@ -84,8 +88,8 @@ class Ledger {
   int64_t processings_ = 0;
   // group -> partition -> offset -> times processed.
   std::map<std::string, std::vector<std::vector<uint8_t>>> processed_;
-  RuleResult one_owner_{true, ""};
-  RuleResult in_group_{true, ""};
+  RuleResult one_owner_;
+  RuleResult in_group_;
 };
 
 }  // namespace groupscaler::demo

@@ -81,7 +81,8 @@ class DemoTest : public ::testing::Test {
 
 std::map<std::string, bool> Rules(const json& summary) {
   std::map<std::string, bool> out;
-  for (const json& r : summary["rules"]) out[r["rule"]] = r["held"];
+  // Untested (null) is not held.
+  for (const json& r : summary["rules"]) out[r["rule"]] = r["held"] == true;
   return out;
 }
 
@@ -136,6 +137,20 @@ TEST_F(DemoTest, SharedGroupScalesOutThreeToFourWithoutLosingAMessage) {
   // The view: one line per poll with the assignment map.
   EXPECT_NE(output_.find("replicas 4/4/"), std::string::npos) << output_;
   EXPECT_NE(output_.find("replica-4→"), std::string::npos);
+}
+
+TEST_F(DemoTest, RulesWithNothingToJudgeAreUntestedNotHeld) {
+  // Nothing produced: no replica is started, nothing is owned or consumed.
+  const json s = Run("--duration 3 --partitions 2", "0,0\n");
+  std::map<std::string, json> held;
+  for (const json& r : s["rules"]) held[r["rule"]] = r["held"];
+  EXPECT_TRUE(held["one owner per partition"].is_null()) << s["rules"];
+  EXPECT_TRUE(held["no owner outside the group"].is_null()) << s["rules"];
+  EXPECT_TRUE(held["no message lost"].is_null()) << s["rules"];
+  EXPECT_EQ(held["replicas never above partitions"], true) << s["rules"];
+  EXPECT_NE(output_.find("untested no message lost: untested: no message was processed"),
+            std::string::npos)
+      << output_;
 }
 
 TEST_F(DemoTest, ReplicasNeverExceedPartitionsWhenLagAsksForMore) {
