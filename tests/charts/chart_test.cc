@@ -172,6 +172,7 @@ TEST(Chart, DeploymentIsHardened) {
   EXPECT_EQ(args.at(0), "controller");
   EXPECT_THAT(args, Contains("--health-probe-bind-address=:8081"));
   EXPECT_THAT(args, Contains("--metrics-bind-address=:8080"));
+  EXPECT_THAT(args, Contains("--kafka-metadata-max-age=60"));
 }
 
 struct ReplicaCase {
@@ -241,6 +242,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValueCase{"UnknownValue", "controller.bogus=1", "bogus"},
                       BadValueCase{"BadLogFormat", "controller.logFormat=xml", "logFormat"},
                       BadValueCase{"PortOutOfRange", "controller.healthPort=70000", "healthPort"},
+                      BadValueCase{"MetadataMaxAgeAboveAnHour",
+                                   "controller.kafkaMetadataMaxAge=7200", "kafkaMetadataMaxAge"},
                       BadValueCase{"BadScrapeInterval", "serviceMonitor.interval=often",
                                    "interval"},
                       BadValueCase{"UnknownDashboardValue", "grafanaDashboard.folder=x", "folder"}),
