@@ -61,6 +61,12 @@ json PlainOverTls(const std::string& password) {
           {"ca", Pem(kafka->ca_path())}};
 }
 
+// SCRAM-SHA-512 without TLS (the SASL_PLAINTEXT listener).
+json ScramSha512() {
+  const SaslUser& user = kafka->SaslUserFor("SCRAM-SHA-512");
+  return {{"sasl", "scram_sha512"}, {"username", user.username}, {"password", user.password}};
+}
+
 json MutualTls() {
   return {{"tls", "enable"},
           {"ca", Pem(kafka->ca_path())},
@@ -133,25 +139,31 @@ class RealKafkaTest : public ClusterTest {
   int groups_ = 0;
 };
 
-// PLAIN over TLS and mutual TLS, each from its Secret: the status has the
-// exact lag the test committed, and each Deployment is scaled by it
-// (lagThreshold 1000: 2500 -> 3, 4200 -> 5).
+// PLAIN over TLS, SCRAM-SHA-512 and mutual TLS, each from its Secret: the
+// status has the exact lag the test committed, and each Deployment is
+// scaled by it (lagThreshold 1000: 2500 -> 3, 1800 -> 2, 4200 -> 5).
 TEST_F(RealKafkaTest, AuthSecretReadsTheExactLagAndScales) {
   const std::string topic = ProducedTopic({1000, 1000, 1000, 1000, 1000, 1000});
   const std::string plain_group = GroupCommitted(topic, {900, 800, 700, 600, 400, 100});
+  const std::string scram_group = GroupCommitted(topic, {700, 700, 700, 700, 700, 700});
   const std::string mtls_group = GroupCommitted(topic, {300, 300, 300, 300, 300, 300});
   ApplySecret("kafka-plain", PlainOverTls(kafka->SaslUserFor("PLAIN").password));
+  ApplySecret("kafka-scram", ScramSha512());
   ApplySecret("kafka-mtls", MutualTls());
   Scaled("plain", 1, KafkaListener::kSaslSsl, plain_group, topic, "kafka-plain");
+  Scaled("scram", 1, KafkaListener::kSaslPlaintext, scram_group, topic, "kafka-scram");
   Scaled("mtls", 1, KafkaListener::kMutualTls, mtls_group, topic, "kafka-mtls");
   Subprocess* controller = StartChartController();
   ASSERT_NE(controller, nullptr);
 
   EXPECT_TRUE(WaitFor([&] { return Replicas("deployment", "plain") == 3; }, seconds(60)))
       << Status("plain").dump(1) << controller->log();
+  EXPECT_TRUE(WaitFor([&] { return Replicas("deployment", "scram") == 2; }, seconds(30)))
+      << Status("scram").dump(1) << controller->log();
   EXPECT_TRUE(WaitFor([&] { return Replicas("deployment", "mtls") == 5; }, seconds(30)))
       << Status("mtls").dump(1) << controller->log();
-  for (const auto& [name, lag] : {std::pair{"plain", 2500}, std::pair{"mtls", 4200}}) {
+  for (const auto& [name, lag] :
+       {std::pair{"plain", 2500}, std::pair{"scram", 1800}, std::pair{"mtls", 4200}}) {
     SCOPED_TRACE(name);
     const json status = Status(name);
     EXPECT_EQ(status.value("totalLag", int64_t{-1}), lag) << status.dump(1);
