@@ -71,10 +71,13 @@ double TestTimeFactor() {
   return factor >= 1.0 ? factor : 1.0;
 }
 
+std::chrono::milliseconds Stretched(std::chrono::milliseconds bound) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double, std::milli>(bound) * TestTimeFactor());
+}
+
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = SteadyClock::now() +
-                        std::chrono::duration_cast<SteadyClock::duration>(
-                            std::chrono::duration<double, std::milli>(timeout) * TestTimeFactor());
+  const auto deadline = SteadyClock::now() + Stretched(timeout);
   while (SteadyClock::now() < deadline) {
     if (done()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -25,6 +25,8 @@ int FreePort();
 // GROUPSCALER_TEST_TIME_FACTOR (scripts/sanitize sets it, since sanitized
 // code runs several times slower), 1 when unset or not a number >= 1.
 double TestTimeFactor();
+// `bound` x TestTimeFactor(): how long something may take in this run.
+std::chrono::milliseconds Stretched(std::chrono::milliseconds bound);
 
 // Polls `done` every 20 ms for up to `timeout` x TestTimeFactor(); its last
 // answer.
