@@ -1,6 +1,7 @@
 // sasl=aws_msk_iam through librdkafka: the refresh callback hands a real
-// handle its token, and a reader whose STS refuses fails its observation
-// with a line naming STS, its secret in no error or log line.
+// handle, the reader's and KafkaAdmin's, its token, and a reader whose STS
+// refuses fails its observation with a line naming STS, its secret in no
+// error or log line.
 
 #include "kafka/msk_iam_oauth.h"
 
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "kafka/admin.h"
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "local_http_server.h"
@@ -125,6 +127,15 @@ TEST(MskIamOauthTest, ReaderWithStaticKeysHandsLibrdkafkaAToken) {
   EXPECT_TRUE(testing::WaitFor(
       [&] { return log.text().find("MSK IAM token set") != std::string::npos; }, 5s));
   EXPECT_THAT(log.text(), Not(HasSubstr("Failed to acquire SASL OAUTHBEARER token")));
+  EXPECT_THAT(log.text(), Not(HasSubstr(kSecret)));
+}
+
+TEST(MskIamOauthTest, KafkaAdminHandsLibrdkafkaAToken) {
+  LogCapture log;
+  auto admin = KafkaAdmin::Connect(MskIamCluster());
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return log.text().find("MSK IAM token set") != std::string::npos; }, 5s));
   EXPECT_THAT(log.text(), Not(HasSubstr(kSecret)));
 }
 
