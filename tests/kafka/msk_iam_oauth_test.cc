@@ -71,6 +71,29 @@ ClusterConfig MskIamCluster() {
   return cluster;
 }
 
+// Answers what it is told.
+class ScriptedCredentials final : public AwsCredentialsProvider {
+ public:
+  StatusOr<AwsCredentials> Credentials() override { return next; }
+  StatusOr<AwsCredentials> next = AwsCredentials{};
+};
+
+TEST(MskIamOauthTest, TokenSourceSignsAtItsClockAndRedactsErrors) {
+  ManualClock clock(Timestamp(1767323045000ms));
+  auto scripted = std::make_unique<ScriptedCredentials>();
+  ScriptedCredentials* credentials = scripted.get();
+  credentials->next = AwsCredentials{"ASIA", kSecret, "session", clock.Now() + 10min};
+  MskIamTokenSource source("eu-west-1", std::move(scripted), &clock, {kSecret});
+  StatusOr<MskIamToken> token = source.Token();
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->expiry, clock.Now() + 10min);  // the credentials', before 900 s
+  EXPECT_EQ(token->principal, "ASIA");
+  credentials->next = UnavailableError(std::string("STS said ") + kSecret);
+  token = source.Token();
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.status().message(), "MSK IAM token: STS said [redacted]");
+}
+
 TEST(MskIamOauthTest, RefreshCallbackHandsTheHandleItsToken) {
   ManualClock clock(Timestamp(std::chrono::floor<std::chrono::seconds>(
       std::chrono::system_clock::now().time_since_epoch())));
