@@ -7,11 +7,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
-#include <sstream>
 
 #include "kafka/admin.h"
 #include "kafka/mock_cluster.h"
@@ -40,22 +39,25 @@ class ScopedEnv {
   const char* name_;
 };
 
-// Captures the default logger's lines.
+// Captures the default logger's lines; readable while librdkafka's threads
+// log (the ring buffer sink takes its lock to read).
 class LogCapture {
  public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines_);
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  LogCapture()
+      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(10'000)),
+        previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink_));
     spdlog::set_level(spdlog::level::debug);
   }
   ~LogCapture() { spdlog::set_default_logger(previous_); }
   std::string text() {
-    spdlog::default_logger()->flush();
-    return lines_.str();
+    std::string out;
+    for (const std::string& line : sink_->last_formatted()) out += line;
+    return out;
   }
 
  private:
-  std::ostringstream lines_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
   std::shared_ptr<spdlog::logger> previous_;
 };
 
