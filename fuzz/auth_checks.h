@@ -13,8 +13,8 @@
 
 namespace groupscaler::fuzz {
 
-inline constexpr std::array<std::string_view, 4> kSecretAuthKeys = {"password", "oauthClientSecret",
-                                                                    "key", "keyPassword"};
+inline constexpr std::array<std::string_view, 6> kSecretAuthKeys = {
+    "password", "oauthClientSecret", "key", "keyPassword", "awsSecretAccessKey", "awsSessionToken"};
 
 // Accepted: a security.protocol first, and the secrets are exactly the
 // non-empty secret settings. Rejected: INVALID_ARGUMENT with a message that

@@ -61,8 +61,12 @@ std::optional<std::string> ConfigureExistingKafka(DemoFlags& flags) {
   if (!o.auth_file.empty()) {
     StatusOr<kafka::AuthSettings> auth = kafka::ReadAuthFile(o.auth_file);
     if (!auth.ok()) return auth.status().message();
-    if (Status s = kafka::BuildAuthConfig(*auth).status(); !s.ok()) {
-      return o.auth_file + ": " + s.message();
+    StatusOr<kafka::AuthConfig> config = kafka::BuildAuthConfig(*auth);
+    if (!config.ok()) return o.auth_file + ": " + config.status().message();
+    if (config->msk_iam) {
+      // The demo's producer and consumer processes take no token callback.
+      return o.auth_file +
+             ": sasl aws_msk_iam is supported by `lag` and `controller`, not the demo";
     }
     o.auth = std::move(auth).value();
   }

@@ -76,15 +76,27 @@ std::vector<std::pair<const char*, std::string>> ClientProperties(const ClusterC
 
 }  // namespace
 
-KafkaAdmin::KafkaAdmin(RdKafkaPtr rk, std::vector<std::string> secrets)
-    : rk_(std::move(rk)), secrets_(std::move(secrets)) {}
-
 StatusOr<std::unique_ptr<KafkaAdmin>> KafkaAdmin::Connect(const ClusterConfig& cluster) {
   StatusOr<AuthConfig> auth = BuildAuthConfig(cluster.auth);
   if (!auth.ok()) return auth.status();
-  StatusOr<RdKafkaPtr> rk = NewClient(RD_KAFKA_PRODUCER, ClientProperties(cluster, *auth));
+  std::unique_ptr<KafkaAdmin> admin(new KafkaAdmin());
+  admin->secrets_ = auth->secrets;
+  if (auth->msk_iam) {
+    admin->msk_iam_ = std::make_unique<MskIamHandleContext>();
+    admin->msk_iam_->msk_iam = std::make_shared<MskIamTokenSource>(*auth->msk_iam, auth->secrets);
+  }
+  StatusOr<RdKafkaPtr> rk =
+      NewClient(RD_KAFKA_PRODUCER, ClientProperties(cluster, *auth), [&](rd_kafka_conf_t* conf) {
+        if (!admin->msk_iam_) return;
+        rd_kafka_conf_set_opaque(conf, admin->msk_iam_.get());
+        InstallMskIamTokenRefresh<MskIamHandleContext>(conf);
+      });
   if (!rk.ok()) return InvalidArgumentError(Redact(rk.status().message(), auth->secrets));
-  return std::unique_ptr<KafkaAdmin>(new KafkaAdmin(std::move(rk).value(), auth->secrets));
+  admin->rk_ = std::move(rk).value();
+  if (admin->msk_iam_) {
+    if (Status s = StartMskIamTokenRefresh(admin->rk_.get()); !s.ok()) return s;
+  }
+  return admin;
 }
 
 Status KafkaAdmin::CreateTopics(const std::vector<std::string>& topics, int partitions,

@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "kafka/lag_reader.h"
 #include "kafka/mock_cluster.h"
+#include "kafka/msk_iam_oauth.h"
 
 namespace groupscaler::kafka {
 
@@ -41,8 +42,10 @@ class KafkaAdmin {
   Status DeleteGroups(const std::vector<std::string>& groups, std::chrono::milliseconds timeout);
 
  private:
-  KafkaAdmin(RdKafkaPtr rk, std::vector<std::string> secrets);
+  KafkaAdmin() = default;
 
+  // The handle's opaque under sasl=aws_msk_iam; outlives rk_.
+  std::unique_ptr<MskIamHandleContext> msk_iam_;
   RdKafkaPtr rk_;
   std::vector<std::string> secrets_;  // redacted from every message
 };

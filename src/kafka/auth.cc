@@ -1,6 +1,7 @@
 #include "kafka/auth.h"
 
 #include <array>
+#include <functional>
 #include <set>
 
 #include "common/files.h"
@@ -8,7 +9,7 @@
 namespace groupscaler::kafka {
 namespace {
 
-constexpr std::array<std::string_view, 15> kKnownKeys = {
+constexpr std::array<std::string_view, 21> kKnownKeys = {
     "sasl",
     "username",
     "password",
@@ -24,10 +25,20 @@ constexpr std::array<std::string_view, 15> kKnownKeys = {
     "key",
     "keyFile",
     "keyPassword",
+    "awsRegion",
+    "awsAccessKeyId",
+    "awsSecretAccessKey",
+    "awsSessionToken",
+    "awsRoleArn",
+    "awsRoleSessionName",
 };
 
-constexpr std::array<std::string_view, 4> kSecretKeys = {"password", "oauthClientSecret", "key",
-                                                         "keyPassword"};
+constexpr std::array<std::string_view, 6> kSecretKeys = {
+    "password", "oauthClientSecret", "key", "keyPassword", "awsSecretAccessKey", "awsSessionToken"};
+
+constexpr std::array<std::string_view, 6> kAwsKeys = {"awsRegion",          "awsAccessKeyId",
+                                                      "awsSecretAccessKey", "awsSessionToken",
+                                                      "awsRoleArn",         "awsRoleSessionName"};
 
 std::string Quote(std::string_view key) {
   // Built by appending: GCC 12 at -O3 warns (-Wrestrict, falsely) on
@@ -47,6 +58,48 @@ std::string_view Trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
+using Has = std::function<bool(std::string_view)>;
+
+// The aws* keys: only with sasl=aws_msk_iam, and consistent among themselves.
+Status CheckAwsKeys(const Has& has, const std::string& sasl) {
+  for (std::string_view key : kAwsKeys) {
+    if (sasl != "aws_msk_iam" && has(key)) {
+      return InvalidArgumentError("auth setting " + Quote(key) + " given but sasl is " + sasl);
+    }
+  }
+  if (sasl != "aws_msk_iam") return Status::Ok();
+  if (!has("awsRegion")) {
+    return InvalidArgumentError("auth setting \"awsRegion\" is required with sasl aws_msk_iam");
+  }
+  for (auto [key, other] : {std::pair{"awsAccessKeyId", "awsSecretAccessKey"},
+                            std::pair{"awsSecretAccessKey", "awsAccessKeyId"}}) {
+    if (has(key) && !has(other)) {
+      return InvalidArgumentError("auth setting " + Quote(other) + " is required with " +
+                                  Quote(key));
+    }
+  }
+  if (has("awsSessionToken") && !has("awsAccessKeyId")) {
+    return InvalidArgumentError(
+        "auth setting \"awsSessionToken\" given without \"awsAccessKeyId\" and "
+        "\"awsSecretAccessKey\"");
+  }
+  if (has("awsRoleSessionName") && !has("awsRoleArn")) {
+    return InvalidArgumentError("auth setting \"awsRoleSessionName\" given without \"awsRoleArn\"");
+  }
+  return Status::Ok();
+}
+
+MskIamSettings MskIamFrom(const std::function<std::string(std::string_view)>& get) {
+  MskIamSettings msk;
+  msk.region = get("awsRegion");
+  msk.access_key_id = get("awsAccessKeyId");
+  msk.secret_access_key = get("awsSecretAccessKey");
+  msk.session_token = get("awsSessionToken");
+  msk.role_arn = get("awsRoleArn");
+  msk.role_session_name = get("awsRoleSessionName");
+  return msk;
+}
+
 }  // namespace
 
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
@@ -63,16 +116,23 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
   };
 
   const std::string sasl = has("sasl") ? get("sasl") : "none";
-  const std::string tls = has("tls") ? get("tls") : "disable";
+  const bool msk_iam = sasl == "aws_msk_iam";
+  // MSK's IAM listener (port 9098) speaks TLS only.
+  const std::string tls = has("tls") ? get("tls") : msk_iam ? "enable" : "disable";
   if (sasl != "none" && sasl != "plain" && sasl != "scram_sha256" && sasl != "scram_sha512" &&
-      sasl != "oauthbearer") {
+      sasl != "oauthbearer" && !msk_iam) {
     return InvalidArgumentError(
         "auth setting \"sasl\" must be one of none, plain, scram_sha256, scram_sha512, "
-        "oauthbearer");
+        "oauthbearer, aws_msk_iam");
   }
   if (tls != "enable" && tls != "disable") {
     return InvalidArgumentError("auth setting \"tls\" must be enable or disable");
   }
+  if (msk_iam && tls != "enable") {
+    return InvalidArgumentError(
+        "auth setting \"tls\" must be enable with sasl aws_msk_iam (MSK's IAM listener is TLS)");
+  }
+  if (Status s = CheckAwsKeys(has, sasl); !s.ok()) return s;
 
   AuthConfig config;
   auto set = [&](std::string name, std::string value) {
@@ -157,6 +217,10 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
     set("sasl.oauthbearer.client.id", get("oauthClientId"));
     set("sasl.oauthbearer.client.secret", get("oauthClientSecret"));
     if (has("oauthScope")) set("sasl.oauthbearer.scope", get("oauthScope"));
+  } else if (msk_iam) {
+    // The token comes from our refresh callback (msk_iam_oauth.h).
+    set("sasl.mechanism", "OAUTHBEARER");
+    config.msk_iam = MskIamFrom(get);
   }
   if (ssl) {
     // librdkafka 2.x defaults to https already; set it so that no default

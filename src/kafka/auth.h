@@ -8,13 +8,21 @@
 // Keys (case-sensitive; every other key is rejected, naming the key):
 //
 //   sasl               none (default) | plain | scram_sha256 | scram_sha512 | oauthbearer
+//                      | aws_msk_iam
 //   username           SASL user           (plain, scram_*: required)
 //   password           SASL password       (plain, scram_*: required)        [secret]
 //   oauthTokenEndpointUri  OIDC token endpoint, https://...  (oauthbearer: required)
 //   oauthClientId      OIDC client id      (oauthbearer: required)
 //   oauthClientSecret  OIDC client secret  (oauthbearer: required)           [secret]
 //   oauthScope         OIDC scope          (oauthbearer: optional)
-//   tls                disable (default) | enable
+//   awsRegion          AWS region of the MSK cluster  (aws_msk_iam: required)
+//   awsAccessKeyId     static AWS credentials         (aws_msk_iam: optional,
+//   awsSecretAccessKey   both or neither)                                    [secret]
+//   awsSessionToken    with the static keys: their session token           [secret]
+//   awsRoleArn         a role to assume (STS AssumeRole) with the credentials found
+//   awsRoleSessionName its session name (with awsRoleArn; default groupscaler)
+//   tls                disable (default) | enable; aws_msk_iam: enable (default), never
+//                      disable (MSK's IAM listener, port 9098, is TLS only)
 //   ca | caFile        CA certificate(s), PEM text | path        (tls: optional, at most one)
 //   cert | certFile    client certificate, PEM text | path      (tls: optional, at most one)
 //   key | keyFile      client private key, PEM text | path      (tls: with cert; at most one)
@@ -26,6 +34,7 @@
 // certificate without a key, ... Secret values never appear in messages.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +46,17 @@ namespace groupscaler::kafka {
 
 using AuthSettings = std::map<std::string, std::string>;
 
+// sasl=aws_msk_iam: what the OAUTHBEARER token refresh needs (see
+// msk_iam_oauth.h). Empty strings are settings not given.
+struct MskIamSettings {
+  std::string region;
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+  std::string role_arn;
+  std::string role_session_name;
+};
+
 // The librdkafka configuration that realises AuthSettings, plus the secret
 // values that must be redacted wherever text could leak them.
 struct AuthConfig {
@@ -44,6 +64,9 @@ struct AuthConfig {
   std::vector<std::pair<std::string, std::string>> properties;
   // The values of secret settings (non-empty ones only).
   std::vector<std::string> secrets;
+  // Set for sasl=aws_msk_iam: every handle then needs the token refresh
+  // callback (InstallMskIamTokenRefresh), librdkafka has no token of its own.
+  std::optional<MskIamSettings> msk_iam;
 };
 
 // Validates `settings` and translates them. Errors are INVALID_ARGUMENT and

@@ -27,7 +27,8 @@ Status FromErr(rd_kafka_resp_err_t err, const std::string& what) {
 }  // namespace
 
 StatusOr<RdKafkaPtr> NewClient(rd_kafka_type_t type,
-                               const std::vector<std::pair<const char*, std::string>>& props) {
+                               const std::vector<std::pair<const char*, std::string>>& props,
+                               const std::function<void(rd_kafka_conf_t*)>& configure) {
   ConfPtr conf(rd_kafka_conf_new());
   // Without it, destroying a client waits for its threads' 1 s poll timeouts.
   Status term = Set(conf.get(), "internal.termination.signal", std::to_string(SIGIO));
@@ -36,6 +37,7 @@ StatusOr<RdKafkaPtr> NewClient(rd_kafka_type_t type,
     Status s = Set(conf.get(), name, value);
     if (!s.ok()) return s;
   }
+  if (configure) configure(conf.get());
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof(err));
   if (rk == nullptr) return InternalError(std::string("rd_kafka_new: ") + err);

@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,9 +24,11 @@ struct RdKafkaDeleter {
 using RdKafkaPtr = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
 
 // A client of `type` with `props` set, and a termination signal so that
-// destroying it does not wait for its threads' poll timeouts.
+// destroying it does not wait for its threads' poll timeouts. `configure`,
+// when given, sets what properties cannot (callbacks, the opaque).
 StatusOr<RdKafkaPtr> NewClient(rd_kafka_type_t type,
-                               const std::vector<std::pair<const char*, std::string>>& props);
+                               const std::vector<std::pair<const char*, std::string>>& props,
+                               const std::function<void(rd_kafka_conf_t*)>& configure = nullptr);
 
 class MockCluster {
  public:

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kafka/api_versions_probe.h"
+#include "kafka/msk_iam_oauth.h"
 #include "kafka/record_gaps.h"
 #include "kafka/statistics.h"
 
@@ -80,6 +81,9 @@ struct HandleContext {
   // ("sasl_ssl://HOST:PORT/bootstrap: SASL authentication error: ...");
   // cleared by a request that succeeds. Guarded by mu.
   std::string refused;
+  // sasl=aws_msk_iam: the token source of the refresh callback, shared by
+  // the reader's handles.
+  std::shared_ptr<MskIamTokenSource> msk_iam;
 };
 
 // Why a broker refused the client, if it did since the last success.
@@ -143,6 +147,7 @@ StatusOr<KafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::strin
   rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
   rd_kafka_conf_set_stats_cb(conf.get(), StatsCallback);
   rd_kafka_conf_set_error_cb(conf.get(), ErrorCallback);
+  if (ctx->msk_iam) InstallMskIamTokenRefresh<HandleContext>(conf.get());
   // A consumer handle that never subscribes, so never joins a group; its
   // metadata requests never ask the broker to auto-create a topic (a
   // producer's would).
@@ -151,7 +156,11 @@ StatusOr<KafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::strin
     return InvalidArgumentError("kafka client: " + Redact(err, ctx->secrets));
   }
   conf.release();  // owned by rk now
-  return KafkaPtr(rk);
+  KafkaPtr handle(rk);
+  if (ctx->msk_iam) {
+    if (Status s = StartMskIamTokenRefresh(rk); !s.ok()) return s;
+  }
+  return handle;
 }
 
 int RemainingMs(SteadyClock::time_point deadline) {
@@ -288,9 +297,13 @@ class RdKafkaLagReader final : public LagReader {
   }
 
   Status Init() {
+    if (auth_.msk_iam) {
+      msk_iam_ = std::make_shared<MskIamTokenSource>(*auth_.msk_iam, auth_.secrets);
+    }
     ctx_ = std::make_shared<HandleContext>();
     ctx_->name = "kafka " + servers_;
     ctx_->secrets = auth_.secrets;
+    ctx_->msk_iam = msk_iam_;
     auto rk = NewHandle(Properties(), ctx_.get());
     if (!rk.ok()) return rk.status();
     rk_ = std::move(rk).value();
@@ -306,6 +319,7 @@ class RdKafkaLagReader final : public LagReader {
     auto ctx = std::make_shared<HandleContext>();
     ctx->name = ctx_->name;
     ctx->secrets = auth_.secrets;
+    ctx->msk_iam = msk_iam_;
     auto rk = NewHandle(Properties(), ctx.get());
     if (!rk.ok()) return;  // keep the old one
     spdlog::info("{}: a group coordinator moved; renewing the client", ctx_->name);
@@ -903,6 +917,7 @@ class RdKafkaLagReader final : public LagReader {
       describe_ctx_ = std::make_shared<HandleContext>();
       describe_ctx_->name = ctx_->name + " (describe)";
       describe_ctx_->secrets = auth_.secrets;
+      describe_ctx_->msk_iam = msk_iam_;
       auto rk = NewHandle(Properties(), describe_ctx_.get());
       if (!rk.ok()) return false;
       describe_rk_ = std::move(rk).value();
@@ -1078,6 +1093,7 @@ class RdKafkaLagReader final : public LagReader {
     fetch_ctx_ = std::make_shared<HandleContext>();
     fetch_ctx_->name = ctx_->name + " (fetch)";
     fetch_ctx_->secrets = auth_.secrets;
+    fetch_ctx_->msk_iam = msk_iam_;
     std::vector<std::pair<std::string, std::string>> properties = {
         {"enable.partition.eof", "true"},
         {"enable.auto.offset.store", "false"},
@@ -1162,6 +1178,7 @@ class RdKafkaLagReader final : public LagReader {
   const ClusterConfig cluster_;
   ReaderOptions options_;
   const AuthConfig auth_;
+  std::shared_ptr<MskIamTokenSource> msk_iam_;  // sasl=aws_msk_iam only
   RealClock real_clock_;
   std::string servers_;
 
