@@ -37,21 +37,15 @@ using testing::ScriptSleeper;
 
 constexpr std::string_view kSource = "auth.properties";
 
-constexpr std::array<std::string_view, 15> kKeys = {"sasl",
-                                                    "username",
-                                                    "password",
-                                                    "oauthTokenEndpointUri",
-                                                    "oauthClientId",
-                                                    "oauthClientSecret",
-                                                    "oauthScope",
-                                                    "tls",
-                                                    "ca",
-                                                    "caFile",
-                                                    "cert",
-                                                    "certFile",
-                                                    "key",
-                                                    "keyFile",
-                                                    "keyPassword"};
+constexpr std::array<std::string_view, 18> kKeys = {"sasl",          "username",
+                                                    "password",      "oauthTokenEndpointUri",
+                                                    "oauthClientId", "oauthClientSecret",
+                                                    "oauthScope",    "oauthExtensions",
+                                                    "oauthCa",       "oauthCaFile",
+                                                    "tls",           "ca",
+                                                    "caFile",        "cert",
+                                                    "certFile",      "key",
+                                                    "keyFile",       "keyPassword"};
 constexpr std::array<std::string_view, 10> kValues = {
     "none",    "plain", "scram_sha256",      "scram_sha512",     "oauthbearer", "enable",
     "disable", "",      "https://idp/token", "/etc/kafka/ca.pem"};

@@ -14,6 +14,9 @@
 //   oauthClientId      OIDC client id      (oauthbearer: required)
 //   oauthClientSecret  OIDC client secret  (oauthbearer: required)           [secret]
 //   oauthScope         OIDC scope          (oauthbearer: optional)
+//   oauthExtensions    SASL extensions k=v,k2=v2 sent with the token  (oauthbearer: optional)
+//   oauthCa | oauthCaFile  CA of the token endpoint, PEM text | path  (oauthbearer: optional,
+//                      at most one; needs librdkafka 2.11, else rejected naming the key)
 //   tls                disable (default) | enable
 //   ca | caFile        CA certificate(s), PEM text | path        (tls: optional, at most one)
 //   cert | certFile    client certificate, PEM text | path      (tls: optional, at most one)
@@ -49,6 +52,9 @@ struct AuthConfig {
 // Validates `settings` and translates them. Errors are INVALID_ARGUMENT and
 // name the offending key, never its value.
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings);
+// The same for a librdkafka of `librdkafka_version` (rd_kafka_version()'s
+// format), which decides whether oauthCa and oauthCaFile can be honoured.
+StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafka_version);
 
 // Parses `key=value` lines (blank lines and lines starting with '#' skipped,
 // whitespace around key and value trimmed, the first '=' separates) into
