@@ -11,18 +11,6 @@
 namespace groupscaler::kafka {
 namespace {
 
-constexpr std::array<std::string_view, 18> kKnownKeys = {
-    "sasl",          "username",
-    "password",      "oauthTokenEndpointUri",
-    "oauthClientId", "oauthClientSecret",
-    "oauthScope",    "oauthExtensions",
-    "oauthCa",       "oauthCaFile",
-    "tls",           "ca",
-    "caFile",        "cert",
-    "certFile",      "key",
-    "keyFile",       "keyPassword",
-};
-
 // The first librdkafka with https.ca.pem and https.ca.location (the CA of
 // the OIDC token endpoint; before it libcurl used the system's CAs only).
 constexpr int kHttpsCaVersion = 0x020b0000;  // 2.11.0
@@ -100,7 +88,7 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafka_version) {
   for (const auto& [key, value] : settings) {
     bool known = false;
-    for (std::string_view k : kKnownKeys) known = known || k == key;
+    for (std::string_view k : kAuthKeys) known = known || k == key;
     if (!known) return InvalidArgumentError("unknown auth setting " + Quote(key));
     if (value.empty()) return InvalidArgumentError("auth setting " + Quote(key) + " is empty");
   }

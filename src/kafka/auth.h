@@ -28,6 +28,7 @@
 // `sasl`, TLS material without `tls: enable`, both `ca` and `caFile`, a
 // certificate without a key, ... Secret values never appear in messages.
 
+#include <array>
 #include <map>
 #include <string>
 #include <string_view>
@@ -39,6 +40,18 @@
 namespace groupscaler::kafka {
 
 using AuthSettings = std::map<std::string, std::string>;
+
+// Every key above.
+inline constexpr std::array<std::string_view, 18> kAuthKeys = {
+    "sasl",          "username",
+    "password",      "oauthTokenEndpointUri",
+    "oauthClientId", "oauthClientSecret",
+    "oauthScope",    "oauthExtensions",
+    "oauthCa",       "oauthCaFile",
+    "tls",           "ca",
+    "caFile",        "cert",
+    "certFile",      "key",
+    "keyFile",       "keyPassword"};
 
 // The librdkafka configuration that realises AuthSettings, plus the secret
 // values that must be redacted wherever text could leak them.

@@ -89,22 +89,31 @@ std::filesystem::path AuthFile(const std::string& secret) {
   return path;
 }
 
-// `groupscaler lag` of a fresh group on the OAUTH listener, --timeout-ms
-// `timeout_ms`.
-RunResult LagThroughOAuth(const std::string& secret, int timeout_ms) {
-  return Lag({"--bootstrap-servers", OAuthListener(), "--group", Unique("group"), "--topic", "any",
-              "--auth-file", AuthFile(secret).string(), "--timeout-ms",
-              std::to_string(timeout_ms)});
-}
+struct Failure {
+  RunResult run;
+  int token_requests = 0;  // while it ran
+  double seconds = 0;
+};
 
-// One line on stderr, exit 1, within the deadline (and 3 s for the process),
-// the secret nowhere.
-void ExpectOneLineFailure(const RunResult& r, double seconds, int timeout_ms,
-                          const std::string& secret) {
-  EXPECT_LT(seconds, timeout_ms / 1000.0 + 3);
-  EXPECT_EQ(r.exit_code, 1) << r.out;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_THAT(r.err + r.out, Not(HasSubstr(secret)));
+// `groupscaler lag` of a fresh group on the OAUTH listener with `secret`,
+// --timeout-ms `timeout_ms`, expected to fail with one line on stderr and
+// exit code 1 within the deadline (and 3 s for the process), the secret
+// nowhere. Prints what it saw under `what`.
+Failure LagFailsThroughOAuth(const std::string& what, const std::string& secret, int timeout_ms) {
+  const auto start = SteadyClock::now();
+  Failure f;
+  f.run =
+      Lag({"--bootstrap-servers", OAuthListener(), "--group", Unique("group"), "--topic", "any",
+           "--auth-file", AuthFile(secret).string(), "--timeout-ms", std::to_string(timeout_ms)});
+  f.seconds = SecondsSince(start);
+  f.token_requests = oauth->TokenRequestsSince(start);
+  std::cout << what << ": exit in " << f.seconds << " s, " << f.token_requests
+            << " token requests: " << f.run.err << std::flush;
+  EXPECT_LT(f.seconds, timeout_ms / 1000.0 + 3);
+  EXPECT_EQ(f.run.exit_code, 1) << f.run.out;
+  EXPECT_EQ(std::count(f.run.err.begin(), f.run.err.end(), '\n'), 1) << f.run.err;
+  EXPECT_THAT(f.run.err + f.run.out, Not(HasSubstr(secret)));
+  return f;
 }
 
 TEST(RealKafkaOAuth, ReadsTheExactLagThroughTheOAuthListener) {
@@ -133,47 +142,28 @@ TEST(RealKafkaOAuth, ReadsTheExactLagThroughTheOAuthListener) {
 // deadline of 11 s the endpoint sees a request every few seconds at most
 // (measured: 2 in 11 s).
 TEST(RealKafkaOAuth, WrongSecretIsOneLineNamingTheEndpointWithoutHammeringIt) {
-  const std::string wrong = "not-the-client-secret-4711";
-  constexpr int kTimeoutMs = 11000;
-  const auto start = SteadyClock::now();
-  const RunResult r = LagThroughOAuth(wrong, kTimeoutMs);
-  const double seconds = SecondsSince(start);
-  const int requests = oauth->TokenRequestsSince(start);
-  std::cout << "wrong secret: exit in " << seconds << " s, " << requests
-            << " token requests: " << r.err << std::flush;
-  ExpectOneLineFailure(r, seconds, kTimeoutMs, wrong);
-  EXPECT_THAT(r.err, HasSubstr(oauth->token_url()));
-  EXPECT_THAT(r.err, HasSubstr("invalid_client"));
-  EXPECT_GE(requests, 1);
-  EXPECT_LE(requests / seconds, 0.5) << requests << " token requests in " << seconds << " s";
+  const Failure f = LagFailsThroughOAuth("wrong secret", "not-the-client-secret-4711", 11000);
+  EXPECT_THAT(f.run.err, HasSubstr(oauth->token_url()));
+  EXPECT_THAT(f.run.err, HasSubstr("invalid_client"));
+  EXPECT_GE(f.token_requests, 1);
+  EXPECT_LE(f.token_requests / f.seconds, 0.5) << f.token_requests << " in " << f.seconds << " s";
 }
 
 // librdkafka refuses an expired token itself, before any broker sees it.
 TEST(RealKafkaOAuth, ExpiredTokenIsOneLineNamingTheEndpoint) {
   FaultScope fault(Fault::kExpiredToken);
-  constexpr int kTimeoutMs = 5000;
-  const auto start = SteadyClock::now();
-  const RunResult r = LagThroughOAuth(kOAuth.client_secret, kTimeoutMs);
-  const double seconds = SecondsSince(start);
-  std::cout << "expired token: exit in " << seconds << " s, " << oauth->TokenRequestsSince(start)
-            << " token requests: " << r.err << std::flush;
-  ExpectOneLineFailure(r, seconds, kTimeoutMs, kOAuth.client_secret);
-  EXPECT_THAT(r.err, HasSubstr(oauth->token_url()));
-  EXPECT_THAT(r.err, HasSubstr("unexpired"));
+  const Failure f = LagFailsThroughOAuth("expired token", kOAuth.client_secret, 5000);
+  EXPECT_THAT(f.run.err, HasSubstr(oauth->token_url()));
+  EXPECT_THAT(f.run.err, HasSubstr("unexpired"));
 }
 
 // The broker refuses a token for another audience: one line naming the
 // broker.
 TEST(RealKafkaOAuth, WrongAudienceIsTheBrokersRefusalInOneLine) {
   FaultScope fault(Fault::kWrongAudience);
-  constexpr int kTimeoutMs = 5000;
-  const auto start = SteadyClock::now();
-  const RunResult r = LagThroughOAuth(kOAuth.client_secret, kTimeoutMs);
-  const double seconds = SecondsSince(start);
-  std::cout << "wrong audience: exit in " << seconds << " s: " << r.err << std::flush;
-  ExpectOneLineFailure(r, seconds, kTimeoutMs, kOAuth.client_secret);
-  EXPECT_THAT(r.err, HasSubstr(kafka->address(0, KafkaListener::kOauthbearer)));
-  EXPECT_THAT(r.err, HasSubstr("OAUTHBEARER"));
+  const Failure f = LagFailsThroughOAuth("wrong audience", kOAuth.client_secret, 5000);
+  EXPECT_THAT(f.run.err, HasSubstr(kafka->address(0, KafkaListener::kOauthbearer)));
+  EXPECT_THAT(f.run.err, HasSubstr("OAUTHBEARER"));
 }
 
 }  // namespace
