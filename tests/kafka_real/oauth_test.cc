@@ -3,7 +3,8 @@
 // (support/oauth_server.h) through librdkafka's built-in OIDC grant and
 // reads the exact lag through the broker's OAUTH listener, which verifies
 // the token against the endpoint's JWKS (Kafka's own
-// OAuthBearerValidatorCallbackHandler). A wrong client secret, an expired
+// OAuthBearerValidatorCallbackHandler); the auth file's SASL extension
+// (oauthExtensions) goes along and the broker does not refuse it. A wrong client secret, an expired
 // token and a token for another audience each end within the deadline with
 // one line, the secret nowhere, and the endpoint is not hammered meanwhile.
 
@@ -85,7 +86,7 @@ std::filesystem::path AuthFile(const std::string& secret) {
   const std::filesystem::path path = kafka->dir() / (Unique("oauth") + ".auth");
   std::ofstream(path) << "sasl=oauthbearer\noauthTokenEndpointUri=" << oauth->token_url()
                       << "\noauthClientId=" << kOAuth.client_id << "\noauthClientSecret=" << secret
-                      << "\noauthScope=kafka.read\n";
+                      << "\noauthScope=kafka.read\noauthExtensions=traceId=groupscaler\n";
   return path;
 }
 
