@@ -37,21 +37,6 @@ using testing::ScriptSleeper;
 
 constexpr std::string_view kSource = "auth.properties";
 
-constexpr std::array<std::string_view, 15> kKeys = {"sasl",
-                                                    "username",
-                                                    "password",
-                                                    "oauthTokenEndpointUri",
-                                                    "oauthClientId",
-                                                    "oauthClientSecret",
-                                                    "oauthScope",
-                                                    "tls",
-                                                    "ca",
-                                                    "caFile",
-                                                    "cert",
-                                                    "certFile",
-                                                    "key",
-                                                    "keyFile",
-                                                    "keyPassword"};
 constexpr std::array<std::string_view, 10> kValues = {
     "none",    "plain", "scram_sha256",      "scram_sha512",     "oauthbearer", "enable",
     "disable", "",      "https://idp/token", "/etc/kafka/ca.pem"};
@@ -95,7 +80,7 @@ Generated Generate(FuzzedDataProvider& fdp) {
   Generated out;
   const int n = fdp.ConsumeIntegralInRange(0, 8);
   for (int i = 0; i < n && fdp.remaining_bytes() > 0; ++i) {
-    std::string key = fdp.ConsumeBool() ? std::string(fdp.PickValueInArray(kKeys))
+    std::string key = fdp.ConsumeBool() ? std::string(fdp.PickValueInArray(kafka::kAuthKeys))
                                         : fdp.ConsumeRandomLengthString(24);
     std::string value = fdp.ConsumeBool() ? std::string(fdp.PickValueInArray(kValues))
                                           : fdp.ConsumeRandomLengthString(64);

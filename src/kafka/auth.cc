@@ -1,6 +1,9 @@
 #include "kafka/auth.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <array>
+#include <cctype>
 #include <functional>
 #include <set>
 
@@ -9,29 +12,9 @@
 namespace groupscaler::kafka {
 namespace {
 
-constexpr std::array<std::string_view, 21> kKnownKeys = {
-    "sasl",
-    "username",
-    "password",
-    "oauthTokenEndpointUri",
-    "oauthClientId",
-    "oauthClientSecret",
-    "oauthScope",
-    "tls",
-    "ca",
-    "caFile",
-    "cert",
-    "certFile",
-    "key",
-    "keyFile",
-    "keyPassword",
-    "awsRegion",
-    "awsAccessKeyId",
-    "awsSecretAccessKey",
-    "awsSessionToken",
-    "awsRoleArn",
-    "awsRoleSessionName",
-};
+// The first librdkafka with https.ca.pem and https.ca.location (the CA of
+// the OIDC token endpoint; before it libcurl used the system's CAs only).
+constexpr int kHttpsCaVersion = 0x020b0000;  // 2.11.0
 
 constexpr std::array<std::string_view, 6> kSecretKeys = {
     "password", "oauthClientSecret", "key", "keyPassword", "awsSecretAccessKey", "awsSessionToken"};
@@ -89,6 +72,49 @@ Status CheckAwsKeys(const Has& has, const std::string& sasl) {
   return Status::Ok();
 }
 
+// "k=v,k2=v2" as librdkafka's sasl.oauthbearer.extensions takes it: every
+// item a non-empty key of letters, '=', a value.
+bool ValidExtensions(std::string_view text) {
+  while (true) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    const size_t eq = item.find('=');
+    if (eq == 0 || eq == std::string_view::npos) return false;
+    for (char c : item.substr(0, eq)) {
+      if (!std::isalpha(static_cast<unsigned char>(c))) return false;
+    }
+    if (comma == std::string_view::npos) return true;
+    text = text.substr(comma + 1);
+  }
+}
+
+// The oauth keys' values, given sasl oauthbearer and its required keys.
+Status CheckOauth(const AuthSettings& settings, int librdkafka_version) {
+  const std::string& uri = settings.at("oauthTokenEndpointUri");
+  if (uri.rfind("https://", 0) != 0 && uri.rfind("http://", 0) != 0) {
+    return InvalidArgumentError("auth setting \"oauthTokenEndpointUri\" must be an http(s):// URL");
+  }
+  if (auto it = settings.find("oauthExtensions");
+      it != settings.end() && !ValidExtensions(it->second)) {
+    return InvalidArgumentError(
+        "auth setting \"oauthExtensions\" must be key=value pairs separated by commas, keys of "
+        "letters only");
+  }
+  const bool ca = settings.count("oauthCa") > 0, ca_file = settings.count("oauthCaFile") > 0;
+  if (ca && ca_file) {
+    return InvalidArgumentError(
+        "auth settings \"oauthCa\" and \"oauthCaFile\" contradict: give one");
+  }
+  if ((ca || ca_file) && librdkafka_version < kHttpsCaVersion) {
+    return InvalidArgumentError(
+        "auth setting " + Quote(ca ? "oauthCa" : "oauthCaFile") +
+        " needs librdkafka 2.11 or later (https.ca.pem, https.ca.location); this one is " +
+        rd_kafka_version_str() +
+        ", whose token requests trust the system's CAs only: add the CA there instead");
+  }
+  return Status::Ok();
+}
+
 MskIamSettings MskIamFrom(const std::function<std::string(std::string_view)>& get) {
   MskIamSettings msk;
   msk.region = get("awsRegion");
@@ -103,9 +129,13 @@ MskIamSettings MskIamFrom(const std::function<std::string(std::string_view)>& ge
 }  // namespace
 
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
+  return BuildAuthConfig(settings, rd_kafka_version());
+}
+
+StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafka_version) {
   for (const auto& [key, value] : settings) {
     bool known = false;
-    for (std::string_view k : kKnownKeys) known = known || k == key;
+    for (std::string_view k : kAuthKeys) known = known || k == key;
     if (!known) return InvalidArgumentError("unknown auth setting " + Quote(key));
     if (value.empty()) return InvalidArgumentError("auth setting " + Quote(key) + " is empty");
   }
@@ -153,18 +183,14 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
       return InvalidArgumentError("auth setting " + Quote(key) + " is required with sasl " + sasl);
     }
   }
-  for (std::string_view key :
-       {"oauthTokenEndpointUri", "oauthClientId", "oauthClientSecret", "oauthScope"}) {
+  for (std::string_view key : {"oauthTokenEndpointUri", "oauthClientId", "oauthClientSecret",
+                               "oauthScope", "oauthExtensions", "oauthCa", "oauthCaFile"}) {
     if (sasl != "oauthbearer" && has(key)) {
       return InvalidArgumentError("auth setting " + Quote(key) + " given but sasl is " + sasl);
     }
   }
   if (sasl == "oauthbearer") {
-    const std::string uri = get("oauthTokenEndpointUri");
-    if (uri.rfind("https://", 0) != 0 && uri.rfind("http://", 0) != 0) {
-      return InvalidArgumentError(
-          "auth setting \"oauthTokenEndpointUri\" must be an http(s):// URL");
-    }
+    if (Status s = CheckOauth(settings, librdkafka_version); !s.ok()) return s;
   }
 
   for (std::string_view key :
@@ -217,6 +243,9 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
     set("sasl.oauthbearer.client.id", get("oauthClientId"));
     set("sasl.oauthbearer.client.secret", get("oauthClientSecret"));
     if (has("oauthScope")) set("sasl.oauthbearer.scope", get("oauthScope"));
+    if (has("oauthExtensions")) set("sasl.oauthbearer.extensions", get("oauthExtensions"));
+    if (has("oauthCa")) set("https.ca.pem", get("oauthCa"));
+    if (has("oauthCaFile")) set("https.ca.location", get("oauthCaFile"));
   } else if (msk_iam) {
     // The token comes from our refresh callback (msk_iam_oauth.h).
     set("sasl.mechanism", "OAUTHBEARER");

@@ -15,6 +15,9 @@
 //   oauthClientId      OIDC client id      (oauthbearer: required)
 //   oauthClientSecret  OIDC client secret  (oauthbearer: required)           [secret]
 //   oauthScope         OIDC scope          (oauthbearer: optional)
+//   oauthExtensions    SASL extensions k=v,k2=v2 sent with the token  (oauthbearer: optional)
+//   oauthCa | oauthCaFile  CA of the token endpoint, PEM text | path  (oauthbearer: optional,
+//                      at most one; needs librdkafka 2.11, else rejected naming the key)
 //   awsRegion          AWS region of the MSK cluster  (aws_msk_iam: required)
 //   awsAccessKeyId     static AWS credentials         (aws_msk_iam: optional,
 //   awsSecretAccessKey   both or neither)                                    [secret]
@@ -33,6 +36,7 @@
 // `sasl`, TLS material without `tls: enable`, both `ca` and `caFile`, a
 // certificate without a key, ... Secret values never appear in messages.
 
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -57,6 +61,32 @@ struct MskIamSettings {
   std::string role_session_name;
 };
 
+// Every key above.
+inline constexpr std::array<std::string_view, 24> kAuthKeys = {"sasl",
+                                                               "username",
+                                                               "password",
+                                                               "oauthTokenEndpointUri",
+                                                               "oauthClientId",
+                                                               "oauthClientSecret",
+                                                               "oauthScope",
+                                                               "oauthExtensions",
+                                                               "oauthCa",
+                                                               "oauthCaFile",
+                                                               "tls",
+                                                               "ca",
+                                                               "caFile",
+                                                               "cert",
+                                                               "certFile",
+                                                               "key",
+                                                               "keyFile",
+                                                               "keyPassword",
+                                                               "awsRegion",
+                                                               "awsAccessKeyId",
+                                                               "awsSecretAccessKey",
+                                                               "awsSessionToken",
+                                                               "awsRoleArn",
+                                                               "awsRoleSessionName"};
+
 // The librdkafka configuration that realises AuthSettings, plus the secret
 // values that must be redacted wherever text could leak them.
 struct AuthConfig {
@@ -72,6 +102,9 @@ struct AuthConfig {
 // Validates `settings` and translates them. Errors are INVALID_ARGUMENT and
 // name the offending key, never its value.
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings);
+// The same for a librdkafka of `librdkafka_version` (rd_kafka_version()'s
+// format), which decides whether oauthCa and oauthCaFile can be honoured.
+StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafka_version);
 
 // Parses `key=value` lines (blank lines and lines starting with '#' skipped,
 // whitespace around key and value trimmed, the first '=' separates) into

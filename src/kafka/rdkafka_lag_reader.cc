@@ -618,15 +618,18 @@ class RdKafkaLagReader final : public LagReader {
   }
 
   // "SASL_SSL, SCRAM-SHA-512": how the client meets the brokers, spelt as
-  // the brokers' listeners name it (librdkafka takes it in lower case).
+  // the brokers' listeners name it (librdkafka takes it in lower case);
+  // OAUTHBEARER names its token endpoint too, which a failed grant is about.
   std::string Security() const {
-    std::string protocol = "PLAINTEXT", mechanism;
+    std::string protocol = "PLAINTEXT", mechanism, endpoint;
     for (const auto& [name, value] : auth_.properties) {
       if (name == "security.protocol") protocol = value;
       if (name == "sasl.mechanism" || name == "sasl.mechanisms") mechanism = value;
+      if (name == "sasl.oauthbearer.token.endpoint.url") endpoint = value;
     }
     std::transform(protocol.begin(), protocol.end(), protocol.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (!endpoint.empty()) mechanism += " from token endpoint " + endpoint;
     return mechanism.empty() ? protocol : protocol + ", " + mechanism;
   }
 

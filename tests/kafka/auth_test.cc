@@ -126,7 +126,17 @@ INSTANTIATE_TEST_SUITE_P(
                          {"awsRoleArn", "arn:aws:iam::1:role/r"},
                          {"awsRoleSessionName", "gs"}},
             .expected = {{"security.protocol", "sasl_ssl"}, {"sasl.mechanism", "OAUTHBEARER"}},
-            .secrets = {"sk-secret", "st-secret"}}),
+            .secrets = {"sk-secret", "st-secret"}},
+        ValidCase{.name = "oauthbearer_extensions",
+                  .settings = {{"sasl", "oauthbearer"},
+                               {"oauthTokenEndpointUri", "http://127.0.0.1:8080/token"},
+                               {"oauthClientId", "cid"},
+                               {"oauthClientSecret", "cs-secret"},
+                               {"oauthExtensions", "logicalCluster=lkc-1,identityPoolId=pool-2"}},
+                  .expected = {{"security.protocol", "sasl_plaintext"},
+                               {"sasl.oauthbearer.extensions",
+                                "logicalCluster=lkc-1,identityPoolId=pool-2"}},
+                  .secrets = {"cs-secret"}}),
     [](const auto& info) { return info.param.name; });
 
 struct InvalidCase {
@@ -181,6 +191,22 @@ INSTANTIATE_TEST_SUITE_P(
                      {"password", "TOPSECRET"},
                      {"oauthClientId", "c"}},
                     "oauthClientId"},
+        InvalidCase{"oauth_extensions_not_pairs",
+                    {{"sasl", "oauthbearer"},
+                     {"oauthTokenEndpointUri", "https://x"},
+                     {"oauthClientId", "c"},
+                     {"oauthClientSecret", "TOPSECRET"},
+                     {"oauthExtensions", "pool=1,nopair"}},
+                    "oauthExtensions"},
+        InvalidCase{"oauth_ca_and_ca_file",
+                    {{"sasl", "oauthbearer"},
+                     {"oauthTokenEndpointUri", "https://x"},
+                     {"oauthClientId", "c"},
+                     {"oauthClientSecret", "TOPSECRET"},
+                     {"oauthCa", "PEM"},
+                     {"oauthCaFile", "/ca.pem"}},
+                    "oauthCaFile"},
+        InvalidCase{"oauth_ca_without_oauthbearer", {{"oauthCaFile", "/ca.pem"}}, "oauthCaFile"},
         InvalidCase{"ca_without_tls", {{"caFile", "/ca.pem"}}, "caFile"},
         InvalidCase{"ca_and_ca_file", {{"tls", "enable"}, {"ca", "PEM"}, {"caFile", "/x"}}, "ca"},
         InvalidCase{"cert_without_key", {{"tls", "enable"}, {"certFile", "/c"}}, "key"},
@@ -213,6 +239,34 @@ INSTANTIATE_TEST_SUITE_P(
                      {"awsSecretAccessKey", "TOPSECRET"}},
                     "awsSecretAccessKey"}),
     [](const auto& info) { return info.param.name; });
+
+// The token endpoint's CA needs https.ca.pem and https.ca.location, which
+// librdkafka has from 2.11.0 on; before, a CA given is refused by name
+// rather than ignored (libcurl would trust the system's CAs only).
+TEST(BuildAuthConfig, TokenEndpointCaNeedsLibrdkafka211) {
+  const AuthSettings settings = {{"sasl", "oauthbearer"},
+                                 {"oauthTokenEndpointUri", "https://idp/token"},
+                                 {"oauthClientId", "cid"},
+                                 {"oauthClientSecret", "TOPSECRET"},
+                                 {"oauthCaFile", "/etc/idp-ca.pem"}};
+  StatusOr<AuthConfig> old = BuildAuthConfig(settings, 0x020800ff);
+  ASSERT_FALSE(old.ok());
+  EXPECT_THAT(old.status().message(), HasSubstr("\"oauthCaFile\" needs librdkafka 2.11"));
+  EXPECT_THAT(old.status().message(), Not(HasSubstr("TOPSECRET")));
+
+  StatusOr<AuthConfig> fixed = BuildAuthConfig(settings, 0x020b00ff);
+  ASSERT_TRUE(fixed.ok()) << fixed.status().ToString();
+  const std::pair<std::string, std::string> want = {"https.ca.location", "/etc/idp-ca.pem"};
+  EXPECT_NE(std::find(fixed->properties.begin(), fixed->properties.end(), want),
+            fixed->properties.end());
+  AuthSettings pem = settings;
+  pem.erase("oauthCaFile");
+  pem["oauthCa"] = "-----BEGIN CERTIFICATE-----";
+  StatusOr<AuthConfig> with_pem = BuildAuthConfig(pem, 0x020b00ff);
+  ASSERT_TRUE(with_pem.ok());
+  EXPECT_EQ(with_pem->properties.back(),
+            (std::pair<std::string, std::string>{"https.ca.pem", "-----BEGIN CERTIFICATE-----"}));
+}
 
 TEST(Redact, ReplacesEveryOccurrenceOfEverySecret) {
   EXPECT_EQ(Redact("a s1 b s2 c s1", {"s1", "s2"}), "a [redacted] b [redacted] c [redacted]");

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "kafka/auth.h"
 #include "kube_test_util.h"
 #include "support/scripted_transport.h"
 
@@ -265,6 +266,37 @@ TEST_F(ClientTest, GetSecretDataDecodes) {
   auto broken = client_->GetSecretData("payments", "bad");
   ASSERT_FALSE(broken.ok());
   EXPECT_THAT(broken.status().message(), HasSubstr("\"k\""));
+}
+
+// The Secret of a CR's authSecretRef carries the keys of an --auth-file:
+// one with the OAuth keys gives the controller the librdkafka settings that
+// the same lines give `groupscaler lag`.
+TEST_F(ClientTest, OAuthSecretGivesTheSettingsOfTheSameAuthFile) {
+  auto file = kafka::ParseAuthText(
+      "sasl=oauthbearer\ntls=enable\noauthTokenEndpointUri=https://idp.example/token\n"
+      "oauthClientId=groupscaler\noauthClientSecret=s3cret/+=\noauthScope=kafka\n"
+      "oauthExtensions=logicalCluster=lkc-1,identityPoolId=pool-2\n",
+      "auth");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  std::string data;
+  for (const auto& [key, value] : *file) {
+    data += (data.empty() ? "\"" : ",\"") + key + "\":\"" + Base64Encode(value) + "\"";
+  }
+  ASSERT_TRUE(
+      server_
+          ->Upsert("secrets", R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"oauth",)"
+                              R"("namespace":"payments"},"data":{)" +
+                                  data + "}}")
+          .ok());
+  auto secret = client_->GetSecretData("payments", "oauth");
+  ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+  EXPECT_EQ(*secret, *file);
+  auto from_secret = kafka::BuildAuthConfig(*secret);
+  auto from_file = kafka::BuildAuthConfig(*file);
+  ASSERT_TRUE(from_secret.ok()) << from_secret.status().ToString();
+  ASSERT_TRUE(from_file.ok());
+  EXPECT_EQ(from_secret->properties, from_file->properties);
+  EXPECT_EQ(from_secret->secrets, std::vector<std::string>{"s3cret/+="});
 }
 
 TEST_F(ClientTest, LeaseLifecycle) {

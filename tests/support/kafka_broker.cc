@@ -30,9 +30,14 @@ namespace {
 using kafka::NewClient;
 using kafka::RdKafkaPtr;
 
-constexpr KafkaListener kAllListeners[] = {KafkaListener::kPlaintext, KafkaListener::kSaslPlaintext,
-                                           KafkaListener::kSsl,       KafkaListener::kMutualTls,
-                                           KafkaListener::kSaslSsl,   KafkaListener::kSslOtherHost};
+constexpr KafkaListener kAllListeners[] = {
+    KafkaListener::kPlaintext,  KafkaListener::kSaslPlaintext, KafkaListener::kSsl,
+    KafkaListener::kMutualTls,  KafkaListener::kSaslSsl,       KafkaListener::kSslOtherHost,
+    KafkaListener::kOauthbearer};
+
+// Kafka 4.x contacts no OAuth URL that this JVM system property does not
+// list (its default allows none).
+constexpr char kOAuthAllowedUrls[] = "org.apache.kafka.sasl.oauthbearer.allowed.urls";
 
 // One JVM per node on two cores: a small heap, the serial collector, and
 // only the C1 compiler (the brokers of a test start more than they run), and
@@ -178,6 +183,7 @@ bool IsTls(KafkaListener listener) {
 }
 
 std::string SecurityProtocol(KafkaListener listener) {
+  if (listener == KafkaListener::kOauthbearer) return "SASL_PLAINTEXT";
   return listener == KafkaListener::kMutualTls || listener == KafkaListener::kSslOtherHost
              ? "SSL"
              : ListenerName(listener);
@@ -290,6 +296,8 @@ std::string ListenerName(KafkaListener listener) {
       return "SASL_SSL";
     case KafkaListener::kSslOtherHost:
       return "OTHERHOST";
+    case KafkaListener::kOauthbearer:
+      return "OAUTH";
   }
   return "";
 }
@@ -351,6 +359,10 @@ Status KafkaCluster::Prepare() {
                                    " is missing: run scripts/setup (scripts/setup-kafka)");
   }
   if (JavaBinary().empty()) return FailedPreconditionError("java is missing: run scripts/setup");
+  if (options_.listeners.count(KafkaListener::kOauthbearer) > 0 &&
+      options_.oauth.jwks_url.empty()) {
+    return InvalidArgumentError("the OAUTH listener needs Options::oauth.jwks_url");
+  }
   std::filesystem::create_directories(dir_);
   cluster_id_ = NewClusterId();
   if (Status s = WriteFile(dir_ / "log4j2.properties", kLog4j2); !s.ok()) return s;
@@ -396,8 +408,8 @@ Status KafkaCluster::WritePki() {
 // the test bed's settings, SASL and TLS, then Options::server_properties
 // (the last of a repeated key wins).
 std::string KafkaCluster::ServerProperties(const Node& node) const {
-  return NodeProperties(node) + TestBedProperties(brokers()) + SaslProperties() + TlsProperties() +
-         ExtraProperties(options_.server_properties);
+  return NodeProperties(node) + TestBedProperties(brokers()) + SaslProperties() +
+         OAuthProperties() + TlsProperties() + ExtraProperties(options_.server_properties);
 }
 
 std::string KafkaCluster::NodeProperties(const Node& node) const {
@@ -439,6 +451,25 @@ std::string KafkaCluster::SaslProperties() const {
   return p;
 }
 
+// OAUTHBEARER alone, tokens verified by Kafka's own validator against the
+// JWKS. The login module's unsecured token is never used: no client
+// connection leaves from this listener (inter-broker is PLAINTEXT), but the
+// broker logs in on every SASL listener it opens.
+std::string KafkaCluster::OAuthProperties() const {
+  if (options_.listeners.count(KafkaListener::kOauthbearer) == 0) return "";
+  const std::string prefix = "listener.name.oauth.";
+  const std::string mechanism = prefix + "oauthbearer.";
+  return Lines({prefix + "sasl.enabled.mechanisms=OAUTHBEARER",
+                mechanism +
+                    "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer."
+                    "OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"broker\";",
+                mechanism + "sasl.server.callback.handler.class=org.apache.kafka.common.security."
+                            "oauthbearer.OAuthBearerValidatorCallbackHandler",
+                mechanism + "sasl.oauthbearer.jwks.endpoint.url=" + options_.oauth.jwks_url,
+                mechanism + "sasl.oauthbearer.expected.issuer=" + options_.oauth.issuer,
+                mechanism + "sasl.oauthbearer.expected.audience=" + options_.oauth.audience});
+}
+
 // PEM key and certificates inline, so that no keytool or JKS is needed (a
 // PEM key store in a file would need an encrypted key).
 std::string KafkaCluster::TlsProperties() const {
@@ -464,6 +495,9 @@ std::vector<std::string> KafkaCluster::Java(const std::string& heap) const {
       "-Djava.awt.headless=true",
       "-Dlog4j2.configurationFile=" + (dir_ / "log4j2.properties").string()};
   argv.insert(argv.end(), flags.begin(), flags.end());
+  if (!options_.oauth.jwks_url.empty()) {
+    argv.push_back(std::string("-D") + kOAuthAllowedUrls + "=" + options_.oauth.jwks_url);
+  }
   const std::filesystem::path archive = ToolsDir() / "classes.jsa";
   if (std::filesystem::exists(archive)) {
     // A stale archive (another JDK, a changed jar) is ignored silently.
@@ -635,6 +669,7 @@ KafkaClientConfig KafkaCluster::ClientConfig(KafkaListener listener,
     config.push_back({"sasl.username", user.username});
     config.push_back({"sasl.password", user.password});
   }
+  if (listener == KafkaListener::kOauthbearer) config.push_back({"sasl.mechanism", "OAUTHBEARER"});
   if (IsTls(listener)) {
     config.push_back({"ssl.ca.location", ca_path().string()});
     config.push_back({"ssl.endpoint.identification.algorithm", "https"});

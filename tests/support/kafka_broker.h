@@ -17,7 +17,12 @@
 //   MTLS            TLS that requires a client certificate (client_cert_path)
 //   SASL_SSL        the SASL mechanisms over TLS;
 //   OTHERHOST       TLS as SSL, but on 127.0.0.2, which the certificate
-//                   does not name: hostname verification must refuse it.
+//                   does not name: hostname verification must refuse it;
+//   OAUTH           SASL_PLAINTEXT with OAUTHBEARER only: Kafka's
+//                   OAuthBearerValidatorCallbackHandler verifies each JWT
+//                   against the JWKS of Options::oauth (signature, exp,
+//                   issuer, audience); opt-in, as it needs that endpoint
+//                   running before Start() (e.g. support/oauth_server.h).
 // Clients connect to 127.0.0.1, which the certificate names, so hostname
 // verification stays on (ClientConfig() turns it on explicitly). librdkafka
 // before 2.6.1 (Debian 12 has 2.0.2) fails SCRAM against Kafka 4.x (its
@@ -57,10 +62,18 @@
 
 namespace groupscaler::testing {
 
-enum class KafkaListener { kPlaintext, kSaslPlaintext, kSsl, kMutualTls, kSaslSsl, kSslOtherHost };
+enum class KafkaListener {
+  kPlaintext,
+  kSaslPlaintext,
+  kSsl,
+  kMutualTls,
+  kSaslSsl,
+  kSslOtherHost,
+  kOauthbearer
+};
 
-// "PLAINTEXT", "SASL_PLAINTEXT", "SSL", "MTLS", "SASL_SSL", "OTHERHOST": the
-// listener's name in the brokers' configuration.
+// "PLAINTEXT", "SASL_PLAINTEXT", "SSL", "MTLS", "SASL_SSL", "OTHERHOST",
+// "OAUTH": the listener's name in the brokers' configuration.
 std::string ListenerName(KafkaListener listener);
 
 // A SASL user every broker accepts, for one mechanism.
@@ -96,6 +109,15 @@ class KafkaCluster {
     // Each broker's -Xmx: enough for a test's few hundred partitions; the
     // benchmark's 16,000 need more.
     std::string heap = "256m";
+    // With KafkaListener::kOauthbearer (required then): where the brokers
+    // fetch the keys that verify tokens (also the one URL their JVMs allow,
+    // org.apache.kafka.sasl.oauthbearer.allowed.urls), and the issuer and
+    // audience a token must carry.
+    struct OAuth {
+      std::string jwks_url;
+      std::string issuer;
+      std::string audience;
+    } oauth;
   };
 
   static StatusOr<std::unique_ptr<KafkaCluster>> Start(const std::filesystem::path& dir,
@@ -116,7 +138,8 @@ class KafkaCluster {
 
   // librdkafka settings of a client of `listener`: bootstrap.servers,
   // security.protocol, and for SASL the user of `sasl_mechanism`, for TLS
-  // the CA, hostname verification, and for MTLS the client certificate.
+  // the CA, hostname verification, and for MTLS the client certificate;
+  // for OAUTH the mechanism only (the token endpoint is the caller's).
   KafkaClientConfig ClientConfig(KafkaListener listener,
                                  const std::string& sasl_mechanism = "PLAIN") const;
 
@@ -191,6 +214,7 @@ class KafkaCluster {
   std::string ServerProperties(const Node& node) const;
   std::string NodeProperties(const Node& node) const;
   std::string SaslProperties() const;
+  std::string OAuthProperties() const;
   std::string TlsProperties() const;
   Status FormatAll();
   Status Spawn(Node& node);
