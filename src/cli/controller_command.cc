@@ -342,13 +342,7 @@ Command AddControllerCommand(CLI::App& parent) {
       ->check(CLI::IsMember({"json", "text"}));
   return Command{app, [flags] {
                    try {
-                     const int exit_code = RunController(*flags);
-                     // The readers are gone; so that their handles' last
-                     // threads and TLS state end before the process does.
-                     if (!kafka::AwaitHandlesDestroyed(std::chrono::seconds(1))) {
-                       spdlog::warn("exiting before every Kafka client finished closing");
-                     }
-                     return exit_code;
+                     return RunController(*flags);
                    } catch (const std::exception& e) {
                      std::cerr << "groupscaler controller: internal error: " << e.what() << "\n";
                      return kExitError;

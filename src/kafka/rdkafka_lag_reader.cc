@@ -1242,10 +1242,6 @@ StatusOr<std::unique_ptr<LagReader>> NewRdKafkaLagReader(const ClusterConfig& cl
   return std::unique_ptr<LagReader>(std::move(reader));
 }
 
-bool AwaitHandlesDestroyed(std::chrono::milliseconds timeout) {
-  return rd_kafka_wait_destroyed(static_cast<int>(timeout.count())) == 0;
-}
-
 LagReaderFactory RdKafkaLagReaderFactory(ReaderOptions options) {
   return [options = std::move(options)](const ClusterConfig& cluster) {
     return NewRdKafkaLagReader(cluster, options);

@@ -88,11 +88,4 @@ StatusOr<std::unique_ptr<LagReader>> NewRdKafkaLagReader(const ClusterConfig& cl
 // readers with `options`.
 LagReaderFactory RdKafkaLagReaderFactory(ReaderOptions options = {});
 
-// Waits up to `timeout` until librdkafka has finished destroying every
-// handle (rd_kafka_wait_destroyed): a handle with requests still in flight
-// (a broker down) finishes after rd_kafka_destroy returns, and one given up
-// on a detached thread later still. False if some were not done in time.
-// For a process about to exit, after its readers are gone.
-bool AwaitHandlesDestroyed(std::chrono::milliseconds timeout);
-
 }  // namespace groupscaler::kafka
