@@ -4,10 +4,12 @@
 
 #include "kafka/aws_credentials.h"
 
-#include <cpprest/base_uri.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+
+// After gtest: cpprestsdk's U() macro breaks gtest's templates that follow it.
+#include <cpprest/base_uri.h>
 
 #include <filesystem>
 #include <fstream>
@@ -107,7 +109,8 @@ TEST_F(AwsCredentialsTest, WebIdentityAsksStsAsAwsDocuments) {
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].method, "POST");
   EXPECT_EQ(requests[0].path_and_query, "/");
-  EXPECT_THAT(requests[0].headers.at("content-type"), HasSubstr("application/x-www-form-urlencoded"));
+  EXPECT_THAT(requests[0].headers.at("content-type"),
+              HasSubstr("application/x-www-form-urlencoded"));
   EXPECT_EQ(Form(requests[0].body),
             (std::map<std::string, std::string>{{"Action", "AssumeRoleWithWebIdentity"},
                                                 {"RoleArn", "arn:aws:iam::123456789012:role/r"},
