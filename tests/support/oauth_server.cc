@@ -150,7 +150,13 @@ struct OAuthServer::Impl {
 
   static void Reply(http_request& request, web::http::status_code code,
                     const nlohmann::json& body) {
-    request.reply(code, body.dump(), "application/json").wait();
+    // A body of bytes: reply(code, std::string, ...) goes through a string
+    // stream buffer that UBSan's vptr check flags inside cpprestsdk.
+    const std::string text = body.dump();
+    web::http::http_response response(code);
+    response.set_body(std::vector<unsigned char>(text.begin(), text.end()));
+    response.headers().set_content_type("application/json");
+    request.reply(response).wait();
   }
 
   std::pair<web::http::status_code, nlohmann::json> Grant(const http_request& request,
