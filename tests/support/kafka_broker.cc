@@ -147,6 +147,9 @@ int ListenPort(std::set<int>& taken) {
 }
 
 // Whether a broker's log has an ERROR line that calls itself fatal.
+// What a broker logs once every listener is bound and serving.
+constexpr char kStartedLine[] = "Kafka Server started";
+
 bool HasFatalError(const std::string& log) {
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
@@ -572,7 +575,11 @@ Status KafkaCluster::WaitAnswers(int id, std::chrono::milliseconds timeout,
         }
         last = "it answered with " + std::to_string((*md)->broker_cnt) + " of " +
                std::to_string(brokers()) + " brokers";
-        return (*md)->orig_broker_id == id && (*md)->broker_cnt == brokers();
+        if ((*md)->orig_broker_id != id || (*md)->broker_cnt != brokers()) return false;
+        // PLAINTEXT answers before the other listeners are bound: one whose
+        // port was taken meanwhile still stops the broker after this.
+        last = "it answered but has not logged \"" + std::string(kStartedLine) + "\"";
+        return log(id).find(kStartedLine) != std::string::npos;
       },
       timeout);
   if (failed) {
