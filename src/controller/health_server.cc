@@ -11,6 +11,8 @@
 #include <cstring>
 #include <utility>
 
+#include "common/host_port.h"
+
 namespace groupscaler::controller {
 namespace {
 
@@ -36,16 +38,13 @@ std::string Errno(const std::string& what) { return what + ": " + std::strerror(
 
 StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::string& bind_address,
                                                             std::function<bool()> ready) {
-  const size_t colon = bind_address.rfind(':');
-  if (colon == std::string::npos) {
+  StatusOr<HostPort> address = ParseHostPort(bind_address);
+  if (!address.ok()) {
     return InvalidArgumentError("health probe address '" + bind_address +
-                                "' is not host:port or :port");
+                                "' is not host:port or :port: " + address.status().message());
   }
-  std::string host = bind_address.substr(0, colon);
-  const std::string port = bind_address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  const std::string& host = address->host;
+  const std::string port = std::to_string(address->port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

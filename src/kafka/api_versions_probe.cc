@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include "common/host_port.h"
+
 namespace groupscaler::kafka {
 namespace {
 
@@ -63,13 +65,13 @@ int16_t GetInt16(const uint8_t* p) {
 StatusOr<bool> BrokerSupportsApi(const std::string& host_port, int16_t api_key,
                                  std::chrono::milliseconds timeout) {
   const auto deadline = SteadyClock::now() + timeout;
-  const auto colon = host_port.rfind(':');
-  if (colon == std::string::npos) return InvalidArgumentError("expected host:port: " + host_port);
-  std::string host = host_port.substr(0, colon);
-  const std::string port = host_port.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
+  StatusOr<HostPort> address = ParseHostPort(host_port);
+  if (!address.ok()) {
+    return InvalidArgumentError("expected host:port: " + host_port + ": " +
+                                address.status().message());
   }
+  const std::string& host = address->host;
+  const std::string port = std::to_string(address->port);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;

@@ -1,6 +1,7 @@
 #include "kube/config.h"
 
 #include "common/files.h"
+#include "common/host_port.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -234,8 +235,7 @@ StatusOr<RestConfig> LoadInClusterConfig(const EnvLookup& env, const InClusterPa
   }
   RestConfig config;
   config.source = "in-cluster service account";
-  bool ipv6 = host->find(':') != std::string::npos && host->front() != '[';
-  config.server = "https://" + (ipv6 ? "[" + *host + "]" : *host) + ":" + *port;
+  config.server = "https://" + FormatHostPort(*host, *port);
   auto token = std::make_shared<FileTokenSource>(paths.token_file);
   if (auto t = token->Token(); !t.ok()) {
     return InvalidArgumentError("in-cluster config: " + t.status().message());

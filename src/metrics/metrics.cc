@@ -17,6 +17,8 @@
 #include <exception>
 #include <vector>
 
+#include "common/host_port.h"
+
 namespace groupscaler::metrics {
 namespace {
 
@@ -196,16 +198,14 @@ Metrics::~Metrics() = default;
 Status Metrics::Serve(const std::string& bind_address) {
   if (exposer_)
     return FailedPreconditionError("metrics are already served on port " + std::to_string(port_));
-  const size_t colon = bind_address.rfind(':');
-  const std::string host = colon == std::string::npos ? "" : bind_address.substr(0, colon);
-  const std::string port = colon == std::string::npos ? "" : bind_address.substr(colon + 1);
-  const bool port_ok = !port.empty() && port.size() <= 5 &&
-                       port.find_first_not_of("0123456789") == std::string::npos &&
-                       std::stoi(port) <= 65535;
-  if (!port_ok || host.find(':') != std::string::npos) {
+  StatusOr<HostPort> address = ParseHostPort(bind_address);
+  // civetweb, as prometheus-cpp builds it, listens on IPv4 only.
+  if (!address.ok() || address->host.find(':') != std::string::npos) {
     return InvalidArgumentError("metrics address '" + bind_address +
                                 "' is not host:port or :port (IPv4)");
   }
+  const std::string& host = address->host;
+  const std::string port = std::to_string(address->port);
   try {
     // civetweb: a bare port listens on every IPv4 interface.
     exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
