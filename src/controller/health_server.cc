@@ -11,26 +11,11 @@
 #include <cstring>
 #include <utility>
 
+#include "common/fd.h"
 #include "common/host_port.h"
 
 namespace groupscaler::controller {
 namespace {
-
-// Owns a file descriptor until released.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 

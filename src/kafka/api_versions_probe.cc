@@ -12,26 +12,13 @@
 #include <memory>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/host_port.h"
 
 namespace groupscaler::kafka {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 int RemainingMs(SteadyClock::time_point deadline) {
   auto left =

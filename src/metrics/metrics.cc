@@ -15,8 +15,10 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/host_port.h"
 
 namespace groupscaler::metrics {
@@ -88,14 +90,13 @@ std::string WhyCannotListen(const std::string& host, const std::string& port) {
       rc != 0) {
     return ::gai_strerror(rc);
   }
-  std::string why = "cannot listen";
-  const int fd = ::socket(found->ai_family, found->ai_socktype, found->ai_protocol);
-  if (fd < 0 || ::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 1) != 0) {
-    why = std::strerror(errno);
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
+  const Fd fd(::socket(found->ai_family, found->ai_socktype, found->ai_protocol));
+  if (fd.get() < 0 || ::bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0 ||
+      ::listen(fd.get(), 1) != 0) {
+    return std::strerror(errno);
   }
-  if (fd >= 0) ::close(fd);
-  ::freeaddrinfo(found);
-  return why;
+  return "cannot listen";
 }
 
 }  // namespace
