@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time_format.h"
+
 namespace groupscaler::controller {
 namespace {
 
@@ -52,19 +54,6 @@ const json* FindCondition(const json& status, const std::string& type) {
 }
 
 }  // namespace
-
-std::string FormatTime(Timestamp t) {
-  using namespace std::chrono;
-  const sys_seconds secs = floor<seconds>(t);
-  const sys_days day = floor<days>(secs);
-  const year_month_day ymd(day);
-  const hh_mm_ss hms(secs - day);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                int(hms.minutes().count()), int(hms.seconds().count()));
-  return buf;
-}
 
 void ReportDecision(const policy::Decision& decision, StatusReport* report) {
   report->max_lag_seconds = decision.max_time_lag_seconds;
@@ -145,12 +134,12 @@ std::optional<std::string> StatusPatch(const StatusReport& report, std::string_v
   } else {
     patch["stalledPartitions"] = nullptr;
   }
-  if (report.last_scale_time) patch["lastScaleTime"] = FormatTime(*report.last_scale_time);
+  if (report.last_scale_time) patch["lastScaleTime"] = FormatRfc3339(*report.last_scale_time);
 
   json conditions = json::array();
   for (const Condition& c : report.conditions) {
     const std::string status = StatusName(c.status);
-    std::string transition = FormatTime(now);
+    std::string transition = FormatRfc3339(now);
     if (const json* old = FindCondition(stored, c.type)) {
       if (old->value("status", "") == status && old->contains("lastTransitionTime")) {
         transition = old->value("lastTransitionTime", transition);

@@ -100,8 +100,4 @@ Condition StalledCondition(const policy::Decision& decision, int64_t stall_secon
 std::optional<std::string> StatusPatch(const StatusReport& report, std::string_view object_json,
                                        Timestamp now);
 
-// RFC 3339 at whole seconds, UTC ("2026-01-02T03:04:05Z"), as Kubernetes
-// writes metav1.Time.
-std::string FormatTime(Timestamp t);
-
 }  // namespace groupscaler::controller

@@ -4,6 +4,8 @@
 
 #include "kube/kube_client.h"
 
+#include "common/time_format.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -105,18 +107,6 @@ StatusOr<value> Parse(const std::string& text, std::string_view what) {
 
 Autoscaler AutoscalerOf(const value& obj) { return {MetaOf(obj), obj.serialize()}; }
 
-std::string FormatSeconds(Timestamp t) {
-  // Not system_clock::to_time_t: it goes through nanoseconds, which overflow
-  // past the year 2262 (a Lease's times come back from the server). Floored,
-  // so that a time before 1970 names its own second.
-  std::time_t secs = std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count();
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string WithFieldManager(const std::string& path, const ClientOptions& options) {
   return path + "?fieldManager=" + Escape(options.field_manager);
 }
@@ -199,8 +189,8 @@ value EventToJson(const Event& event, const std::string& name, Timestamp now) {
   v["type"] = value::string(event.type == EventType::kWarning ? "Warning" : "Normal");
   v["source"] = value::object();
   v["source"]["component"] = value::string("groupscaler");
-  v["firstTimestamp"] = value::string(FormatSeconds(now));
-  v["lastTimestamp"] = value::string(FormatSeconds(now));
+  v["firstTimestamp"] = value::string(FormatRfc3339(now));
+  v["lastTimestamp"] = value::string(FormatRfc3339(now));
   v["count"] = value::number(1);
   v["reportingComponent"] = value::string("groupscaler");
   return v;
@@ -367,7 +357,7 @@ std::vector<HpaInfo> HpasTargeting(const std::vector<HpaInfo>& hpas, const Workl
 }
 
 std::string FormatMicroTime(Timestamp t) {
-  std::string s = FormatSeconds(t);
+  std::string s = FormatRfc3339(t);
   const auto ms = (t - std::chrono::floor<std::chrono::seconds>(t)).count();  // 0-999
   char frac[32];
   std::snprintf(frac, sizeof frac, ".%03d000Z", static_cast<int>(ms));
@@ -541,7 +531,7 @@ Status KubeClient::RaiseEventCount(const Event& event, Timestamp now, EventSerie
                                    const std::string& key) {
   value patch = value::object();
   patch["count"] = value::number(series.count + 1);
-  patch["lastTimestamp"] = value::string(FormatSeconds(now));
+  patch["lastTimestamp"] = value::string(FormatRfc3339(now));
   auto body = rest_.Call(
       "PATCH",
       WithFieldManager(Path("/api/v1", event.involved.namespace_name, "events", series.name),

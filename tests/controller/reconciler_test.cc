@@ -511,10 +511,6 @@ TEST(SplitKey, Cases) {
   EXPECT_EQ(MakeKey("a", "b"), "a/b");
 }
 
-TEST(FormatTime, WholeSecondsUtc) {
-  EXPECT_EQ(FormatTime(Timestamp{milliseconds(1'767'323'045'678)}), "2026-01-02T03:04:05Z");
-}
-
 TEST(StatusPatch, UnknownLagRemovesTheFieldNeverWritesZero) {
   StatusReport report{.observed_generation = 3, .total_lag = std::nullopt};
   const std::optional<std::string> patch =
