@@ -7,10 +7,7 @@
 namespace groupscaler::demo {
 namespace {
 
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
-};
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using kafka::ConfPtr;
 
 StatusOr<ConfPtr> NewConf(const std::vector<std::pair<const char*, std::string>>& props) {
   ConfPtr conf(rd_kafka_conf_new());

@@ -6,22 +6,10 @@
 #include <utility>
 
 #include "kafka/auth.h"
+#include "kafka/rdkafka_ptr.h"
 
 namespace groupscaler::kafka {
 namespace {
-
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
-};
-struct OptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
-};
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
-using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
-using OptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter>;
 
 // Sends one admin request with `send` and returns the event it ended with;
 // errors begin with `what`.
@@ -29,7 +17,7 @@ StatusOr<EventPtr> Request(
     rd_kafka_t* rk, rd_kafka_admin_op_t op, std::chrono::milliseconds timeout,
     const std::string& what, const std::vector<std::string>& secrets,
     const std::function<void(const rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& send) {
-  OptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
+  AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
   char err[512];
   const int ms = static_cast<int>(timeout.count());
   rd_kafka_AdminOptions_set_request_timeout(options.get(), ms, err, sizeof(err));

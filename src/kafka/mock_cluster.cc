@@ -6,11 +6,6 @@
 namespace groupscaler::kafka {
 namespace {
 
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
-};
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-
 Status Set(rd_kafka_conf_t* conf, const char* name, const std::string& value) {
   char err[512];
   if (rd_kafka_conf_set(conf, name, value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {

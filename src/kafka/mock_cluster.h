@@ -15,13 +15,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kafka/rdkafka_ptr.h"
 
 namespace groupscaler::kafka {
-
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using RdKafkaPtr = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
 
 // A client of `type` with `props` set, and a termination signal so that
 // destroying it does not wait for its threads' poll timeouts. `configure`,

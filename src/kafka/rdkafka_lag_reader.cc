@@ -14,6 +14,7 @@
 
 #include "kafka/api_versions_probe.h"
 #include "kafka/msk_iam_oauth.h"
+#include "kafka/rdkafka_ptr.h"
 #include "kafka/record_gaps.h"
 #include "kafka/statistics.h"
 
@@ -22,51 +23,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// ---------------------------------------------------------------------------
-// RAII for librdkafka handles.
-
-struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
-};
-struct ListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* l) const {
-    rd_kafka_topic_partition_list_destroy(l);
-  }
-};
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
-};
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
-};
-struct AdminOptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
-};
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
-};
-struct ListGroupOffsetsDeleter {
-  void operator()(rd_kafka_ListConsumerGroupOffsets_t* r) const {
-    rd_kafka_ListConsumerGroupOffsets_destroy(r);
-  }
-};
-using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
-using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
-using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
-using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
-using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
-using ListGroupOffsetsPtr =
-    std::unique_ptr<rd_kafka_ListConsumerGroupOffsets_t, ListGroupOffsetsDeleter>;
 
 // What librdkafka's callbacks reach through the handle's opaque. Shared, so
 // that a handle abandoned to a background destroy (see ParkHandle) never
@@ -132,8 +88,8 @@ int StatsCallback(rd_kafka_t*, char* json, size_t len, void* opaque) {
   return 0;  // librdkafka frees json
 }
 
-StatusOr<KafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::string>>& properties,
-                             HandleContext* ctx) {
+StatusOr<RdKafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::string>>& properties,
+                               HandleContext* ctx) {
   ConfPtr conf(rd_kafka_conf_new());
   char err[512];
   for (const auto& [name, value] : properties) {
@@ -156,7 +112,7 @@ StatusOr<KafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::strin
     return InvalidArgumentError("kafka client: " + Redact(err, ctx->secrets));
   }
   conf.release();  // owned by rk now
-  KafkaPtr handle(rk);
+  RdKafkaPtr handle(rk);
   if (ctx->msk_iam) {
     if (Status s = StartMskIamTokenRefresh(rk); !s.ok()) return s;
   }
@@ -704,7 +660,7 @@ class RdKafkaLagReader final : public LagReader {
         for (const TopicPartition& tp : pending) out[tp].err = RD_KAFKA_RESP_ERR__TIMED_OUT;
         break;
       }
-      ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(pending.size())));
+      PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(pending.size())));
       for (const TopicPartition& tp : pending) {
         rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
             which;
@@ -808,7 +764,7 @@ class RdKafkaLagReader final : public LagReader {
   std::vector<CommittedResult> FetchCommitted(const std::vector<GroupQuery>& groups,
                                               SteadyClock::time_point deadline) {
     std::vector<CommittedResult> results(groups.size());
-    std::vector<ListPtr> lists(groups.size());
+    std::vector<PartitionListPtr> lists(groups.size());
     std::vector<int> attempts(groups.size(), 0);
     if (!offsets_queue_) offsets_queue_.reset(rd_kafka_queue_new(rk_.get()));
     const std::set<std::string> unanswered = UnansweredOffsetFetches();
@@ -1058,7 +1014,7 @@ class RdKafkaLagReader final : public LagReader {
 
   std::map<RecordGap, int64_t> CountRound(const std::vector<RecordGap>& round,
                                           SteadyClock::time_point deadline) {
-    ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(round.size())));
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(round.size())));
     std::map<TopicPartition, std::pair<RecordGap, int64_t>> pending;
     for (const RecordGap& gap : round) {
       rd_kafka_topic_partition_list_add(list.get(), gap.partition.topic.c_str(),
@@ -1194,7 +1150,7 @@ class RdKafkaLagReader final : public LagReader {
   bool renew_handle_ = false;
   RequestCounts retired_counts_;  // of handles renewed
   std::shared_ptr<HandleContext> describe_ctx_;
-  KafkaPtr describe_rk_;
+  RdKafkaPtr describe_rk_;
   QueuePtr describe_queue_;  // of the DescribeConsumerGroups call in flight
   // The ListConsumerGroupOffsets requests in flight, on offsets_queue_: id
   // (the request's opaque) -> group.
@@ -1204,7 +1160,7 @@ class RdKafkaLagReader final : public LagReader {
   std::shared_ptr<HandleContext> fetch_ctx_;
   // Counts records after commits (CountRecords); its destroy takes about
   // a second (librdkafka 2.0.2, on the mock cluster too).
-  KafkaPtr fetch_rk_;
+  RdKafkaPtr fetch_rk_;
   std::map<RecordGap, int64_t> counted_;  // the last cycle's record counts
   bool describe_unsupported_ = false;
   std::atomic<bool> list_unsupported_{false};
