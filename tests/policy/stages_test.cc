@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ const Timestamp kT0 = Timestamp{} + std::chrono::hours(24 * 365 * 50);
 Timestamp At(int64_t s) { return kT0 + std::chrono::seconds(s); }
 
 const auto kCaseName = [](const auto& info) { return info.param.name; };
+
+// A failing case is named, not dumped as bytes.
+template <typename Case>
+requires requires(const Case& c) { c.name; }
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 // ---------------------------------------------------------------------------
 // 1. ObserveLag.
@@ -531,6 +537,9 @@ INSTANTIATE_TEST_SUITE_P(
             .steps = {Step(500, 100, 400)},
             .want =
                 RateEvidence{.lower_bound = 10, .saturated = true, .rate = 10, .flat_out = true}},
+        IntervalCase{.name = "BacklogAtTheStartOnlyWhatWasConsumedIsNotBusy",
+                     .steps = {Step(100, 100, 0)},
+                     .want = RateEvidence{.lower_bound = 10, .rate = 10}},
         IntervalCase{.name = "BacklogOnlyAtTheEndIsSaturatedNotFlatOut",
                      .steps = {Step(50, 100, 100, 150)},
                      .want = RateEvidence{.lower_bound = 10, .saturated = true, .rate = 10}},
@@ -789,6 +798,11 @@ INSTANTIATE_TEST_SUITE_P(
                       ThroughputCase{.name = "ScaleDownToWhatCarriesTheHeadroom",
                                      .in = Inputs(12, 400, 0, 100),
                                      .want = {.for_demand = 4, .replicas = 6}},
+                      // 350/s and 385/s: 3 partitions a replica, 4 replicas (420/s, 20%
+                      // more, would need 6).
+                      ThroughputCase{.name = "TheHeadroomIsTenPercent",
+                                     .in = Inputs(12, 350, 0, 100),
+                                     .want = {.for_demand = 4, .replicas = 4}},
                       // 250/s and 275/s: 4 partitions a replica, 3 replicas.
                       ThroughputCase{.name = "ScaleDownWithinTheHeadroom",
                                      .in = Inputs(12, 250, 0, 100),
@@ -865,6 +879,13 @@ INSTANTIATE_TEST_SUITE_P(
                       LagTargetCase{.name = "NoCapOnAScaleDown",
                                     .in = Inputs(20, 200, 10000, std::nullopt),
                                     .lower_bound = 100,
+                                    .want = {.fallback = FallbackCause::kPerReplicaRateUnknown,
+                                             .for_lag = 10,
+                                             .replicas = 10}},
+                      // At 10/s a replica the demand needs 37: the lag's count is less.
+                      LagTargetCase{.name = "NoCapWhenTheLowerBoundAsksForMore",
+                                    .in = Inputs(1, 200, 10000, std::nullopt),
+                                    .lower_bound = 10,
                                     .want = {.fallback = FallbackCause::kPerReplicaRateUnknown,
                                              .for_lag = 10,
                                              .replicas = 10}},
@@ -1039,6 +1060,18 @@ INSTANTIATE_TEST_SUITE_P(
                                  .current = 12,
                                  .want = {.named_ceiling = 12,
                                           .ceiling_partitions = 12,
+                                          .floor = 12,
+                                          .ceiling = 12,
+                                          .target = 12,
+                                          .min_above_partitions = true}},
+                      BoundsCase{.name = "MinReplicasCappedAtAllThePartitionsNotThoseWithLag",
+                                 .min = 20,
+                                 .limit_to_lag = true,
+                                 .with_lag = 2,
+                                 .raw = 1,
+                                 .current = 12,
+                                 .want = {.named_ceiling = 2,
+                                          .ceiling_partitions = 2,
                                           .floor = 12,
                                           .ceiling = 12,
                                           .target = 12,
