@@ -1,131 +1,25 @@
 #include "policy/policy.h"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <iomanip>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "policy/stages.h"
+
 namespace groupscaler::policy {
 namespace {
 
-constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
-constexpr int32_t kInt32Max = std::numeric_limits<int32_t>::max();
-
-// The throughput policy scales down only to a count that carries the demand
-// and this fraction more: the HPA's tolerance, so that the produce rate's
-// noise around one count's capacity does not flap between two counts.
-constexpr double kScaleDownHeadroom = 0.1;
-
-// Both arguments >= 0.
-int64_t SaturatingAdd(int64_t a, int64_t b) { return a > kInt64Max - b ? kInt64Max : a + b; }
-
-int32_t ClampToInt32(int64_t v) {
-  return static_cast<int32_t>(std::clamp<int64_t>(v, 0, kInt32Max));
-}
-
-std::chrono::milliseconds Seconds(int64_t s) { return std::chrono::seconds(s); }
-
-const char* SelectPolicyName(SelectPolicy p) {
-  switch (p) {
-    case SelectPolicy::kMax:
-      return "Max";
-    case SelectPolicy::kMin:
-      return "Min";
-    case SelectPolicy::kDisabled:
-      return "Disabled";
-  }
-  return "?";
-}
-
-// "+4 pods/15s, +100%/15s" (sign '+' up, '-' down).
-std::string DescribePolicies(const std::vector<ScalingPolicy>& policies, char sign) {
-  std::ostringstream out;
-  for (size_t i = 0; i < policies.size(); ++i) {
-    const ScalingPolicy& p = policies[i];
-    if (i > 0) out << ", ";
-    out << sign << p.value << (p.type == ScalingPolicyType::kPods ? " pods" : "%") << "/"
-        << p.period_seconds << "s";
-  }
-  return out.str();
-}
+using stages::kInt32Max;
+using stages::kInt64Max;
 
 int32_t LongestPeriod(const ScalingRules& rules) {
   int32_t longest = 0;
   for (const ScalingPolicy& p : *rules.policies) longest = std::max(longest, p.period_seconds);
   return longest;
-}
-
-// Replicas added and removed by the events within `period_seconds` of now.
-std::pair<int64_t, int64_t> ChangesInPeriod(const std::vector<ScaleEvent>& events,
-                                            int32_t period_seconds, Timestamp now) {
-  int64_t added = 0;
-  int64_t removed = 0;
-  const Timestamp cutoff = now - Seconds(period_seconds);
-  for (const ScaleEvent& e : events) {
-    if (e.time <= cutoff) continue;
-    if (e.delta > 0) added += e.delta;
-    if (e.delta < 0) removed -= e.delta;
-  }
-  return {added, removed};
-}
-
-// The HPA's scale-up limit: for each policy, the replicas at the start of its
-// period plus what it allows; Max takes the most permissive, Min the least.
-int32_t ScaleUpLimit(int32_t current, const std::vector<ScaleEvent>& events,
-                     const ScalingRules& rules, Timestamp now) {
-  const bool pick_max = *rules.select_policy == SelectPolicy::kMax;
-  int64_t result = pick_max ? std::numeric_limits<int64_t>::min() : kInt64Max;
-  for (const ScalingPolicy& p : *rules.policies) {
-    auto [added, removed] = ChangesInPeriod(events, p.period_seconds, now);
-    const int64_t start = std::max<int64_t>(0, current - added + removed);
-    const int64_t proposed = p.type == ScalingPolicyType::kPods
-                                 ? start + p.value
-                                 : CeilDiv(start * (100 + static_cast<int64_t>(p.value)), 100);
-    result = pick_max ? std::max(result, proposed) : std::min(result, proposed);
-  }
-  return ClampToInt32(result);
-}
-
-// The HPA's scale-down limit: Max picks the policy that allows the largest
-// step down (the fewest replicas), Min the smallest step.
-int32_t ScaleDownLimit(int32_t current, const std::vector<ScaleEvent>& events,
-                       const ScalingRules& rules, Timestamp now) {
-  const bool pick_max = *rules.select_policy == SelectPolicy::kMax;
-  int64_t result = pick_max ? kInt64Max : std::numeric_limits<int64_t>::min();
-  for (const ScalingPolicy& p : *rules.policies) {
-    auto [added, removed] = ChangesInPeriod(events, p.period_seconds, now);
-    const int64_t start = std::max<int64_t>(0, current - added + removed);
-    int64_t proposed;
-    if (p.type == ScalingPolicyType::kPods) {
-      proposed = start - p.value;
-    } else {
-      proposed = p.value >= 100 ? 0 : start * (100 - static_cast<int64_t>(p.value)) / 100;
-    }
-    result = pick_max ? std::min(result, proposed) : std::max(result, proposed);
-  }
-  return ClampToInt32(result);
-}
-
-double ToSeconds(Timestamp::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// ceil(x) as a replica count, saturating; 0 for x <= 0 (or NaN).
-int32_t CeilToReplicas(double x) {
-  if (!(x > 0)) return 0;
-  if (x >= static_cast<double>(kInt32Max)) return kInt32Max;
-  return static_cast<int32_t>(std::ceil(x));
-}
-
-// floor(x) as a message count, saturating; 0 for x <= 0 (or NaN). A double
-// as large as kInt64Max rounds up to 2^63, which no int64_t holds.
-int64_t FloorToCount(double x) {
-  if (!(x > 0)) return 0;
-  if (x >= static_cast<double>(kInt64Max)) return kInt64Max;
-  return static_cast<int64_t>(x);
 }
 
 void RecordChange(History* history, Timestamp now, int32_t from, int32_t to, int64_t lag) {
@@ -134,228 +28,9 @@ void RecordChange(History* history, Timestamp now, int32_t from, int32_t to, int
   if (history->rebalances_caused < kInt64Max) ++history->rebalances_caused;
 }
 
-// Whether the group settled since the last change Decide asked for: its
-// members equal the replicas (each replica one member, or one per consumer
-// thread) and, where known, its state is Stable; or, where the broker does
-// not report members, rebalanceSettleSeconds passed. Members that never all
-// join cannot hold scaling for longer than kSettleCapFactor times that. A
-// group at zero replicas has nothing to rebalance.
-constexpr int64_t kSettleCapFactor = 4;
-
-// Every replica is a member (or each of its consumer threads is).
-bool Joined(int64_t members, int64_t replicas, const Spec& spec) {
-  return members == replicas || members == replicas * spec.consumers_per_replica;
-}
-
-bool Settled(const History& history, const Observation& observation, const Spec& spec,
-             Timestamp now) {
-  if (!history.last_change || observation.current_replicas == 0) return true;
-  const auto elapsed = now - history.last_change->time;
-  if (!observation.members) return elapsed >= Seconds(spec.rebalance_settle_seconds);
-  return (Joined(*observation.members, observation.current_replicas, spec) &&
-          observation.group_stable.value_or(true)) ||
-         elapsed >= Seconds(kSettleCapFactor * spec.rebalance_settle_seconds);
-}
-
-// The replicas that consumed throughout the interval since the last
-// observation, unset when the group did not work at one size through it:
-// * the replicas did not change and, where the broker reports members, all
-//   had joined at both ends; elsewhere the last change had settled
-//   (rebalanceSettleSeconds) before the interval began;
-// * or replicas were added, but the broker reports the same members at both
-//   ends, all of the earlier replicas at the start and a stable group at the
-//   end: the new ones are still starting (a replica joins, and the group
-//   rebalances, only once it started), so the earlier ones did the work.
-std::optional<int32_t> WorkingReplicas(const History& history, const Observation& observation,
-                                       const Spec& spec) {
-  if (!history.last_observed || history.last_replicas <= 0) return std::nullopt;
-  const int32_t before = history.last_replicas;
-  const bool stable = observation.group_stable.value_or(true);
-  if (before == observation.current_replicas) {
-    if (observation.members) {
-      if (Joined(*observation.members, before, spec) && stable && history.last_members &&
-          Joined(*history.last_members, before, spec)) {
-        return before;
-      }
-      return std::nullopt;
-    }
-    if (!history.last_change ||
-        history.last_change->time + Seconds(spec.rebalance_settle_seconds) <=
-            *history.last_observed) {
-      return before;
-    }
-    return std::nullopt;
-  }
-  if (observation.current_replicas > before && observation.members && history.last_members &&
-      *observation.members == *history.last_members && stable &&
-      Joined(*history.last_members, before, spec)) {
-    return before;
-  }
-  return std::nullopt;
-}
-
-// The committed offset of `p`, where the group has one (librdkafka reports
-// none as a negative sentinel).
-std::optional<int64_t> Committed(const PartitionObservation& p) {
-  if (p.committed_offset && *p.committed_offset >= 0) return p.committed_offset;
-  return std::nullopt;
-}
-
-// A known partition between the last observation and this one.
-struct PartitionStep {
-  // The partition was read at the last observation too and its log did not
-  // shrink since: the fields below mean something.
-  bool has_previous = false;
-  int64_t produced = 0;
-  int64_t consumed = 0;
-  int64_t previous_lag = 0;
-  int64_t lag = 0;  // at this observation
-};
-
-// `track` becomes `previous` (null: never seen) advanced to `p`, seen at
-// `now` with `lag`.
-PartitionStep Advance(const PartitionTrack* previous, std::optional<Timestamp> last_observed,
-                      const PartitionObservation& p, int64_t lag, Timestamp now,
-                      PartitionTrack* track) {
-  PartitionStep step;
-  const std::optional<int64_t> committed = Committed(p);
-  if (previous) {
-    *track = *previous;
-    if (previous->committed != committed) track->commit_moved_at = now;
-    if (last_observed && !previous->end_points.empty() &&
-        previous->end_points.back().time == *last_observed &&
-        p.log_end_offset >= previous->end_points.back().offset) {
-      step.has_previous = true;
-      step.produced = p.log_end_offset - previous->end_points.back().offset;
-      if (previous->committed && committed && *committed >= *previous->committed) {
-        step.consumed = *committed - *previous->committed;
-      }
-      step.previous_lag = previous->lag;
-      step.lag = lag;
-    }
-  } else {
-    track->commit_moved_at = now;
-  }
-  AddOffsetPoint(&track->end_points, {.offset = p.log_end_offset, .time = now});
-  track->committed = committed;
-  track->lag = lag;
-  if (lag == 0 || track->commit_moved_at == now) track->progress_at = now;
-  return step;
-}
-
-// Produce, consume and unstalled produce rates, messages/s.
-struct Rates {
-  double produced = 0;
-  double consumed = 0;
-  double produced_unstalled = 0;
-};
-
-// Drops the samples at or before `cutoff` and merges the oldest beyond
-// kMaxRateSamples; the rates over what is left, unset when nothing is.
-std::optional<Rates> WindowRates(std::vector<RateSample>* samples, Timestamp cutoff) {
-  std::erase_if(*samples, [&](const RateSample& s) { return s.time <= cutoff; });
-  while (samples->size() > kMaxRateSamples) {
-    RateSample& second = (*samples)[1];
-    const RateSample& first = (*samples)[0];
-    second.seconds += first.seconds;
-    second.produced += first.produced;
-    second.consumed += first.consumed;
-    second.produced_unstalled += first.produced_unstalled;
-    samples->erase(samples->begin());
-  }
-  RateSample sum;
-  for (const RateSample& s : *samples) {
-    sum.seconds += s.seconds;
-    sum.produced += s.produced;
-    sum.consumed += s.consumed;
-    sum.produced_unstalled += s.produced_unstalled;
-  }
-  if (!(sum.seconds > 0)) return std::nullopt;
-  return Rates{.produced = sum.produced / sum.seconds,
-               .consumed = sum.consumed / sum.seconds,
-               .produced_unstalled = sum.produced_unstalled / sum.seconds};
-}
-
-// What one interval says of the messages/s a working replica sustains.
-struct RateEvidence {
-  // What the working replicas consumed per replica: never more than they
-  // sustain, however loaded they were, so a lower bound of the rate. With
-  // partitions spread unevenly (12 over 5 replicas: 3, 3, 2, 2, 2) the
-  // replicas holding fewer may keep up while the others are flat out, so it
-  // can be well below the rate.
-  double lower_bound = 0;
-  // Every partition with traffic was busy (see IntervalRate): every replica
-  // worked at capacity, however many partitions it held, and `rate` is what
-  // one sustains.
-  bool saturated = false;
-  double rate = 0;
-  // Of a saturated interval: every busy partition's backlog at the start
-  // covered what was consumed from it, so no consumer ran out of work before
-  // the end and `rate` is a measurement; otherwise some were only busy at the
-  // end, and `rate` is a lower bound.
-  bool flat_out = false;
-};
-
-// The evidence of an interval from its partitions' steps, the stalled ones
-// (`stalled[i]`) left out: their consumption says nothing of a replica's rate
-// and their owners are unknown, so for `rate` the working replicas count in
-// proportion to the partitions not stalled. A partition with traffic was busy
-// when it had a backlog at the start at least what was consumed from it in
-// the interval, or at the end, or when its backlog grew (it got less than
-// arrived) to at least half of that. A consumer that keeps up shows less
-// (only what arrived since its last commit), so an idle group never passes
-// for a busy one; a partition with backlog that consumed nothing is a stall
-// in the making (or a paused consumer), not a busy one. Unset when some
-// partition was not seen at both ends or nothing was consumed.
-std::optional<RateEvidence> IntervalRate(const std::vector<PartitionStep>& steps,
-                                         const std::vector<bool>& stalled, double interval,
-                                         int32_t working) {
-  if (working <= 0 || !(interval > 0)) return std::nullopt;
-  double consumed = 0;
-  size_t counted = 0;
-  bool saturated = true;
-  bool flat_out = true;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const PartitionStep& s = steps[i];
-    if (!s.has_previous) return std::nullopt;
-    if (stalled[i]) continue;
-    ++counted;
-    consumed += static_cast<double>(s.consumed);
-    if (s.previous_lag == 0 && s.produced == 0 && s.consumed == 0) continue;
-    const bool backlog_at_start = s.previous_lag > s.consumed;
-    const bool backlog_at_end =
-        s.lag >= s.consumed || (s.lag > s.previous_lag && 2 * s.lag >= s.consumed);
-    saturated = saturated && s.consumed > 0 && (backlog_at_start || backlog_at_end);
-    flat_out = flat_out && backlog_at_start;
-  }
-  if (!(consumed > 0)) return std::nullopt;
-  const double replicas = static_cast<double>(working) * static_cast<double>(counted) /
-                          static_cast<double>(steps.size());
-  return RateEvidence{.lower_bound = consumed / interval / static_cast<double>(working),
-                      .saturated = saturated,
-                      .rate = consumed / interval / replicas,
-                      .flat_out = saturated && flat_out};
-}
-
-// The fewest replicas that carry `demand` messages/s spread evenly over
-// `carrying` of `partitions` partitions at `per_replica_rate` each: the
-// partition is the unit of work, so the busiest replica, holding
-// ceil(partitions / replicas) of them, must give each its share. With k the
-// most partitions one replica can carry, ceil(partitions / k); when one
-// replica cannot carry even one partition, ceil(demand / per_replica_rate),
-// which is beyond the partitions. 0 for no demand.
-int32_t ReplicasForDemand(double demand, double per_replica_rate, int32_t partitions,
-                          int32_t carrying) {
-  if (!(demand > 0)) return 0;
-  const int32_t linear = CeilToReplicas(demand / per_replica_rate);
-  if (partitions <= 0 || carrying <= 0) return linear;
-  const double per_partition = demand / static_cast<double>(carrying);
-  // A relative 1e-9 absorbs rounding in the rates: a replica exactly as fast
-  // as its partitions' share carries them.
-  const double most = std::floor(per_replica_rate / per_partition * (1 + 1e-9));
-  if (most < 1) return linear;
-  const int64_t k = most >= partitions ? partitions : static_cast<int64_t>(most);
-  return std::max(linear, static_cast<int32_t>(CeilDiv(partitions, k)));
+// Messages/s one replica sustains: learned, else the spec's hint.
+std::optional<double> PerReplicaRate(const std::optional<double>& learned, const Spec& spec) {
+  return learned ? learned : spec.per_replica_rate_hint;
 }
 
 Decision HoldForFailure(const Observation& observation, History history, const Spec& spec,
@@ -385,10 +60,115 @@ Decision HoldForFailure(const Observation& observation, History history, const S
     }
   }
   d.message = msg.str();
-  d.per_replica_rate =
-      history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
+  d.per_replica_rate = PerReplicaRate(history.per_replica_rate, spec);
   d.rebalances_caused = history.rebalances_caused;
   d.history = std::move(history);
+  return d;
+}
+
+Decision HoldForNoPartitions(int32_t current, History history, const Spec& spec) {
+  Decision d;
+  d.current = current;
+  d.desired = current;
+  d.reason = Reason::kNoPartitions;
+  d.message = "no partitions observed: holding " + std::to_string(current) + " replicas";
+  d.per_replica_rate = PerReplicaRate(history.per_replica_rate, spec);
+  d.rebalances_caused = history.rebalances_caused;
+  d.history = std::move(history);
+  return d;
+}
+
+// Whether the group has members that could consume: as the broker reports,
+// else as the replicas suggest.
+bool HasMembers(const Observation& observation) {
+  return observation.members ? *observation.members > 0 : observation.current_replicas > 0;
+}
+
+stages::LearnedRate LearnedOf(const History& history) {
+  return {.per_replica_rate = history.per_replica_rate,
+          .saturated_intervals = history.saturated_intervals,
+          .lower_bound = history.per_replica_rate_lower_bound};
+}
+
+// `history` after a readable observation: what the next Decide compares with
+// (tracks, rate samples, when and at what size the group was seen) and the
+// per-replica rate learned so far.
+History Remember(History history, std::map<TopicPartition, PartitionTrack> tracks,
+                 std::map<std::string, std::vector<RateSample>> rate_samples,
+                 const stages::LearnedRate& learned, const stages::Pipeline& p, Timestamp now) {
+  history.consecutive_failures = 0;
+  history.partitions = std::move(tracks);
+  history.rate_samples = std::move(rate_samples);
+  history.per_replica_rate = learned.per_replica_rate;
+  history.saturated_intervals = learned.saturated_intervals;
+  history.per_replica_rate_lower_bound = learned.lower_bound;
+  history.last_observed = now;
+  history.last_replicas = p.current;
+  history.last_members = p.members;
+  return history;
+}
+
+// What the raw target stage needs from the stages before it.
+stages::TargetInputs TargetInputsOf(const stages::Pipeline& p, const stages::LearnedRate& learned,
+                                    const History& history, const Spec& spec, Timestamp now) {
+  const int64_t drain = spec.target_drain_seconds;
+  const int64_t stalled = static_cast<int64_t>(p.signal.stalled_partitions.size());
+  return {.current = p.current,
+          .partitions = p.partitions,
+          .carrying = p.partitions - p.lags.unknown - stages::ClampToInt32(stalled),
+          .partition_cap = PartitionCeiling(p.partitions, spec.consumers_per_replica),
+          .signal = p.signal,
+          .demand = {.produce_rate = p.rates.produce_rate,
+                     .lag = p.signal.lag,
+                     .rebalance_allowance =
+                         stages::RebalanceAllowance(history.last_change, p.signal.lag, drain, now),
+                     .drain_seconds = drain},
+          .produce_known = p.rates.produce_known,
+          .per_replica_rate = PerReplicaRate(learned.per_replica_rate, spec),
+          .learned = learned};
+}
+
+DecisionFlags FlagsOf(const stages::Pipeline& p) {
+  return {.at_ceiling = p.bounds.at_ceiling,
+          .idle_members = p.bounds.idle_members,
+          .partial_observation = p.lags.unknown > 0,
+          .committed_beyond_end = p.lags.committed_beyond_end,
+          .committed_missing = p.lags.committed_missing,
+          .negative_offsets = p.lags.negative_offsets,
+          .min_above_partitions = p.bounds.min_above_partitions,
+          .throughput_fallback = p.raw.lag && p.raw.lag->fallback != stages::FallbackCause::kNone,
+          .group_stopped = p.signal.group_stopped,
+          .emergency = p.settle.emergency};
+}
+
+// The Decision from every stage's result; `history` records the change it
+// asks for and keeps the scale events the longest policy period still
+// counts.
+Decision Conclude(stages::Pipeline p, const Spec& spec, History history, Timestamp now) {
+  Decision d;
+  d.current = p.current;
+  d.desired = stages::Desired(p, spec.paused);
+  d.raw = p.raw.replicas;
+  d.ceiling = p.bounds.ceiling;
+  d.partitions = p.partitions;
+  d.partitions_with_lag = p.lags.partitions_with_lag;
+  d.total_lag = p.lags.total_lag;
+  d.lag_known = true;
+  d.reason = stages::ChooseReason(p, spec.paused);
+  d.message = stages::DescribePipeline(p, spec);
+  d.flags = FlagsOf(p);
+  d.max_time_lag_seconds = p.signal.max_time_lag_seconds;
+  d.total_time_lag_seconds = p.signal.total_time_lag_seconds;
+  d.per_replica_rate = p.inputs.per_replica_rate;
+  if (d.desired != d.current) RecordChange(&history, now, d.current, d.desired, p.signal.lag);
+  const int32_t period = std::max(LongestPeriod(p.rules.up), LongestPeriod(p.rules.down));
+  const Timestamp events_after = now - stages::Seconds(period);
+  std::erase_if(history.scale_events, [&](const ScaleEvent& e) { return e.time <= events_after; });
+  d.rebalances_caused = history.rebalances_caused;
+  d.history = std::move(history);
+  d.partition_lags = std::move(p.lags.partition_lags);
+  d.topic_rates = std::move(p.rates.topic_rates);
+  d.stalled_partitions = std::move(p.signal.stalled_partitions);
   return d;
 }
 
@@ -630,8 +410,8 @@ void AddOffsetPoint(std::vector<OffsetPoint>* points, OffsetPoint point) {
   double best = std::numeric_limits<double>::infinity();
   const std::vector<OffsetPoint>& p = *points;
   for (size_t i = 1; i + 1 < p.size(); ++i) {
-    const double span = ToSeconds(p[i + 1].time - p[i - 1].time);
-    const double age = ToSeconds(point.time - p[i - 1].time) + 1e-3;
+    const double span = stages::ToSeconds(p[i + 1].time - p[i - 1].time);
+    const double age = stages::ToSeconds(point.time - p[i - 1].time) + 1e-3;
     if (span / age < best) {
       best = span / age;
       drop = i;
@@ -652,8 +432,8 @@ std::optional<double> TimeLagSeconds(const std::vector<OffsetPoint>& end_points,
   // b, assumed at an even pace.
   const double fraction =
       static_cast<double>(offset - a.offset + 1) / static_cast<double>(b.offset - a.offset);
-  const double produced_after_a = fraction * ToSeconds(b.time - a.time);
-  return std::max(0.0, ToSeconds(now - a.time) - produced_after_a);
+  const double produced_after_a = fraction * stages::ToSeconds(b.time - a.time);
+  return std::max(0.0, stages::ToSeconds(now - a.time) - produced_after_a);
 }
 
 Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now) {
@@ -661,544 +441,55 @@ Decision Decide(const Observation& observation, History history, const Spec& spe
     return HoldForFailure(observation, std::move(history), spec, now,
                           observation.error.empty() ? "no reason given" : observation.error);
   }
-
-  Decision d;
-  d.current = observation.current_replicas;
-  d.per_replica_rate =
-      history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
-  d.rebalances_caused = history.rebalances_caused;
-
-  // Lag per partition, against the end offsets seen last time; each known
-  // partition's track advances to this observation.
-  const size_t n = observation.partitions.size();
-  std::map<TopicPartition, PartitionTrack> tracks;
-  std::vector<PartitionStep> steps(n);
-  std::vector<double> age_bounds(n, 0);
-  int32_t unknown = 0;
-  bool any_active = false;
-  for (size_t i = 0; i < n; ++i) {
-    const PartitionObservation& p = observation.partitions[i];
-    const TopicPartition key{p.topic, p.partition};
-    const PartitionTrack* previous = nullptr;
-    if (auto it = history.partitions.find(key); it != history.partitions.end()) {
-      previous = &it->second;
-    }
-    std::optional<int64_t> previous_end;
-    if (previous && !previous->end_points.empty()) {
-      previous_end = previous->end_points.back().offset;
-    }
-    PartitionLag lag = ComputePartitionLag(p, spec.offset_reset_policy, previous_end);
-    if (lag.known) {
-      d.total_lag = SaturatingAdd(d.total_lag, lag.lag);
-      if (lag.lag > 0 || lag.active) ++d.partitions_with_lag;
-      PartitionTrack& track = tracks[key];
-      steps[i] = Advance(previous, history.last_observed, p, lag.lag, now, &track);
-      if (lag.lag == 0) {
-        lag.time_lag_seconds = 0.0;
-      } else {
-        lag.time_lag_seconds = TimeLagSeconds(track.end_points, p.log_end_offset - lag.lag, now);
-        age_bounds[i] =
-            lag.time_lag_seconds.value_or(ToSeconds(now - track.end_points.front().time));
-      }
-    } else {
-      ++unknown;
-      if (previous) tracks[key] = *previous;
-    }
-    any_active = any_active || lag.active;
-    d.flags.committed_beyond_end |= lag.committed_beyond_end;
-    d.flags.committed_missing |= lag.committed_missing;
-    d.flags.negative_offsets |= lag.negative_offsets;
-    d.partition_lags.push_back(std::move(lag));
-  }
-  d.partitions = ClampToInt32(static_cast<int64_t>(n));
-
-  if (d.partitions == 0) {
-    d.desired = d.current;
-    d.reason = Reason::kNoPartitions;
-    d.message = "no partitions observed: holding " + std::to_string(d.current) + " replicas";
-    d.history = std::move(history);
-    return d;
-  }
-  if (unknown == d.partitions) {
+  stages::Pipeline p{
+      .current = observation.current_replicas, .members = observation.members, .now = now};
+  p.lags = stages::ObserveLag(observation, history, spec.offset_reset_policy, now);
+  p.partitions = stages::ClampToInt32(static_cast<int64_t>(p.lags.partition_lags.size()));
+  if (p.partitions == 0) return HoldForNoPartitions(p.current, std::move(history), spec);
+  if (p.lags.unknown == p.partitions) {
     return HoldForFailure(observation, std::move(history), spec, now,
                           "no partition's offsets could be read");
   }
-  history.consecutive_failures = 0;
-  d.lag_known = true;
-  d.flags.partial_observation = unknown > 0;
+  p.lags.partition_lags =
+      stages::MarkStalls(std::move(p.lags.partition_lags), p.lags.tracks, HasMembers(observation),
+                         stages::Seconds(spec.stall_seconds), now);
+  p.signal = stages::SignalLag(p.lags.partition_lags, p.lags.age_bounds);
+  const double interval =
+      history.last_observed ? stages::ToSeconds(now - *history.last_observed) : 0.0;
+  p.rates =
+      stages::MeasureRates(p.lags.steps, p.lags.partition_lags, std::move(history.rate_samples),
+                           interval, stages::Seconds(spec.rate_window_seconds), now);
+  const bool settled = stages::Settled(history, observation, spec, now);
+  history.last_change =
+      stages::NoteSettled(history.last_change, settled, p.current, p.signal.lag, now);
+  const stages::LearnedRate learned = stages::LearnRate(
+      LearnedOf(history), history, observation, spec, p.lags, interval, p.signal.group_stopped);
+  history = Remember(std::move(history), std::move(p.lags.tracks), std::move(p.rates.samples),
+                     learned, p, now);
 
-  // Stalls: lag whose committed offset has not moved over the stall window.
-  // While other partitions' commits move and the group has members, more
-  // replicas cannot help it (stalled); when nothing moves, the whole group
-  // stopped (stopped), and replicas may be exactly what it lacks.
-  const auto stall_window = Seconds(spec.stall_seconds);
-  const bool has_members = observation.members ? *observation.members > 0 : d.current > 0;
-  bool committing = false;
-  for (const auto& [key, track] : tracks) {
-    committing = committing || now - track.commit_moved_at < stall_window;
-  }
-  int64_t signal_lag = 0;
-  int64_t stalled_lag = 0;
-  double max_age_bound = 0;
-  bool any_signal_lag = false;
-  for (size_t i = 0; i < n; ++i) {
-    PartitionLag& lag = d.partition_lags[i];
-    if (!lag.known) continue;
-    const PartitionTrack& track = tracks[{lag.topic, lag.partition}];
-    if (lag.lag > 0 && now - track.progress_at >= stall_window) {
-      if (has_members && committing) {
-        lag.stalled = true;
-      } else {
-        lag.stopped = true;
-        d.flags.group_stopped = true;
-      }
-    }
-    if (lag.time_lag_seconds) {
-      d.max_time_lag_seconds = std::max(d.max_time_lag_seconds.value_or(0), *lag.time_lag_seconds);
-      d.total_time_lag_seconds = d.total_time_lag_seconds.value_or(0) + *lag.time_lag_seconds;
-    }
-    if (lag.stalled) {
-      d.stalled_partitions.push_back({lag.topic, lag.partition});
-      stalled_lag = SaturatingAdd(stalled_lag, lag.lag);
-      continue;
-    }
-    signal_lag = SaturatingAdd(signal_lag, lag.lag);
-    if (lag.lag > 0) {
-      any_signal_lag = true;
-      max_age_bound = std::max(max_age_bound, age_bounds[i]);
-    }
-  }
-
-  // Rates per topic over the window, and the produce rate into the
-  // partitions that count.
-  const double interval = history.last_observed ? ToSeconds(now - *history.last_observed) : 0.0;
-  std::map<std::string, RateSample> fresh;
-  for (size_t i = 0; i < n; ++i) {
-    const PartitionObservation& p = observation.partitions[i];
-    RateSample& sample = fresh[p.topic];
-    if (!steps[i].has_previous) continue;
-    sample.seconds = interval;
-    sample.produced += static_cast<double>(steps[i].produced);
-    sample.consumed += static_cast<double>(steps[i].consumed);
-    if (!d.partition_lags[i].stalled) {
-      sample.produced_unstalled += static_cast<double>(steps[i].produced);
-    }
-  }
-  int64_t produced_in_interval = 0;
-  for (const auto& step : steps)
-    produced_in_interval = SaturatingAdd(produced_in_interval, step.produced);
-  std::map<std::string, std::vector<RateSample>> rate_samples;
-  bool produce_known = true;
-  double produce_rate = 0;
-  for (auto& [topic, sample] : fresh) {
-    std::vector<RateSample>& samples = rate_samples[topic];
-    if (auto it = history.rate_samples.find(topic); it != history.rate_samples.end()) {
-      samples = std::move(it->second);
-    }
-    if (interval > 0 && sample.seconds > 0) {
-      sample.time = now;
-      samples.push_back(sample);
-    }
-    const std::optional<Rates> rates =
-        WindowRates(&samples, now - Seconds(spec.rate_window_seconds));
-    TopicRate& out = d.topic_rates.emplace_back(TopicRate{.topic = topic});
-    if (rates) {
-      out.produce_rate = rates->produced;
-      out.consume_rate = rates->consumed;
-      produce_rate += rates->produced_unstalled;
-    } else {
-      produce_known = false;
-    }
-  }
-
-  // The per-replica rate, learned from this interval if the group worked at
-  // one size through it: saturated and flat out, the average moves towards
-  // its rate; saturated but maybe not throughout, its rate can only raise
-  // the average; the first saturated interval sets it. Any interval's
-  // consumption per working replica is a lower bound.
-  const bool settled = Settled(history, observation, spec, now);
-  if (settled && history.last_change && !history.last_change->settled_at) {
-    ScaleChange& change = *history.last_change;
-    change.settled_at = now;
-    if (change.replicas < change.from && d.current == change.replicas) {
-      change.rebalance_backlog = std::max<int64_t>(0, signal_lag - change.lag);
-    }
-  }
-  const std::optional<int32_t> steady_replicas =
-      interval > 0 && unknown == 0 && !d.flags.group_stopped
-          ? WorkingReplicas(history, observation, spec)
-          : std::nullopt;
-  if (steady_replicas) {
-    const int32_t working =
-        std::min(*steady_replicas, PartitionCeiling(d.partitions, spec.consumers_per_replica));
-    std::vector<bool> stalled(n);
-    for (size_t i = 0; i < n; ++i) stalled[i] = d.partition_lags[i].stalled;
-    if (std::optional<RateEvidence> sample = IntervalRate(steps, stalled, interval, working)) {
-      history.per_replica_rate_lower_bound =
-          std::max(history.per_replica_rate_lower_bound.value_or(0), sample->lower_bound);
-      const std::optional<double> prior =
-          history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
-      if (sample->saturated) {
-        if (!prior) {
-          history.per_replica_rate = sample->rate;
-        } else if (sample->flat_out) {
-          const double alpha =
-              std::min(1.0, interval / static_cast<double>(spec.rate_window_seconds));
-          history.per_replica_rate = *prior + alpha * (sample->rate - *prior);
-        } else {
-          history.per_replica_rate = std::max(*prior, sample->rate);
-        }
-        if (history.saturated_intervals < kInt64Max) ++history.saturated_intervals;
-      }
-    }
-  }
-  d.per_replica_rate =
-      history.per_replica_rate ? history.per_replica_rate : spec.per_replica_rate_hint;
-  history.partitions = std::move(tracks);
-  history.rate_samples = std::move(rate_samples);
-  history.last_observed = now;
-  history.last_replicas = d.current;
-  history.last_members = observation.members;
-
-  // What the policy's targets ask for.
-  const int32_t cpr = spec.consumers_per_replica;
-  const int32_t partition_cap = PartitionCeiling(d.partitions, cpr);
-  std::ostringstream msg;
-  msg << std::fixed << std::setprecision(1);
-  int64_t raw = 0;
-  const bool throughput = spec.policy_type == PolicyType::kThroughput;
-  const bool by_rate = throughput && d.per_replica_rate && produce_known;
-  const double drain = static_cast<double>(spec.target_drain_seconds);
-  // For a scale-up, the backlog the last scale-down's rebalance left is
-  // drained over targetDrainSeconds from when the group settled, not counted
-  // at once: the count was chosen to carry the produce rate with headroom,
-  // so it drains it in time, and scaling up for it would pause the group
-  // once more and leave as much again. A scale-down counts the whole lag.
-  int64_t rebalance_allowance = 0;
-  if (history.last_change && history.last_change->settled_at) {
-    const double left = 1 - ToSeconds(now - *history.last_change->settled_at) / drain;
-    if (left > 0) {
-      rebalance_allowance = std::min(
-          signal_lag,
-          FloorToCount(static_cast<double>(history.last_change->rebalance_backlog) * left));
-    }
-  }
-  const double demand =
-      produce_rate + static_cast<double>(signal_lag - rebalance_allowance) / drain;
-  std::string demand_text;  // "produce 100.0/s + lag 600 / 60s drain = 110.0/s"
-  {
-    std::ostringstream out;
-    out << std::fixed << std::setprecision(1) << "produce " << produce_rate << "/s + ";
-    if (rebalance_allowance > 0) {
-      out << "(lag " << signal_lag << " - " << rebalance_allowance
-          << " left by the last scale-down's rebalance)";
-    } else {
-      out << "lag " << signal_lag;
-    }
-    out << " / " << spec.target_drain_seconds << "s drain = " << demand << "/s";
-    demand_text = out.str();
-  }
-  const int32_t carrying =
-      d.partitions - unknown - ClampToInt32(static_cast<int64_t>(d.stalled_partitions.size()));
-  if (by_rate) {
-    raw = ReplicasForDemand(demand, *d.per_replica_rate, d.partitions, carrying);
-    msg << demand_text << " over " << carrying << " partitions, at " << *d.per_replica_rate
-        << "/s per replica (";
-    if (history.per_replica_rate) {
-      msg << "learned from " << history.saturated_intervals << " saturated interval"
-          << (history.saturated_intervals == 1 ? "" : "s");
-    } else {
-      msg << "perReplicaRateHint";
-    }
-    msg << ") = " << raw;
-    if (raw < d.current) {
-      // A smaller count must carry the demand with headroom, so that noise
-      // in the produce rate around one count's capacity does not flap.
-      const double whole_demand = produce_rate + static_cast<double>(signal_lag) / drain;
-      const int32_t with_headroom = ReplicasForDemand(whole_demand * (1 + kScaleDownHeadroom),
-                                                      *d.per_replica_rate, d.partitions, carrying);
-      if (with_headroom > raw) {
-        raw = std::min(with_headroom, d.current);
-        msg << " (" << raw << " with " << kScaleDownHeadroom * 100 << "% headroom to scale down)";
-      }
-    }
-  } else {
-    if (throughput) {
-      d.flags.throughput_fallback = true;
-      msg << "throughput policy falls back to lag ("
-          << (d.per_replica_rate ? "produce rate not known yet"
-                                 : "per-replica rate unknown: no hint, no saturated interval yet")
-          << "): ";
-    }
-    raw = CeilDiv(signal_lag, spec.lag_threshold);
-    msg << "lag " << signal_lag << " / threshold " << spec.lag_threshold << " = " << raw;
-    const std::optional<double> lower_bound = history.per_replica_rate_lower_bound;
-    if (throughput && !d.per_replica_rate && lower_bound && produce_known && raw > d.current) {
-      // Replicas sustain at least the lower bound, so the count that carries
-      // the demand at it is enough: a scale-up need not go beyond it. The
-      // demand holds the backlog's drain, so the cap never leaves it
-      // undrained; scaling down still waits for what lag allows.
-      const int32_t enough =
-          std::max(ReplicasForDemand(demand, *lower_bound, d.partitions, carrying), d.current);
-      if (enough < raw) {
-        raw = enough;
-        msg << ", capped at " << raw << ": " << demand_text << " at " << *lower_bound
-            << "/s per replica (lower bound: consumed per working replica)";
-      }
-    }
-  }
-  if (spec.lag_seconds_threshold && any_signal_lag) {
-    // In proportion to how far the oldest message's age is over the target,
-    // as the HPA does with a Value metric.
-    const int64_t working = std::clamp<int64_t>(d.current, 1, std::max(partition_cap, 1));
-    const int64_t by_age = CeilToReplicas(static_cast<double>(working) * max_age_bound /
-                                          static_cast<double>(*spec.lag_seconds_threshold));
-    msg << "; time lag " << max_age_bound << "s / target " << *spec.lag_seconds_threshold << "s x "
-        << working << " replicas = " << by_age;
-    raw = std::max(raw, by_age);
-  }
-  d.raw = ClampToInt32(raw);
-
-  // Ceiling and floor.
-  msg << "; ceiling ";
-  if (spec.allow_idle_consumers) {
-    d.ceiling = spec.max_replicas;
-    msg << d.ceiling << " (maxReplicas; idle consumers allowed)";
-  } else {
-    const int32_t parts = spec.limit_to_partitions_with_lag ? d.partitions_with_lag : d.partitions;
-    const int32_t cap = PartitionCeiling(parts, cpr);
-    d.ceiling = std::min(spec.max_replicas, cap);
-    msg << d.ceiling << " (";
-    if (spec.max_replicas < cap) {
-      msg << "maxReplicas";
-    } else {
-      msg << parts << (spec.limit_to_partitions_with_lag ? " partitions with lag" : " partitions");
-      if (cpr > 1) msg << " / " << cpr << " consumers per replica";
-    }
-    msg << ")";
-  }
-  if (!d.stalled_partitions.empty()) {
-    msg << "; " << d.stalled_partitions.size() << " stalled partition"
-        << (d.stalled_partitions.size() == 1 ? "" : "s") << " (lag " << stalled_lag << ") left out";
-  }
-  if (d.flags.group_stopped) msg << "; the group stopped committing";
-  int32_t floor = spec.min_replicas;
-  if (!spec.allow_idle_consumers && floor > partition_cap) {
-    floor = partition_cap;
-    d.flags.min_above_partitions = true;
-    msg << "; minReplicas " << spec.min_replicas << " capped at " << partition_cap
-        << " (partitions)";
-  }
-  d.ceiling = std::max(d.ceiling, floor);
-  d.flags.at_ceiling = d.ceiling > 0 && d.raw >= d.ceiling;
-  d.flags.idle_members =
-      !spec.allow_idle_consumers &&
-      (d.current > partition_cap || (observation.members && *observation.members > d.partitions));
-  if (d.flags.partial_observation) {
-    msg << "; " << unknown << " of " << d.partitions << " partitions unreadable";
-  }
-
-  // Scale to and from zero. The group is idle while its lag is at or below
-  // activation and no partition is active; deciding from rates, also while
-  // nothing is produced: the produce rate is an average over the rate
-  // window, which stays above zero for that long after the last message, so
-  // an idle group goes to zero after the cooldown whatever the average asks.
-  const bool quiet = !by_rate || produced_in_interval == 0;
-  if (d.total_lag <= spec.activation_lag_threshold && !any_active && quiet) {
-    if (!history.low_lag_since) history.low_lag_since = now;
-  } else {
-    history.low_lag_since.reset();
-  }
-  int32_t target = std::clamp(d.raw, floor, d.ceiling);
-  bool cooling_down = false;
-  if (floor == 0) {
-    const bool activated = d.total_lag > spec.activation_lag_threshold || any_active;
-    if (d.current == 0) {
-      target = activated ? std::max(target, 1) : 0;
-      if (any_active) msg << "; partitions active without commits";
-    } else if (target == 0 || (by_rate && history.low_lag_since)) {
-      const bool cooled =
-          history.low_lag_since && now - *history.low_lag_since >= Seconds(spec.cooldown_seconds);
-      const char* idle = by_rate ? " and nothing produced" : "";
-      const auto waited = std::chrono::duration_cast<std::chrono::seconds>(
-          now - history.low_lag_since.value_or(now));
-      if (cooled && target > 0) {
-        target = 0;
-        msg << "; lag <= activation " << spec.activation_lag_threshold << idle << " for "
-            << waited.count() << "s: cooldown " << spec.cooldown_seconds << "s over";
-      } else if (!cooled) {
-        target = std::max(target, 1);
-        cooling_down = true;
-        msg << "; lag <= activation " << spec.activation_lag_threshold << idle << " for "
-            << waited.count() << "s of cooldown " << spec.cooldown_seconds << "s";
-      }
-    }
-  }
-
-  // Alignment.
-  int32_t recommendation = std::max(Align(target, d.partitions, spec.alignment, d.ceiling), floor);
-  if (recommendation != target) {
-    msg << "; aligned " << target << " -> " << recommendation << " ("
-        << (spec.alignment == Alignment::kBalanced ? "balanced" : "divisor") << ", "
-        << CeilDiv(d.partitions, recommendation) << " partitions per replica)";
-  }
-
-  // Scale to zero after the cooldown bypasses the stabilization window: the
-  // cooldown is that window.
-  const ScalingRules up = Resolve(spec.behavior.scale_up, DefaultScaleUp());
-  ScalingRules down_defaults = DefaultScaleDown();
-  if (by_rate) {
-    // The produce rate is already an average over the rate window: holding
-    // its recommendations for the HPA's 300 s on top would smooth twice.
-    down_defaults.stabilization_window_seconds =
-        ClampToInt32(std::min<int64_t>(spec.rate_window_seconds, 300));
-  }
-  const ScalingRules down = Resolve(spec.behavior.scale_down, down_defaults);
-  int32_t stabilized = recommendation;
-  if (recommendation > 0 || d.current == 0) {
-    // Stabilization over earlier recommendations, as the HPA: the lowest of
-    // the up window bounds a rise, the highest of the down window a fall.
-    int32_t up_bound = recommendation;
-    int32_t down_bound = recommendation;
-    const Timestamp up_cutoff = now - Seconds(*up.stabilization_window_seconds);
-    const Timestamp down_cutoff = now - Seconds(*down.stabilization_window_seconds);
-    for (const Recommendation& r : history.recommendations) {
-      if (r.time > up_cutoff) up_bound = std::min(up_bound, r.replicas);
-      if (r.time > down_cutoff) down_bound = std::max(down_bound, r.replicas);
-    }
-    stabilized = std::clamp(d.current, up_bound, down_bound);
-    stabilized = std::clamp(stabilized, floor, d.ceiling);
-    if (stabilized > recommendation && recommendation < d.current) {
-      msg << "; scale-down held by " << *down.stabilization_window_seconds
-          << "s window (max recommendation " << down_bound << ")";
-    } else if (stabilized < recommendation && recommendation > d.current) {
-      msg << "; scale-up held by " << *up.stabilization_window_seconds
-          << "s window (min recommendation " << up_bound << ")";
-    }
-  }
-  history.recommendations.push_back({now, recommendation});
-  const Timestamp keep_after =
-      now - Seconds(std::max(*up.stabilization_window_seconds, *down.stabilization_window_seconds));
-  std::erase_if(history.recommendations,
-                [&](const Recommendation& r) { return r.time <= keep_after; });
-
-  // Rate limits, as the HPA's behavior policies. Unless the user set
-  // scale-up policies, a count from the rates is reached in one step: it is
-  // what the group needs, not a metric's proportional guess that the HPA's
-  // steps guard against, and every intermediate step would cost the whole
-  // group one more rebalance.
-  const bool up_in_one_step = by_rate && !spec.behavior.scale_up.policies;
-  int32_t desired = stabilized;
-  bool limited = false;
-  bool disabled = false;
-  if (stabilized > d.current) {
-    if (*up.select_policy == SelectPolicy::kDisabled) {
-      desired = d.current;
-      disabled = true;
-      msg << "; scale-up disabled";
-    } else if (!up_in_one_step) {
-      // From zero, every policy's percentage of nothing is nothing; the HPA
-      // never scales from zero, so allow at least one replica.
-      const int32_t limit =
-          std::max({ScaleUpLimit(d.current, history.scale_events, up, now), d.current, 1});
-      if (limit < stabilized) {
-        desired = limit;
-        limited = true;
-        msg << "; scale-up limited to " << limit << " by behavior ("
-            << SelectPolicyName(*up.select_policy) << " of " << DescribePolicies(*up.policies, '+')
-            << ")";
-      }
-    }
-  } else if (stabilized < d.current && stabilized > 0) {
-    if (*down.select_policy == SelectPolicy::kDisabled) {
-      desired = d.current;
-      disabled = true;
-      msg << "; scale-down disabled";
-    } else {
-      const int32_t limit =
-          std::min(ScaleDownLimit(d.current, history.scale_events, down, now), d.current);
-      if (limit > stabilized) {
-        desired = limit;
-        limited = true;
-        msg << "; scale-down limited to " << limit << " by behavior ("
-            << SelectPolicyName(*down.select_policy) << " of "
-            << DescribePolicies(*down.policies, '-') << ")";
-      }
-    }
-  }
-
-  // Every change costs the group a rebalance: after one, the next waits
-  // until the group settled, unless lag ran away meanwhile, or the replicas
-  // stand above the ceiling (maxReplicas lowered, partitions gone): a bound
-  // the user set applies at once, as the HPA's maxReplicas does.
-  bool settling = false;
-  if (!settled && desired != d.current && d.current <= d.ceiling) {
-    const ScaleChange& last = *history.last_change;
-    const int64_t baseline = std::max(last.lag, spec.lag_threshold);
-    if (desired > d.current && static_cast<double>(signal_lag) >
-                                   spec.emergency_lag_factor * static_cast<double>(baseline)) {
-      d.flags.emergency = true;
-      msg << "; emergency: lag " << signal_lag << " > " << spec.emergency_lag_factor << " x "
-          << baseline << " while the group settles";
-    } else {
-      desired = d.current;
-      settling = true;
-      msg << "; held while the group settles after the change to " << last.replicas << " replicas "
-          << std::chrono::duration_cast<std::chrono::seconds>(now - last.time).count() << "s ago";
-      if (observation.members) msg << " (" << *observation.members << " members)";
-    }
-  }
-
-  // A partial observation's lag is a lower bound: never scale down on it.
-  bool partial_hold = false;
-  if (d.flags.partial_observation && desired < d.current) {
-    desired = d.current;
-    partial_hold = true;
-    msg << "; scale-down held: lag is a lower bound";
-  }
-
-  d.desired = desired;
-  if (spec.paused) {
-    d.desired = d.current;
-    d.reason = Reason::kPaused;
-  } else if (desired > d.current) {
-    d.reason = d.current == 0 ? Reason::kScaleFromZero
-               : limited      ? Reason::kScaleUpLimited
-                              : Reason::kScaleUp;
-  } else if (desired < d.current) {
-    d.reason = desired == 0 ? Reason::kScaleToZero
-               : limited    ? Reason::kScaleDownLimited
-                            : Reason::kScaleDown;
-  } else if (settling) {
-    d.reason = Reason::kRebalanceSettling;
-  } else if (partial_hold) {
-    d.reason = Reason::kPartialObservation;
-  } else if (disabled) {
-    d.reason = Reason::kScalingDisabled;
-  } else if (limited) {
-    d.reason = stabilized > d.current ? Reason::kScaleUpLimited : Reason::kScaleDownLimited;
-  } else if (recommendation < d.current) {
-    d.reason = Reason::kScaleDownStabilized;
-  } else if (cooling_down) {
-    d.reason = Reason::kCooldown;
-  } else if (recommendation > d.current) {
-    d.reason = Reason::kScaleUpStabilized;
-  } else {
-    d.reason = Reason::kSteady;
-  }
-  if (spec.paused) {
-    msg << "; paused: holding " << d.current;
-  } else {
-    msg << "; desired " << d.desired << " (current " << d.current << ")";
-  }
-  d.message = msg.str();
-
-  if (d.desired != d.current) RecordChange(&history, now, d.current, d.desired, signal_lag);
-  const Timestamp events_after = now - Seconds(std::max(LongestPeriod(up), LongestPeriod(down)));
-  std::erase_if(history.scale_events, [&](const ScaleEvent& e) { return e.time <= events_after; });
-  d.rebalances_caused = history.rebalances_caused;
-  d.history = std::move(history);
-  return d;
+  p.inputs = TargetInputsOf(p, learned, history, spec, now);
+  p.raw = stages::ComputeRawTarget(p.inputs, spec);
+  p.bounds = stages::CeilingAndFloor(spec, p.partitions, p.lags.partitions_with_lag, p.raw.replicas,
+                                     p.current, p.members);
+  const bool by_rate = p.raw.throughput.has_value();
+  history.low_lag_since = stages::IdleSince(history.low_lag_since, spec, p.lags.total_lag,
+                                            p.lags.any_active, by_rate, p.rates.produced, now);
+  p.zero = stages::ScaleToZero(p.bounds, spec, p.current, p.lags.total_lag, p.lags.any_active,
+                               by_rate, history.low_lag_since, now);
+  p.aligned = stages::AlignTarget(p.zero.target, p.partitions, spec.alignment, p.bounds.ceiling,
+                                  p.bounds.floor);
+  p.rules = stages::ResolveRules(spec, by_rate);
+  p.stabilized = stages::Stabilize(p.aligned.replicas, p.current, p.bounds, history.recommendations,
+                                   p.rules, now);
+  history.recommendations = stages::KeepRecommendations(std::move(history.recommendations),
+                                                        {now, p.aligned.replicas}, p.rules, now);
+  p.limited = stages::LimitStep(p.stabilized.replicas, p.current, history.scale_events, p.rules,
+                                by_rate && !spec.behavior.scale_up.policies, now);
+  p.settle = stages::HoldWhileSettling(p.limited.replicas, p.current, p.bounds.ceiling, settled,
+                                       history.last_change, p.signal.lag, spec);
+  p.partial = stages::HoldOnPartialLag(p.settle.replicas, p.current, p.lags.unknown > 0);
+  p.last_change = history.last_change;
+  return Conclude(std::move(p), spec, std::move(history), now);
 }
 
 }  // namespace groupscaler::policy

@@ -62,49 +62,37 @@ void AddOffsetPoint(std::vector<OffsetPoint>* points, OffsetPoint point);
 std::optional<double> TimeLagSeconds(const std::vector<OffsetPoint>& end_points, int64_t offset,
                                      Timestamp now);
 
-// Decides the replica count for one autoscaler. `history` is what the
-// previous Decide returned (empty at first); the returned Decision carries the
-// next one. `spec` must have passed ValidateSpec.
+// Decides the replica count for one autoscaler.
 //
-// The raw count is the policy's: lag: ceil(lag / lagThreshold); throughput: the
-// fewest replicas whose busiest one, holding ceil(partitions / replicas)
-// partitions, carries their share of produceRate + lag / targetDrainSeconds
-// (spread evenly over the partitions not stalled) at perReplicaRate, and a
-// count below the current one with 10% headroom (for a scale-up, the backlog
-// the last scale-down's rebalance left, measured when the group settled, is
-// drained over targetDrainSeconds from then instead of counted at once);
-// falling back to the lag policy (flags.throughput_fallback, said in the
-// message) while the per-replica rate or a topic's produce rate is unknown, a
-// fallback scale-up capped at the count that carries that demand at the rate's
-// lower bound (below). With lagSecondsThreshold, also ceil(replicas x timeLag /
-// lagSecondsThreshold), the larger of the two counting. Lag and produce rate of
-// stalled partitions are left out. Then the ceiling, floor, alignment,
-// stabilization and behavior (while the throughput policy decides from rates,
-// the default scale-down window is rateWindowSeconds and, without scaleUp
-// policies, a scale-up is not limited: one step, one rebalance); then, after a
-// change, further changes wait until the group settled (see Settled in
-// policy.cc) unless the lag grew past emergencyLagFactor x max(lag at the
-// change, lagThreshold), which lifts the hold for a scale-up.
+// Takes: one `observation` of the group, the `history` the previous Decide
+// returned (empty at first), a `spec` that passed ValidateSpec, and `now`.
+// Returns: the Decision, whose `history` is the next call's; the same
+// arguments always give the same Decision.
 //
-// The per-replica rate used is the one learned from the intervals up to this
-// observation (else the hint), the message saying which ("learned from N
-// saturated intervals", "perReplicaRateHint"). An interval teaches when the
-// group worked at one size through it: the replicas did not change, no change
-// was settling, and all members had joined at both ends where the broker
-// reports them; or replicas were added but are still starting (the same
-// members at both ends, all of the earlier replicas, a stable group). Its
-// rate is consumed / interval / working replicas (stalled partitions left
-// out, the working replicas scaled by the fraction not stalled). It is
-// saturated when every partition with traffic consumed and was busy: a
-// backlog of at least what it consumed at the start (flat out: an
-// exponential average over rateWindowSeconds), or at the end, or one that
-// grew to at least half of it (a lower bound that can raise the rate but
-// never lower it); the first saturated interval sets the rate. Any such
-// interval, saturated or not, gives consumed / interval / working replicas
-// as a lower bound of the rate (History::per_replica_rate_lower_bound):
-// replicas holding fewer partitions than others may keep up while the rest
-// are flat out, so it can be well below the rate, and it is used only to cap
-// the fallback's scale-ups, never to scale down.
+// Contract:
+// * On a readable observation `desired` lies between `current` and a count
+//   within [floor, ceiling]: `ceiling` is min(maxReplicas, the partition
+//   ceiling) (maxReplicas with allowIdleConsumers), the floor minReplicas
+//   capped at the partition ceiling (with minReplicas 0, zero is reached
+//   only after cooldownSeconds idle). So a step up never goes above the ceiling, and replicas
+//   above it come down as fast as behavior.scaleDown allows.
+// * Never a scale-down on lag it does not know: a failed observation, or one
+//   where no partition could be read, holds `current` (or, after
+//   fallback.failureThreshold consecutive failures, goes to
+//   fallback.replicas) with `lag_known` false; a partial one may scale up
+//   but not down (reason PartialObservation); no partitions at all holds
+//   (NoPartitions).
+// * `paused` holds `current` (reason Paused) while history still advances.
+// * After a change, no further change until the group settled, unless lag
+//   passed emergencyLagFactor x max(lag at the change, lagThreshold) (a
+//   scale-up only) or the replicas stand above the ceiling.
+// * Everything in History stays bounded (offset points, rate samples,
+//   recommendations and scale events pruned by count or window).
+// * `reason` says why `desired` is what it is; `message` is one line with the
+//   numbers of every stage that had something to say, ending in "desired D
+//   (current C)" or "paused: holding C".
+//
+// The stages it runs, and the rule of each, are in policy/stages.h.
 Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now);
 
 }  // namespace groupscaler::policy
