@@ -17,7 +17,7 @@ MskIamTokenSource::MskIamTokenSource(const MskIamSettings& msk, std::vector<std:
     : region_(msk.region),
       secrets_(std::move(secrets)),
       clock_(clock != nullptr ? clock : &real_clock_),
-      http_(NewAwsHttpClient()) {
+      http_(NewHttpClient()) {
   credentials_ = MskIamCredentials(msk, AwsContext{http_.get(), clock_, std::move(getenv)});
 }
 

@@ -57,7 +57,7 @@ class MskIamTokenSource {
   const std::vector<std::string> secrets_;
   RealClock real_clock_;
   const Clock* const clock_;
-  std::unique_ptr<AwsHttpClient> http_;  // of the production providers
+  std::unique_ptr<HttpClient> http_;  // of the production providers
   std::unique_ptr<AwsCredentialsProvider> credentials_;
   std::atomic<int> tokens_set_{0};
   std::atomic<int> failures_{0};
