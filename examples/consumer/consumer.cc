@@ -340,8 +340,10 @@ StatusOr<kafka::AuthConfig> ReadAuth(const std::string& path) {
   if (!settings.ok()) return settings.status();
   StatusOr<kafka::AuthConfig> auth = kafka::BuildAuthConfig(*settings);
   if (!auth.ok()) return InvalidArgumentError(path + ": " + auth.status().message());
-  if (auth->msk_iam) {
-    return InvalidArgumentError(path + ": sasl aws_msk_iam is not supported by this example");
+  if (auth->msk_iam || auth->oauth) {
+    // Their tokens come from groupscaler's token refresh, not linked here.
+    return InvalidArgumentError(path + ": sasl " + settings->at("sasl") +
+                                " is not supported by this example");
   }
   return auth;
 }

@@ -63,10 +63,10 @@ std::optional<std::string> ConfigureExistingKafka(DemoFlags& flags) {
     if (!auth.ok()) return auth.status().message();
     StatusOr<kafka::AuthConfig> config = kafka::BuildAuthConfig(*auth);
     if (!config.ok()) return o.auth_file + ": " + config.status().message();
-    if (config->msk_iam) {
+    if (config->msk_iam || config->oauth) {
       // The demo's producer and consumer processes take no token callback.
-      return o.auth_file +
-             ": sasl aws_msk_iam is supported by `lag` and `controller`, not the demo";
+      return o.auth_file + ": sasl " + auth->at("sasl") +
+             " is supported by `lag` and `controller`, not the demo";
     }
     o.auth = std::move(auth).value();
   }

@@ -69,20 +69,22 @@ StatusOr<std::unique_ptr<KafkaAdmin>> KafkaAdmin::Connect(const ClusterConfig& c
   if (!auth.ok()) return auth.status();
   std::unique_ptr<KafkaAdmin> admin(new KafkaAdmin());
   admin->secrets_ = auth->secrets;
-  if (auth->msk_iam) {
-    admin->msk_iam_ = std::make_unique<MskIamHandleContext>();
-    admin->msk_iam_->msk_iam = std::make_shared<MskIamTokenSource>(*auth->msk_iam, auth->secrets);
+  StatusOr<std::shared_ptr<OAuthTokenSource>> source = NewTokenSource(*auth);
+  if (!source.ok()) return source.status();
+  if (*source) {
+    admin->token_refresh_ = std::make_unique<TokenRefreshContext>();
+    admin->token_refresh_->token_source = std::move(source).value();
   }
   StatusOr<RdKafkaPtr> rk =
       NewClient(RD_KAFKA_PRODUCER, ClientProperties(cluster, *auth), [&](rd_kafka_conf_t* conf) {
-        if (!admin->msk_iam_) return;
-        rd_kafka_conf_set_opaque(conf, admin->msk_iam_.get());
-        InstallMskIamTokenRefresh<MskIamHandleContext>(conf);
+        if (!admin->token_refresh_) return;
+        rd_kafka_conf_set_opaque(conf, admin->token_refresh_.get());
+        InstallTokenRefresh<TokenRefreshContext>(conf);
       });
   if (!rk.ok()) return InvalidArgumentError(Redact(rk.status().message(), auth->secrets));
   admin->rk_ = std::move(rk).value();
-  if (admin->msk_iam_) {
-    if (Status s = StartMskIamTokenRefresh(admin->rk_.get()); !s.ok()) return s;
+  if (admin->token_refresh_) {
+    if (Status s = StartTokenRefresh(admin->rk_.get()); !s.ok()) return s;
   }
   return admin;
 }

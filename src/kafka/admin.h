@@ -22,7 +22,7 @@
 #include "common/status.h"
 #include "kafka/lag_reader.h"
 #include "kafka/mock_cluster.h"
-#include "kafka/msk_iam_oauth.h"
+#include "kafka/oauth_token_refresh.h"
 
 namespace groupscaler::kafka {
 
@@ -44,8 +44,8 @@ class KafkaAdmin {
  private:
   KafkaAdmin() = default;
 
-  // The handle's opaque under sasl=aws_msk_iam; outlives rk_.
-  std::unique_ptr<MskIamHandleContext> msk_iam_;
+  // The handle's opaque under sasl=aws_msk_iam or oauthbearer; outlives rk_.
+  std::unique_ptr<TokenRefreshContext> token_refresh_;
   RdKafkaPtr rk_;
   std::vector<std::string> secrets_;  // redacted from every message
 };

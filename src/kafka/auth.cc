@@ -1,7 +1,5 @@
 #include "kafka/auth.h"
 
-#include <librdkafka/rdkafka.h>
-
 #include <array>
 #include <cctype>
 #include <functional>
@@ -11,10 +9,6 @@
 
 namespace groupscaler::kafka {
 namespace {
-
-// The first librdkafka with https.ca.pem and https.ca.location (the CA of
-// the OIDC token endpoint; before it libcurl used the system's CAs only).
-constexpr int kHttpsCaVersion = 0x020b0000;  // 2.11.0
 
 constexpr std::array<std::string_view, 6> kSecretKeys = {
     "password", "oauthClientSecret", "key", "keyPassword", "awsSecretAccessKey", "awsSessionToken"};
@@ -42,6 +36,8 @@ std::string_view Trim(std::string_view s) {
 }
 
 using Has = std::function<bool(std::string_view)>;
+// A setting's value, "" when not given.
+using Get = std::function<std::string(std::string_view)>;
 
 // The aws* keys: only with sasl=aws_msk_iam, and consistent among themselves.
 Status CheckAwsKeys(const Has& has, const std::string& sasl) {
@@ -72,50 +68,58 @@ Status CheckAwsKeys(const Has& has, const std::string& sasl) {
   return Status::Ok();
 }
 
-// "k=v,k2=v2" as librdkafka's sasl.oauthbearer.extensions takes it: every
-// item a non-empty key of letters, '=', a value.
-bool ValidExtensions(std::string_view text) {
+using Extensions = std::vector<std::pair<std::string, std::string>>;
+
+// "k=v,k2=v2" as SASL OAUTHBEARER extensions (RFC 7628): every item a
+// non-empty key of letters, '=', a value. Nullopt when malformed.
+std::optional<Extensions> ParseExtensions(std::string_view text) {
+  Extensions extensions;
   while (true) {
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
     const size_t eq = item.find('=');
-    if (eq == 0 || eq == std::string_view::npos) return false;
+    if (eq == 0 || eq == std::string_view::npos) return std::nullopt;
     for (char c : item.substr(0, eq)) {
-      if (!std::isalpha(static_cast<unsigned char>(c))) return false;
+      if (!std::isalpha(static_cast<unsigned char>(c))) return std::nullopt;
     }
-    if (comma == std::string_view::npos) return true;
+    extensions.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    if (comma == std::string_view::npos) return extensions;
     text = text.substr(comma + 1);
   }
 }
 
 // The oauth keys' values, given sasl oauthbearer and its required keys.
-Status CheckOauth(const AuthSettings& settings, int librdkafka_version) {
-  const std::string& uri = settings.at("oauthTokenEndpointUri");
-  if (uri.rfind("https://", 0) != 0 && uri.rfind("http://", 0) != 0) {
+// The token endpoint may be http://, for a loopback or in-cluster endpoint;
+// the README says https is expected.
+StatusOr<OAuthClientCredentials> OAuthFrom(const Get& get) {
+  OAuthClientCredentials oauth{.token_endpoint = get("oauthTokenEndpointUri"),
+                               .client_id = get("oauthClientId"),
+                               .client_secret = get("oauthClientSecret"),
+                               .scope = get("oauthScope"),
+                               .extensions = {},
+                               .ca_pem = get("oauthCa"),
+                               .ca_file = get("oauthCaFile")};
+  if (oauth.token_endpoint.rfind("https://", 0) != 0 &&
+      oauth.token_endpoint.rfind("http://", 0) != 0) {
     return InvalidArgumentError("auth setting \"oauthTokenEndpointUri\" must be an http(s):// URL");
   }
-  if (auto it = settings.find("oauthExtensions");
-      it != settings.end() && !ValidExtensions(it->second)) {
-    return InvalidArgumentError(
-        "auth setting \"oauthExtensions\" must be key=value pairs separated by commas, keys of "
-        "letters only");
+  if (const std::string text = get("oauthExtensions"); !text.empty()) {
+    std::optional<Extensions> extensions = ParseExtensions(text);
+    if (!extensions) {
+      return InvalidArgumentError(
+          "auth setting \"oauthExtensions\" must be key=value pairs separated by commas, keys of "
+          "letters only");
+    }
+    oauth.extensions = std::move(*extensions);
   }
-  const bool ca = settings.count("oauthCa") > 0, ca_file = settings.count("oauthCaFile") > 0;
-  if (ca && ca_file) {
+  if (!oauth.ca_pem.empty() && !oauth.ca_file.empty()) {
     return InvalidArgumentError(
         "auth settings \"oauthCa\" and \"oauthCaFile\" contradict: give one");
   }
-  if ((ca || ca_file) && librdkafka_version < kHttpsCaVersion) {
-    return InvalidArgumentError(
-        "auth setting " + Quote(ca ? "oauthCa" : "oauthCaFile") +
-        " needs librdkafka 2.11 or later (https.ca.pem, https.ca.location); this one is " +
-        rd_kafka_version_str() +
-        ", whose token requests trust the system's CAs only: add the CA there instead");
-  }
-  return Status::Ok();
+  return oauth;
 }
 
-MskIamSettings MskIamFrom(const std::function<std::string(std::string_view)>& get) {
+MskIamSettings MskIamFrom(const Get& get) {
   MskIamSettings msk;
   msk.region = get("awsRegion");
   msk.access_key_id = get("awsAccessKeyId");
@@ -129,10 +133,6 @@ MskIamSettings MskIamFrom(const std::function<std::string(std::string_view)>& ge
 }  // namespace
 
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
-  return BuildAuthConfig(settings, rd_kafka_version());
-}
-
-StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafka_version) {
   for (const auto& [key, value] : settings) {
     bool known = false;
     for (std::string_view k : kAuthKeys) known = known || k == key;
@@ -190,7 +190,9 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafk
     }
   }
   if (sasl == "oauthbearer") {
-    if (Status s = CheckOauth(settings, librdkafka_version); !s.ok()) return s;
+    StatusOr<OAuthClientCredentials> oauth = OAuthFrom(get);
+    if (!oauth.ok()) return oauth.status();
+    config.oauth = std::move(oauth).value();
   }
 
   for (std::string_view key :
@@ -236,20 +238,10 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafk
                                                    : "SCRAM-SHA-512");
     set("sasl.username", get("username"));
     set("sasl.password", get("password"));
-  } else if (sasl == "oauthbearer") {
+  } else if (sasl == "oauthbearer" || msk_iam) {
+    // The token comes from our refresh callback (oauth_token_refresh.h).
     set("sasl.mechanism", "OAUTHBEARER");
-    set("sasl.oauthbearer.method", "oidc");
-    set("sasl.oauthbearer.token.endpoint.url", get("oauthTokenEndpointUri"));
-    set("sasl.oauthbearer.client.id", get("oauthClientId"));
-    set("sasl.oauthbearer.client.secret", get("oauthClientSecret"));
-    if (has("oauthScope")) set("sasl.oauthbearer.scope", get("oauthScope"));
-    if (has("oauthExtensions")) set("sasl.oauthbearer.extensions", get("oauthExtensions"));
-    if (has("oauthCa")) set("https.ca.pem", get("oauthCa"));
-    if (has("oauthCaFile")) set("https.ca.location", get("oauthCaFile"));
-  } else if (msk_iam) {
-    // The token comes from our refresh callback (msk_iam_oauth.h).
-    set("sasl.mechanism", "OAUTHBEARER");
-    config.msk_iam = MskIamFrom(get);
+    if (msk_iam) config.msk_iam = MskIamFrom(get);
   }
   if (ssl) {
     // librdkafka 2.x defaults to https already; set it so that no default

@@ -11,13 +11,16 @@
 //                      | aws_msk_iam
 //   username           SASL user           (plain, scram_*: required)
 //   password           SASL password       (plain, scram_*: required)        [secret]
-//   oauthTokenEndpointUri  OIDC token endpoint, https://...  (oauthbearer: required)
-//   oauthClientId      OIDC client id      (oauthbearer: required)
-//   oauthClientSecret  OIDC client secret  (oauthbearer: required)           [secret]
-//   oauthScope         OIDC scope          (oauthbearer: optional)
+//   oauthTokenEndpointUri  OAuth token endpoint, https://... (http:// is taken too)
+//                      (oauthbearer: required); groupscaler posts the client
+//                      credentials grant to it itself (oauth_client_credentials.h)
+//   oauthClientId      OAuth client id     (oauthbearer: required)
+//   oauthClientSecret  OAuth client secret (oauthbearer: required)           [secret]
+//   oauthScope         OAuth scope         (oauthbearer: optional)
 //   oauthExtensions    SASL extensions k=v,k2=v2 sent with the token  (oauthbearer: optional)
-//   oauthCa | oauthCaFile  CA of the token endpoint, PEM text | path  (oauthbearer: optional,
-//                      at most one; needs librdkafka 2.11, else rejected naming the key)
+//   oauthCa | oauthCaFile  the CA the token endpoint's certificate must chain to, PEM
+//                      text | path (oauthbearer: optional, at most one; without
+//                      either, the system's CA roots). Not a secret.
 //   awsRegion          AWS region of the MSK cluster  (aws_msk_iam: required)
 //   awsAccessKeyId     static AWS credentials         (aws_msk_iam: optional,
 //   awsSecretAccessKey   both or neither)                                    [secret]
@@ -51,7 +54,7 @@ namespace groupscaler::kafka {
 using AuthSettings = std::map<std::string, std::string>;
 
 // sasl=aws_msk_iam: what the OAUTHBEARER token refresh needs (see
-// msk_iam_oauth.h). Empty strings are settings not given.
+// msk_iam_token_source.h). Empty strings are settings not given.
 struct MskIamSettings {
   std::string region;
   std::string access_key_id;
@@ -59,6 +62,20 @@ struct MskIamSettings {
   std::string session_token;
   std::string role_arn;
   std::string role_session_name;
+};
+
+// sasl=oauthbearer: what the client credentials grant needs (see
+// oauth_client_credentials.h). Empty strings are settings not given.
+struct OAuthClientCredentials {
+  std::string token_endpoint;
+  std::string client_id;
+  std::string client_secret;
+  std::string scope;
+  // oauthExtensions, split: key, value, in the order given.
+  std::vector<std::pair<std::string, std::string>> extensions;
+  std::string ca_pem;   // oauthCa
+  std::string ca_file;  // oauthCaFile
+  bool operator==(const OAuthClientCredentials&) const = default;
 };
 
 // Every key above.
@@ -94,17 +111,16 @@ struct AuthConfig {
   std::vector<std::pair<std::string, std::string>> properties;
   // The values of secret settings (non-empty ones only).
   std::vector<std::string> secrets;
-  // Set for sasl=aws_msk_iam: every handle then needs the token refresh
-  // callback (InstallMskIamTokenRefresh), librdkafka has no token of its own.
+  // Set for sasl=aws_msk_iam, or sasl=oauthbearer: every handle then needs
+  // the token refresh callback (oauth_token_refresh.h), librdkafka makes no
+  // token of its own.
   std::optional<MskIamSettings> msk_iam;
+  std::optional<OAuthClientCredentials> oauth;
 };
 
 // Validates `settings` and translates them. Errors are INVALID_ARGUMENT and
 // name the offending key, never its value.
 StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings);
-// The same for a librdkafka of `librdkafka_version` (rd_kafka_version()'s
-// format), which decides whether oauthCa and oauthCaFile can be honoured.
-StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings, int librdkafka_version);
 
 // Parses `key=value` lines (blank lines and lines starting with '#' skipped,
 // whitespace around key and value trimmed, the first '=' separates) into

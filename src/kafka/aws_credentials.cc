@@ -53,12 +53,6 @@ std::string StsErrorText(std::string_view xml) {
   return code.value_or("") + (message ? ": " + *message : "");
 }
 
-StatusCode CodeForHttp(int status) {
-  if (status == 401 || status == 403) return StatusCode::kPermissionDenied;
-  if (status >= 400 && status < 500) return StatusCode::kFailedPrecondition;
-  return StatusCode::kUnavailable;
-}
-
 std::string TrimRight(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
@@ -66,11 +60,11 @@ std::string TrimRight(std::string s) {
 
 // POSTs an STS form and parses its credentials.
 StatusOr<AwsCredentials> CallSts(const AwsContext& context, const std::string& sts_url,
-                                 AwsHttpRequest request, std::string_view action) {
+                                 HttpRequest request, std::string_view action) {
   const std::string what = "STS " + std::string(action) + " at " + sts_url;
   request.method = "POST";
   request.url = sts_url;
-  StatusOr<AwsHttpResponse> response = context.http->Send(request, context.timeout);
+  StatusOr<HttpResponse> response = context.http->Send(request, context.timeout);
   if (!response.ok()) return Status(response.status().code(), "STS " + response.status().message());
   return ParseStsResponse(response->body, response->status_code, what);
 }
@@ -108,7 +102,7 @@ class WebIdentityProvider final : public AwsCredentialsProvider {
     StatusOr<std::string> token = ReadFileBounded(token_file_, kMaxTokenFile);
     if (!token.ok())
       return FailedPreconditionError("web identity token " + token.status().message());
-    AwsHttpRequest request;
+    HttpRequest request;
     request.headers = {{"Content-Type", kFormType}};
     request.body = CanonicalQueryString({{"Action", "AssumeRoleWithWebIdentity"},
                                          {"RoleArn", role_arn_},
@@ -140,14 +134,14 @@ class PodIdentityProvider final : public AwsCredentialsProvider {
       if (!read.ok()) return FailedPreconditionError(what + ": token " + read.status().message());
       token = TrimRight(*read);
     }
-    AwsHttpRequest request{"GET", full_uri_, {{"Accept", "application/json"}}, ""};
+    HttpRequest request{"GET", full_uri_, {{"Accept", "application/json"}}, ""};
     if (!token.empty()) request.headers.emplace_back("Authorization", token);
-    StatusOr<AwsHttpResponse> response = context_.http->Send(request, context_.timeout);
+    StatusOr<HttpResponse> response = context_.http->Send(request, context_.timeout);
     if (!response.ok())
       return Status(response.status().code(),
                     "EKS Pod Identity agent: " + response.status().message());
     if (response->status_code != 200) {
-      return Status(CodeForHttp(response->status_code),
+      return Status(StatusCodeOfHttp(response->status_code),
                     what + ": HTTP " + std::to_string(response->status_code));
     }
     return ParsePodIdentityResponse(response->body, what);
@@ -173,7 +167,7 @@ class AssumeRoleProvider final : public AwsCredentialsProvider {
   StatusOr<AwsCredentials> Credentials() override {
     StatusOr<AwsCredentials> base = base_->Credentials();
     if (!base.ok()) return base.status();
-    AwsHttpRequest request;
+    HttpRequest request;
     request.body = CanonicalQueryString({{"Action", "AssumeRole"},
                                          {"RoleArn", role_arn_},
                                          {"RoleSessionName", session_name_},
@@ -324,7 +318,7 @@ StatusOr<AwsCredentials> ParseStsResponse(std::string_view xml, int http_status,
                                           std::string_view what) {
   if (http_status != 200) {
     return Status(
-        CodeForHttp(http_status),
+        StatusCodeOfHttp(http_status),
         std::string(what) + ": HTTP " + std::to_string(http_status) + " " + StsErrorText(xml));
   }
   const size_t at = xml.find("<Credentials>");

@@ -20,7 +20,7 @@
 // * Errors name the source ("STS AssumeRoleWithWebIdentity at URL: HTTP 403
 //   AccessDenied: ..."), never a secret: no key, token or token file
 //   content is quoted.
-// * No AWS SDK: SigV4 from aws_sigv4.h, HTTP through AwsHttpClient.
+// * No AWS SDK: SigV4 from aws_sigv4.h, HTTP through HttpClient.
 
 #include <chrono>
 #include <functional>
@@ -33,8 +33,8 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "kafka/auth.h"
-#include "kafka/aws_http.h"
 #include "kafka/aws_sigv4.h"
+#include "kafka/http_client.h"
 
 namespace groupscaler::kafka {
 
@@ -50,7 +50,7 @@ Getenv ProcessEnvironment();
 
 // What the providers that call out share. Not owned; must outlive them.
 struct AwsContext {
-  AwsHttpClient* http = nullptr;
+  HttpClient* http = nullptr;
   const Clock* clock = nullptr;
   Getenv getenv;
   std::chrono::milliseconds timeout{10'000};  // per HTTP request

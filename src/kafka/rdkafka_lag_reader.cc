@@ -13,7 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kafka/api_versions_probe.h"
-#include "kafka/msk_iam_oauth.h"
+#include "kafka/oauth_token_refresh.h"
 #include "kafka/rdkafka_ptr.h"
 #include "kafka/record_gaps.h"
 #include "kafka/statistics.h"
@@ -37,9 +37,9 @@ struct HandleContext {
   // ("sasl_ssl://HOST:PORT/bootstrap: SASL authentication error: ...");
   // cleared by a request that succeeds. Guarded by mu.
   std::string refused;
-  // sasl=aws_msk_iam: the token source of the refresh callback, shared by
-  // the reader's handles.
-  std::shared_ptr<MskIamTokenSource> msk_iam;
+  // sasl=aws_msk_iam or oauthbearer: the token source of the refresh
+  // callback, shared by the reader's handles.
+  std::shared_ptr<OAuthTokenSource> token_source;
 };
 
 // Why a broker refused the client, if it did since the last success.
@@ -103,7 +103,7 @@ StatusOr<RdKafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::str
   rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
   rd_kafka_conf_set_stats_cb(conf.get(), StatsCallback);
   rd_kafka_conf_set_error_cb(conf.get(), ErrorCallback);
-  if (ctx->msk_iam) InstallMskIamTokenRefresh<HandleContext>(conf.get());
+  if (ctx->token_source) InstallTokenRefresh<HandleContext>(conf.get());
   // A consumer handle that never subscribes, so never joins a group; its
   // metadata requests never ask the broker to auto-create a topic (a
   // producer's would).
@@ -113,8 +113,8 @@ StatusOr<RdKafkaPtr> NewHandle(const std::vector<std::pair<std::string, std::str
   }
   conf.release();  // owned by rk now
   RdKafkaPtr handle(rk);
-  if (ctx->msk_iam) {
-    if (Status s = StartMskIamTokenRefresh(rk); !s.ok()) return s;
+  if (ctx->token_source) {
+    if (Status s = StartTokenRefresh(rk); !s.ok()) return s;
   }
   return handle;
 }
@@ -253,13 +253,13 @@ class RdKafkaLagReader final : public LagReader {
   }
 
   Status Init() {
-    if (auth_.msk_iam) {
-      msk_iam_ = std::make_shared<MskIamTokenSource>(*auth_.msk_iam, auth_.secrets);
-    }
+    StatusOr<std::shared_ptr<OAuthTokenSource>> source = NewTokenSource(auth_);
+    if (!source.ok()) return source.status();
+    token_source_ = std::move(source).value();
     ctx_ = std::make_shared<HandleContext>();
     ctx_->name = "kafka " + servers_;
     ctx_->secrets = auth_.secrets;
-    ctx_->msk_iam = msk_iam_;
+    ctx_->token_source = token_source_;
     auto rk = NewHandle(Properties(), ctx_.get());
     if (!rk.ok()) return rk.status();
     rk_ = std::move(rk).value();
@@ -275,7 +275,7 @@ class RdKafkaLagReader final : public LagReader {
     auto ctx = std::make_shared<HandleContext>();
     ctx->name = ctx_->name;
     ctx->secrets = auth_.secrets;
-    ctx->msk_iam = msk_iam_;
+    ctx->token_source = token_source_;
     auto rk = NewHandle(Properties(), ctx.get());
     if (!rk.ok()) return;  // keep the old one
     spdlog::info("{}: a group coordinator moved; renewing the client", ctx_->name);
@@ -574,18 +574,16 @@ class RdKafkaLagReader final : public LagReader {
   }
 
   // "SASL_SSL, SCRAM-SHA-512": how the client meets the brokers, spelt as
-  // the brokers' listeners name it (librdkafka takes it in lower case);
-  // OAUTHBEARER names its token endpoint too, which a failed grant is about.
+  // the brokers' listeners name it (librdkafka takes it in lower case). A
+  // failed OAUTHBEARER token names its own source (oauth_token_refresh.h).
   std::string Security() const {
-    std::string protocol = "PLAINTEXT", mechanism, endpoint;
+    std::string protocol = "PLAINTEXT", mechanism;
     for (const auto& [name, value] : auth_.properties) {
       if (name == "security.protocol") protocol = value;
       if (name == "sasl.mechanism" || name == "sasl.mechanisms") mechanism = value;
-      if (name == "sasl.oauthbearer.token.endpoint.url") endpoint = value;
     }
     std::transform(protocol.begin(), protocol.end(), protocol.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    if (!endpoint.empty()) mechanism += " from token endpoint " + endpoint;
     return mechanism.empty() ? protocol : protocol + ", " + mechanism;
   }
 
@@ -876,7 +874,7 @@ class RdKafkaLagReader final : public LagReader {
       describe_ctx_ = std::make_shared<HandleContext>();
       describe_ctx_->name = ctx_->name + " (describe)";
       describe_ctx_->secrets = auth_.secrets;
-      describe_ctx_->msk_iam = msk_iam_;
+      describe_ctx_->token_source = token_source_;
       auto rk = NewHandle(Properties(), describe_ctx_.get());
       if (!rk.ok()) return false;
       describe_rk_ = std::move(rk).value();
@@ -1052,7 +1050,7 @@ class RdKafkaLagReader final : public LagReader {
     fetch_ctx_ = std::make_shared<HandleContext>();
     fetch_ctx_->name = ctx_->name + " (fetch)";
     fetch_ctx_->secrets = auth_.secrets;
-    fetch_ctx_->msk_iam = msk_iam_;
+    fetch_ctx_->token_source = token_source_;
     std::vector<std::pair<std::string, std::string>> properties = {
         {"enable.partition.eof", "true"},
         {"enable.auto.offset.store", "false"},
@@ -1137,7 +1135,7 @@ class RdKafkaLagReader final : public LagReader {
   const ClusterConfig cluster_;
   ReaderOptions options_;
   const AuthConfig auth_;
-  std::shared_ptr<MskIamTokenSource> msk_iam_;  // sasl=aws_msk_iam only
+  std::shared_ptr<OAuthTokenSource> token_source_;  // sasl=aws_msk_iam, oauthbearer only
   RealClock real_clock_;
   std::string servers_;
 

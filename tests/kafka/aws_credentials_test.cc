@@ -85,7 +85,7 @@ class AwsCredentialsTest : public ::testing::Test {
     return AwsContext{http_.get(), &clock_, std::move(env), 5000ms};
   }
 
-  std::unique_ptr<AwsHttpClient> http_ = NewAwsHttpClient();
+  std::unique_ptr<HttpClient> http_ = NewHttpClient();
   ManualClock clock_{kT0};
 };
 

@@ -635,9 +635,10 @@ TEST(LagReader, MembersInSeparateProcessesCommitKnownOffsets) {
   for (auto& m : members) EXPECT_EQ(m->Wait(milliseconds(10'000)), 0);
 }
 
-// librdkafka 2.8.0 as scripts/setup-librdkafka installs it is built with
-// OIDC (libcurl): the client-credentials settings are taken at start.
-TEST(LagReader, OidcClientCredentialsAreTakenAtStart) {
+// sasl=oauthbearer: the reader takes the client credentials at start (the
+// grant is asked on its handle's token refresh), and refuses an oauthCaFile
+// it cannot read there, naming the key.
+TEST(LagReader, ClientCredentialsAreTakenAtStartAndAnUnreadableCaIsNot) {
   ClusterConfig config{.bootstrap_servers = {"127.0.0.1:1"},
                        .auth = {{"sasl", "oauthbearer"},
                                 {"oauthTokenEndpointUri", "https://idp.example/token"},
@@ -645,6 +646,12 @@ TEST(LagReader, OidcClientCredentialsAreTakenAtStart) {
                                 {"oauthClientSecret", "Oidc-Secret-77"}}};
   auto reader = NewRdKafkaLagReader(config, {});
   EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  config.auth["oauthCaFile"] = ::testing::TempDir() + "/no-such-idp-ca.pem";
+  auto refused = NewRdKafkaLagReader(config, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("\"oauthCaFile\""));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("Oidc-Secret-77")));
 }
 
 // The probe that keeps DescribeConsumerGroups away from brokers without

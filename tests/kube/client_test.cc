@@ -269,8 +269,8 @@ TEST_F(ClientTest, GetSecretDataDecodes) {
 }
 
 // The Secret of a CR's authSecretRef carries the keys of an --auth-file:
-// one with the OAuth keys gives the controller the librdkafka settings that
-// the same lines give `groupscaler lag`.
+// one with the OAuth keys gives the controller the librdkafka settings and
+// the client credentials grant that the same lines give `groupscaler lag`.
 TEST_F(ClientTest, OAuthSecretGivesTheSettingsOfTheSameAuthFile) {
   auto file = kafka::ParseAuthText(
       "sasl=oauthbearer\ntls=enable\noauthTokenEndpointUri=https://idp.example/token\n"
@@ -296,6 +296,9 @@ TEST_F(ClientTest, OAuthSecretGivesTheSettingsOfTheSameAuthFile) {
   ASSERT_TRUE(from_secret.ok()) << from_secret.status().ToString();
   ASSERT_TRUE(from_file.ok());
   EXPECT_EQ(from_secret->properties, from_file->properties);
+  ASSERT_TRUE(from_secret->oauth.has_value());
+  EXPECT_EQ(from_secret->oauth, from_file->oauth);
+  EXPECT_EQ(from_secret->oauth->client_secret, "s3cret/+=");
   EXPECT_EQ(from_secret->secrets, std::vector<std::string>{"s3cret/+="});
 }
 

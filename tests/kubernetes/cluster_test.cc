@@ -108,7 +108,9 @@ void ClusterTest::SetUp() {
   dir_ = plane_->dir() / ns_;
   std::filesystem::create_directories(dir_);
   ASSERT_TRUE(plane_->CreateNamespace(ns_).ok()) << "namespace " << ns_;
-  if (NeedsChart()) ASSERT_NO_FATAL_FAILURE(InstallChart());
+  if (NeedsChart()) {
+    ASSERT_NO_FATAL_FAILURE(InstallChart());
+  }
   audit_start_ = plane_->AuditRecords().size();
   auto kafka = MockCluster::Start(1);
   ASSERT_TRUE(kafka.ok()) << kafka.status().ToString();

@@ -7,6 +7,7 @@
 
 #include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
+#include <boost/asio/ssl.hpp>
 
 #include <map>
 #include <mutex>
@@ -15,12 +16,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/kube_api_server.h"
+
 namespace groupscaler::testing {
 namespace {
 
 using web::http::http_request;
 using web::http::status_codes;
 using web::http::experimental::listener::http_listener;
+using web::http::experimental::listener::http_listener_config;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kKeyId[] = "groupscaler-test-key";
@@ -88,13 +92,17 @@ std::string SignRs256(EVP_PKEY* key, const std::string& input) {
   return signature;
 }
 
+// One application/x-www-form-urlencoded name or value, decoded.
+std::string FormDecode(std::string text) {
+  for (char& c : text) c = c == '+' ? ' ' : c;
+  return web::uri::decode(text);
+}
+
 // application/x-www-form-urlencoded -> name -> value.
 std::map<std::string, std::string> ParseForm(const std::string& body) {
   std::map<std::string, std::string> form;
   for (const auto& [name, value] : web::uri::split_query(body)) {
-    std::string v = value;
-    for (char& c : v) c = c == '+' ? ' ' : c;
-    form[web::uri::decode(name)] = web::uri::decode(v);
+    form[FormDecode(name)] = FormDecode(value);
   }
   return form;
 }
@@ -112,7 +120,9 @@ Credentials ClientCredentials(const http_request& request,
       it != headers.end() && it->second.rfind("Basic ", 0) == 0) {
     const std::optional<std::string> pair = Base64Decode(it->second.substr(6));
     const size_t colon = pair ? pair->find(':') : std::string::npos;
-    if (colon != std::string::npos) return {pair->substr(0, colon), pair->substr(colon + 1)};
+    if (colon != std::string::npos) {
+      return {FormDecode(pair->substr(0, colon)), FormDecode(pair->substr(colon + 1))};
+    }
     return {};
   }
   auto get = [&](const char* name) {
@@ -129,11 +139,18 @@ nlohmann::json Error(const char* code) { return {{"error", code}}; }
 struct OAuthServer::Impl {
   Options options;
   PkeyPtr key;
+  TestPki pki;  // with https
   std::unique_ptr<http_listener> listener;
+  std::unique_ptr<http_listener> plain_listener;  // with https: the plain HTTP one
   mutable std::mutex mu;
   Fault fault = Fault::kNone;               // guarded by mu
   std::vector<Clock::time_point> requests;  // guarded by mu
   std::vector<std::string> scopes;          // guarded by mu
+
+  // "http://127.0.0.1:PORT" of the plain HTTP listener.
+  std::string HttpUrl() const {
+    return "http://127.0.0.1:" + std::to_string(options.https ? options.http_port : options.port);
+  }
 
   void Handle(http_request request) {
     const std::string path = request.relative_uri().path();
@@ -219,20 +236,56 @@ struct OAuthServer::Impl {
   }
 };
 
+namespace {
+
+// The listener config of `pki`'s server certificate (TLS 1.2 or later).
+http_listener_config TlsConfig(const TestPki& pki) {
+  http_listener_config config;
+  config.set_ssl_context_callback([&pki](boost::asio::ssl::context& context) {
+    context.set_options(boost::asio::ssl::context::default_workarounds |
+                        boost::asio::ssl::context::no_tlsv1 |
+                        boost::asio::ssl::context::no_tlsv1_1);
+    context.use_certificate_chain(boost::asio::buffer(pki.server_cert_pem));
+    context.use_private_key(boost::asio::buffer(pki.server_key_pem),
+                            boost::asio::ssl::context::pem);
+  });
+  return config;
+}
+
+// Listens at `url` with `config`, handing every request to `impl`.
+std::unique_ptr<http_listener> Listen(OAuthServer::Impl* impl, const std::string& url,
+                                      const http_listener_config& config) {
+  auto listener = std::make_unique<http_listener>(url, config);
+  listener->support([impl](http_request request) { impl->Handle(std::move(request)); });
+  listener->open().wait();
+  return listener;
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<OAuthServer>> OAuthServer::Start(Options options) {
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->key.reset(EVP_RSA_gen(2048));
   if (!impl->key) return InternalError("cannot make an RSA key");
-  Impl* raw = impl.get();
+  const Options& o = impl->options;
+  if (o.https) {
+    StatusOr<TestPki> pki = MakeTestPki();
+    if (!pki.ok()) return pki.status();
+    impl->pki = std::move(pki).value();
+  }
+  const std::string host = "://" + o.listen_host + ":";
   try {
-    impl->listener = std::make_unique<http_listener>(
-        "http://127.0.0.1:" + std::to_string(raw->options.port) + "/");
-    impl->listener->support([raw](http_request request) { raw->Handle(std::move(request)); });
-    impl->listener->open().wait();
+    if (o.https) {
+      impl->listener =
+          Listen(impl.get(), "https" + host + std::to_string(o.port) + "/", TlsConfig(impl->pki));
+      impl->plain_listener =
+          Listen(impl.get(), "http" + host + std::to_string(o.http_port) + "/", {});
+    } else {
+      impl->listener = Listen(impl.get(), "http" + host + std::to_string(o.port) + "/", {});
+    }
   } catch (const std::exception& e) {
-    return UnavailableError("token endpoint on port " + std::to_string(raw->options.port) + ": " +
-                            e.what());
+    return UnavailableError("token endpoint on port " + std::to_string(o.port) + ": " + e.what());
   }
   return std::unique_ptr<OAuthServer>(new OAuthServer(std::move(impl)));
 }
@@ -240,20 +293,26 @@ StatusOr<std::unique_ptr<OAuthServer>> OAuthServer::Start(Options options) {
 OAuthServer::OAuthServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 OAuthServer::~OAuthServer() {
-  try {
-    impl_->listener->close().wait();
-  } catch (const std::exception&) {
-    // Closing at exit: nothing to report it to.
+  for (auto* listener : {impl_->listener.get(), impl_->plain_listener.get()}) {
+    try {
+      if (listener != nullptr) listener->close().wait();
+    } catch (const std::exception&) {
+      // Closing at exit: nothing to report it to.
+    }
   }
 }
 
 std::string OAuthServer::token_url() const {
-  return "http://127.0.0.1:" + std::to_string(impl_->options.port) + "/token";
+  const Options& o = impl_->options;
+  return (o.https ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(o.port) +
+         "/token";
 }
 
-std::string OAuthServer::jwks_url() const {
-  return "http://127.0.0.1:" + std::to_string(impl_->options.port) + "/jwks";
-}
+std::string OAuthServer::http_token_url() const { return impl_->HttpUrl() + "/token"; }
+
+std::string OAuthServer::jwks_url() const { return impl_->HttpUrl() + "/jwks"; }
+
+const std::string& OAuthServer::ca_pem() const { return impl_->pki.ca_pem; }
 
 const OAuthServer::Options& OAuthServer::options() const { return impl_->options; }
 

@@ -3,14 +3,17 @@
 // A test-only OAuth 2.0 authorization server on loopback, for the
 // OAUTHBEARER listener of the real Kafka test bed (kafka_broker.h): the
 // client credentials grant and the JWKS that brokers verify its tokens by.
-// Plain HTTP on 127.0.0.1 (librdkafka 2.8.0 cannot be given a CA for the
-// token endpoint; see README, "OAuth").
 //
 // Contract:
 // * Start() makes an RSA 2048 key and listens on `port` (FreePort()) until
-//   the destructor.
+//   the destructor: plain HTTP, or with Options::https, HTTPS with a
+//   certificate for 127.0.0.1 and localhost from a CA of its own
+//   (MakeTestPki; ca_pem()), and then plain HTTP as well on `http_port`,
+//   where the brokers fetch the JWKS (their JVMs do not trust that CA).
+//   Both serve every path.
 // * POST /token with `grant_type=client_credentials` (form), the client id
-//   and secret by HTTP Basic or in the form, an optional `scope`: 200
+//   and secret by HTTP Basic (each form-url-encoded, RFC 6749 2.3.1) or in
+//   the form, an optional `scope`: 200
 //   {"access_token": JWT, "token_type": "Bearer", "expires_in": S} where the
 //   JWT is RS256-signed with claims sub (the client id), iss, aud, iat, exp
 //   and scope. A wrong client or secret: 401 {"error": "invalid_client"};
@@ -40,6 +43,11 @@ class OAuthServer {
     std::string client_id = "groupscaler";
     std::string client_secret = "groupscaler-client-secret";
     std::chrono::seconds lifetime{3600};
+    bool https = false;
+    int http_port = 0;  // with https: required
+    // The address listened on; "0.0.0.0" makes the endpoint reachable as
+    // 127.0.0.2 too, an address its certificate does not name.
+    std::string listen_host = "127.0.0.1";
   };
   enum class Fault { kNone, kExpiredToken, kWrongAudience, kRefuseSecret };
 
@@ -48,9 +56,13 @@ class OAuthServer {
   OAuthServer(const OAuthServer&) = delete;
   OAuthServer& operator=(const OAuthServer&) = delete;
 
-  // "http://127.0.0.1:PORT/token" and ".../jwks".
+  // "http(s)://127.0.0.1:PORT/token" on `port`; the plain HTTP one (on
+  // `http_port` with https); the JWKS on plain HTTP.
   std::string token_url() const;
+  std::string http_token_url() const;
   std::string jwks_url() const;
+  // With https: the CA that signed the certificate, PEM.
+  const std::string& ca_pem() const;
   const Options& options() const;
 
   void SetFault(Fault fault);

@@ -1,9 +1,9 @@
-// sasl=aws_msk_iam through librdkafka: the refresh callback hands a real
-// handle, the reader's and KafkaAdmin's, its token, and a reader whose STS
-// refuses fails its observation with a line naming STS, its secret in no
-// error or log line.
+// sasl=aws_msk_iam through librdkafka: the token refresh callback
+// (oauth_token_refresh.h) hands a real handle, the reader's and
+// KafkaAdmin's, its token, and a reader whose STS refuses fails its
+// observation with a line naming STS, its secret in no error or log line.
 
-#include "kafka/msk_iam_oauth.h"
+#include "kafka/msk_iam_token_source.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,6 +17,7 @@
 #include "kafka/rdkafka_lag_reader.h"
 #include "local_http_server.h"
 #include "support/subprocess.h"
+#include "token_refresh_handle.h"
 
 namespace groupscaler::kafka {
 namespace {
@@ -86,7 +87,7 @@ TEST(MskIamOauthTest, TokenSourceSignsAtItsClockAndRedactsErrors) {
   ScriptedCredentials* credentials = scripted.get();
   credentials->next = AwsCredentials{"ASIA", kSecret, "session", clock.Now() + 10min};
   MskIamTokenSource source("eu-west-1", std::move(scripted), &clock, {kSecret});
-  StatusOr<MskIamToken> token = source.Token();
+  StatusOr<BearerToken> token = source.Token();
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->expiry, clock.Now() + 10min);  // the credentials', before 900 s
   EXPECT_EQ(token->principal, "ASIA");
@@ -99,24 +100,10 @@ TEST(MskIamOauthTest, TokenSourceSignsAtItsClockAndRedactsErrors) {
 TEST(MskIamOauthTest, RefreshCallbackHandsTheHandleItsToken) {
   ManualClock clock(Timestamp(std::chrono::floor<std::chrono::seconds>(
       std::chrono::system_clock::now().time_since_epoch())));
-  MskIamHandleContext ctx;
-  ctx.msk_iam = std::make_shared<MskIamTokenSource>(
+  Status set = testing::FirstTokenRefresh(std::make_shared<MskIamTokenSource>(
       "eu-west-1", StaticCredentials({"AKIAEXAMPLE", kSecret, "", {}}), &clock,
-      std::vector<std::string>{kSecret});
-  auto rk = NewClient(RD_KAFKA_PRODUCER,
-                      {{"bootstrap.servers", "127.0.0.1:" + std::to_string(testing::FreePort())},
-                       {"security.protocol", "sasl_ssl"},
-                       {"sasl.mechanism", "OAUTHBEARER"},
-                       {"log_level", "0"}},
-                      [&](rd_kafka_conf_t* conf) {
-                        rd_kafka_conf_set_opaque(conf, &ctx);
-                        InstallMskIamTokenRefresh<MskIamHandleContext>(conf);
-                      });
-  ASSERT_TRUE(rk.ok()) << rk.status().ToString();
-  ASSERT_TRUE(StartMskIamTokenRefresh(rk->get()).ok());
-  // No rd_kafka_poll: the SASL queue is served on librdkafka's background thread.
-  EXPECT_TRUE(testing::WaitFor([&] { return ctx.msk_iam->tokens_set() == 1; }, 5s));
-  EXPECT_EQ(ctx.msk_iam->failures(), 0);
+      std::vector<std::string>{kSecret}));
+  EXPECT_TRUE(set.ok()) << set.ToString();
 }
 
 TEST(MskIamOauthTest, ReaderWhoseStsRefusesFailsNamingStsWithoutTheSecret) {
@@ -150,7 +137,8 @@ TEST(MskIamOauthTest, ReaderWithStaticKeysHandsLibrdkafkaAToken) {
   auto reader = NewRdKafkaLagReader(MskIamCluster());
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return log.text().find("MSK IAM token set") != std::string::npos; }, 5s));
+      [&] { return log.text().find("OAUTHBEARER token set for AKIAEXAMPLE") != std::string::npos; },
+      5s));
   EXPECT_THAT(log.text(), Not(HasSubstr("Failed to acquire SASL OAUTHBEARER token")));
   EXPECT_THAT(log.text(), Not(HasSubstr(kSecret)));
 }
@@ -160,7 +148,8 @@ TEST(MskIamOauthTest, KafkaAdminHandsLibrdkafkaAToken) {
   auto admin = KafkaAdmin::Connect(MskIamCluster());
   ASSERT_TRUE(admin.ok()) << admin.status().ToString();
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return log.text().find("MSK IAM token set") != std::string::npos; }, 5s));
+      [&] { return log.text().find("OAUTHBEARER token set for AKIAEXAMPLE") != std::string::npos; },
+      5s));
   EXPECT_THAT(log.text(), Not(HasSubstr(kSecret)));
 }
 
