@@ -163,9 +163,12 @@ TEST(ListGroups, SlowListingDoesNotHoldUpObserve) {
             RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_EQ(rd_kafka_mock_coordinator_set(w.cluster->raw(), "group", "g", 1),
             RD_KAFKA_RESP_ERR_NO_ERROR);
+  // Down before the reader connects: set down later, a connection the
+  // reader already had could carry the listing's request before the mock
+  // closed it, and the listing failed at once instead of waiting.
+  ASSERT_TRUE(w.cluster->SetBrokerDown(3).ok());
   std::unique_ptr<LagReader> reader = NewReader(w);
   ASSERT_TRUE(reader->Observe({{.group_id = "g", .topics = {"one"}}}, milliseconds(5000)).ok());
-  ASSERT_TRUE(w.cluster->SetBrokerDown(3).ok());
 
   const milliseconds list_timeout(2000);
   std::atomic<bool> listing{false};
