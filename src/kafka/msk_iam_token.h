@@ -39,7 +39,4 @@ std::string MskIamSignedUrl(const AwsCredentials& credentials, std::string_view 
 MskIamToken MakeMskIamToken(const AwsCredentials& credentials, std::string_view region,
                             Timestamp now, std::string_view user_agent);
 
-// base64url (RFC 4648 section 5) without padding.
-std::string Base64UrlNoPadding(std::string_view data);
-
 }  // namespace groupscaler::kafka

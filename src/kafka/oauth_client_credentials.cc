@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.h"
 #include "common/files.h"
 
 namespace groupscaler::kafka {
@@ -36,17 +37,10 @@ std::optional<json> JwtClaims(const std::string& token) {
   if (first == std::string::npos) return std::nullopt;
   const size_t second = token.find('.', first + 1);
   if (second == std::string::npos) return std::nullopt;
-  std::string payload = token.substr(first + 1, second - first - 1);
-  std::replace(payload.begin(), payload.end(), '-', '+');
-  std::replace(payload.begin(), payload.end(), '_', '/');
-  payload.append((4 - payload.size() % 4) % 4, '=');
-  std::vector<unsigned char> bytes;
-  try {
-    bytes = utility::conversions::from_base64(payload);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  json claims = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  const StatusOr<std::string> payload =
+      Base64UrlDecode(std::string_view(token).substr(first + 1, second - first - 1));
+  if (!payload.ok()) return std::nullopt;
+  json claims = json::parse(*payload, nullptr, /*allow_exceptions=*/false);
   if (!claims.is_object()) return std::nullopt;
   return claims;
 }
@@ -144,8 +138,7 @@ StatusOr<std::unique_ptr<OAuthTokenSource>> NewClientCredentialsTokenSource(
 std::string BasicAuthorization(std::string_view client_id, std::string_view client_secret) {
   const std::string pair = web::uri::encode_data_string(std::string(client_id)) + ":" +
                            web::uri::encode_data_string(std::string(client_secret));
-  return "Basic " +
-         utility::conversions::to_base64(std::vector<unsigned char>(pair.begin(), pair.end()));
+  return "Basic " + Base64Encode(pair);
 }
 
 std::string ClientCredentialsForm(std::string_view scope) {

@@ -1,12 +1,12 @@
 #include "kube/config.h"
 
+#include "common/base64.h"
 #include "common/files.h"
 #include "common/host_port.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 
 namespace groupscaler::kube {
@@ -272,62 +272,6 @@ StatusOr<RestConfig> LoadRestConfig(const std::string& kubeconfig_flag, const st
         "no Kubernetes config: no --kubeconfig, no KUBECONFIG, not in a pod, and no HOME");
   }
   return LoadKubeconfigFile(*home + "/.kube/config", context);
-}
-
-namespace {
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-}
-
-StatusOr<std::string> Base64Decode(std::string_view in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char c : in) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    if (padding) return InvalidArgumentError("base64: data after padding");
-    const char* p = std::strchr(kAlphabet, c);
-    if (p == nullptr || c == '\0') return InvalidArgumentError("base64: invalid character");
-    acc = (acc << 6) | static_cast<uint32_t>(p - kAlphabet);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  if (bits >= 6) return InvalidArgumentError("base64: truncated input");
-  return out;
-}
-
-std::string Base64Encode(std::string_view in) {
-  std::string out;
-  size_t i = 0;
-  while (i + 2 < in.size()) {
-    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-    i += 3;
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 }  // namespace groupscaler::kube

@@ -111,10 +111,6 @@ StatusOr<RestConfig> LoadInClusterConfig(const EnvLookup& env, const InClusterPa
 StatusOr<RestConfig> LoadRestConfig(const std::string& kubeconfig_flag, const std::string& context,
                                     const EnvLookup& env, const InClusterPaths& paths = {});
 
-// Standard base64 (RFC 4648, padding optional, whitespace ignored).
-StatusOr<std::string> Base64Decode(std::string_view in);
-std::string Base64Encode(std::string_view in);
-
 // The whole file (at most 4 MiB), or an error naming `path`.
 StatusOr<std::string> ReadFile(const std::string& path);
 

@@ -4,6 +4,7 @@
 
 #include "kube/kube_client.h"
 
+#include "common/base64.h"
 #include "common/time_format.h"
 
 #include <fmt/format.h>

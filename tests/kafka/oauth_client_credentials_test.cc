@@ -5,6 +5,7 @@
 // its lifetime) and the backoff after failures, on a manual clock; and the
 // refresh seam handing librdkafka a token with extensions.
 
+#include "common/base64.h"
 #include "kafka/oauth_client_credentials.h"
 
 #include <gmock/gmock.h>
@@ -33,7 +34,7 @@ const Timestamp kNow{1767323045000ms};  // 2026-01-02T03:04:05Z
 
 // A JWT (unsigned: only the broker checks signatures) with `claims`.
 std::string Jwt(const std::string& claims) {
-  return Base64UrlNoPadding(R"({"alg":"RS256","typ":"JWT"})") + "." + Base64UrlNoPadding(claims) +
+  return Base64UrlEncode(R"({"alg":"RS256","typ":"JWT"})") + "." + Base64UrlEncode(claims) +
          ".c2ln";
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <thread>
 
+#include "common/base64.h"
 #include "kube/config.h"
 #include "kube_test_util.h"
 
@@ -406,39 +407,6 @@ TEST(FileTokenSourceTest, MissingFileIsAnError) {
   ASSERT_FALSE(token.ok());
   EXPECT_THAT(token.status().message(), HasSubstr("/nonexistent/token"));
 }
-
-struct Base64Case {
-  std::string name;
-  std::string encoded;
-  std::string decoded;
-  bool ok = true;
-};
-
-class Base64Test : public ::testing::TestWithParam<Base64Case> {};
-
-TEST_P(Base64Test, Decodes) {
-  const Base64Case& c = GetParam();
-  auto decoded = Base64Decode(c.encoded);
-  ASSERT_EQ(decoded.ok(), c.ok) << decoded.status().ToString();
-  if (!c.ok) return;
-  EXPECT_EQ(*decoded, c.decoded);
-  EXPECT_EQ(*Base64Decode(Base64Encode(c.decoded)), c.decoded);
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Cases, Base64Test,
-    ::testing::Values(Base64Case{.name = "empty", .encoded = "", .decoded = ""},
-                      Base64Case{.name = "one_byte", .encoded = "YQ==", .decoded = "a"},
-                      Base64Case{.name = "two_bytes", .encoded = "YWI=", .decoded = "ab"},
-                      Base64Case{.name = "three_bytes", .encoded = "YWJj", .decoded = "abc"},
-                      Base64Case{.name = "unpadded", .encoded = "YWI", .decoded = "ab"},
-                      Base64Case{.name = "line_breaks", .encoded = "YW\nJj\n", .decoded = "abc"},
-                      Base64Case{
-                          .name = "binary", .encoded = "AP8=", .decoded = std::string("\0\xff", 2)},
-                      Base64Case{.name = "bad_char", .encoded = "YW*j", .ok = false},
-                      Base64Case{.name = "truncated", .encoded = "YWJjZ", .ok = false},
-                      Base64Case{.name = "data_after_padding", .encoded = "YQ==YQ", .ok = false}),
-    [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace groupscaler::kube

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "common/base64.h"
 #include "kube_test_util.h"
 
 namespace groupscaler::kube {
