@@ -239,89 +239,120 @@ ScalingRules Resolve(const ScalingRules& rules, const ScalingRules& defaults) {
   return r;
 }
 
-Status ValidateSpec(const Spec& spec) {
-  auto error = [](const std::string& field, const std::string& rule, int64_t got) {
-    return InvalidArgumentError("spec." + field + " must be " + rule + " (got " +
-                                std::to_string(got) + ")");
-  };
-  auto real_error = [](const std::string& field, const std::string& rule, double got) {
-    std::ostringstream out;
-    out << "spec." << field << " must be " << rule << " (got " << got << ")";
-    return InvalidArgumentError(out.str());
-  };
-  if (spec.min_replicas < 0) return error("minReplicas", ">= 0", spec.min_replicas);
-  if (spec.max_replicas < 1) return error("maxReplicas", ">= 1", spec.max_replicas);
+namespace {
+
+Status OutOfRange(const std::string& field, const std::string& rule, int64_t got) {
+  return InvalidArgumentError("spec." + field + " must be " + rule + " (got " +
+                              std::to_string(got) + ")");
+}
+
+Status RealOutOfRange(const std::string& field, const std::string& rule, double got) {
+  std::ostringstream out;
+  out << "spec." << field << " must be " << rule << " (got " << got << ")";
+  return InvalidArgumentError(out.str());
+}
+
+// min/maxReplicas, consumersPerReplica, the thresholds and the cooldown.
+Status ValidateCounts(const Spec& spec) {
+  if (spec.min_replicas < 0) return OutOfRange("minReplicas", ">= 0", spec.min_replicas);
+  if (spec.max_replicas < 1) return OutOfRange("maxReplicas", ">= 1", spec.max_replicas);
   if (spec.min_replicas > spec.max_replicas) {
-    return error("minReplicas", "<= spec.maxReplicas (" + std::to_string(spec.max_replicas) + ")",
-                 spec.min_replicas);
+    return OutOfRange("minReplicas",
+                      "<= spec.maxReplicas (" + std::to_string(spec.max_replicas) + ")",
+                      spec.min_replicas);
   }
   if (spec.consumers_per_replica < 1) {
-    return error("consumersPerReplica", ">= 1", spec.consumers_per_replica);
+    return OutOfRange("consumersPerReplica", ">= 1", spec.consumers_per_replica);
   }
-  if (spec.lag_threshold < 1) return error("lagThreshold", "> 0", spec.lag_threshold);
+  if (spec.lag_threshold < 1) return OutOfRange("lagThreshold", "> 0", spec.lag_threshold);
   if (spec.activation_lag_threshold < 0) {
-    return error("activationLagThreshold", ">= 0", spec.activation_lag_threshold);
+    return OutOfRange("activationLagThreshold", ">= 0", spec.activation_lag_threshold);
   }
-  if (spec.cooldown_seconds < 0) return error("cooldownSeconds", ">= 0", spec.cooldown_seconds);
+  if (spec.cooldown_seconds < 0) {
+    return OutOfRange("cooldownSeconds", ">= 0", spec.cooldown_seconds);
+  }
   if (spec.allow_idle_consumers && spec.limit_to_partitions_with_lag) {
     return InvalidArgumentError(
         "spec.allowIdleConsumers and spec.limitToPartitionsWithLag cannot both be true");
   }
-  const std::pair<const char*, const ScalingRules*> directions[] = {
-      {"behavior.scaleUp", &spec.behavior.scale_up},
-      {"behavior.scaleDown", &spec.behavior.scale_down}};
-  for (const auto& [name, rules] : directions) {
-    const std::string field = name;
-    if (rules->stabilization_window_seconds &&
-        (*rules->stabilization_window_seconds < 0 || *rules->stabilization_window_seconds > 3600)) {
-      return error(field + ".stabilizationWindowSeconds", "between 0 and 3600",
-                   *rules->stabilization_window_seconds);
-    }
-    if (!rules->policies) continue;
-    if (rules->policies->empty() && rules->select_policy != SelectPolicy::kDisabled) {
-      return InvalidArgumentError("spec." + field +
-                                  ".policies must not be empty unless selectPolicy is Disabled");
-    }
-    for (size_t i = 0; i < rules->policies->size(); ++i) {
-      const ScalingPolicy& p = (*rules->policies)[i];
-      const std::string at = field + ".policies[" + std::to_string(i) + "]";
-      if (p.value < 1) return error(at + ".value", "> 0", p.value);
-      if (p.period_seconds < 1 || p.period_seconds > 1800) {
-        return error(at + ".periodSeconds", "between 1 and 1800", p.period_seconds);
-      }
+  return Status::Ok();
+}
+
+// One direction of spec.behavior, named `field` ("behavior.scaleUp").
+Status ValidateRules(const std::string& field, const ScalingRules& rules) {
+  if (rules.stabilization_window_seconds &&
+      (*rules.stabilization_window_seconds < 0 || *rules.stabilization_window_seconds > 3600)) {
+    return OutOfRange(field + ".stabilizationWindowSeconds", "between 0 and 3600",
+                      *rules.stabilization_window_seconds);
+  }
+  if (!rules.policies) return Status::Ok();
+  if (rules.policies->empty() && rules.select_policy != SelectPolicy::kDisabled) {
+    return InvalidArgumentError("spec." + field +
+                                ".policies must not be empty unless selectPolicy is Disabled");
+  }
+  for (size_t i = 0; i < rules.policies->size(); ++i) {
+    const ScalingPolicy& p = (*rules.policies)[i];
+    const std::string at = field + ".policies[" + std::to_string(i) + "]";
+    if (p.value < 1) return OutOfRange(at + ".value", "> 0", p.value);
+    if (p.period_seconds < 1 || p.period_seconds > 1800) {
+      return OutOfRange(at + ".periodSeconds", "between 1 and 1800", p.period_seconds);
     }
   }
+  return Status::Ok();
+}
+
+// spec.policy's tuning and lagSecondsThreshold.
+Status ValidateTuning(const Spec& spec) {
   if (spec.target_drain_seconds < 1 || spec.target_drain_seconds > 86400) {
-    return error("policy.targetDrainSeconds", "between 1 and 86400", spec.target_drain_seconds);
+    return OutOfRange("policy.targetDrainSeconds", "between 1 and 86400",
+                      spec.target_drain_seconds);
   }
   if (spec.per_replica_rate_hint &&
       !(*spec.per_replica_rate_hint > 0 && *spec.per_replica_rate_hint < 1e15)) {
-    return real_error("policy.perReplicaRateHint", "> 0 and < 1e15", *spec.per_replica_rate_hint);
+    return RealOutOfRange("policy.perReplicaRateHint", "> 0 and < 1e15",
+                          *spec.per_replica_rate_hint);
   }
   if (spec.rate_window_seconds < 1 || spec.rate_window_seconds > 3600) {
-    return error("policy.rateWindowSeconds", "between 1 and 3600", spec.rate_window_seconds);
+    return OutOfRange("policy.rateWindowSeconds", "between 1 and 3600", spec.rate_window_seconds);
   }
   if (spec.lag_seconds_threshold &&
       (*spec.lag_seconds_threshold < 1 || *spec.lag_seconds_threshold > 86400)) {
-    return error("lagSecondsThreshold", "between 1 and 86400", *spec.lag_seconds_threshold);
+    return OutOfRange("lagSecondsThreshold", "between 1 and 86400", *spec.lag_seconds_threshold);
   }
   if (spec.rebalance_settle_seconds < 0 || spec.rebalance_settle_seconds > 3600) {
-    return error("policy.rebalanceSettleSeconds", "between 0 and 3600",
-                 spec.rebalance_settle_seconds);
+    return OutOfRange("policy.rebalanceSettleSeconds", "between 0 and 3600",
+                      spec.rebalance_settle_seconds);
   }
   if (!(spec.emergency_lag_factor >= 1 && spec.emergency_lag_factor <= 1000)) {
-    return real_error("policy.emergencyLagFactor", "between 1 and 1000", spec.emergency_lag_factor);
+    return RealOutOfRange("policy.emergencyLagFactor", "between 1 and 1000",
+                          spec.emergency_lag_factor);
   }
   if (spec.stall_seconds < 1 || spec.stall_seconds > 86400) {
-    return error("policy.stallSeconds", "between 1 and 86400", spec.stall_seconds);
+    return OutOfRange("policy.stallSeconds", "between 1 and 86400", spec.stall_seconds);
   }
+  return Status::Ok();
+}
+
+Status ValidateFallback(const Spec& spec) {
   if (spec.fallback.failure_threshold < 1) {
-    return error("fallback.failureThreshold", ">= 1", spec.fallback.failure_threshold);
+    return OutOfRange("fallback.failureThreshold", ">= 1", spec.fallback.failure_threshold);
   }
   if (spec.fallback.replicas && (*spec.fallback.replicas < spec.min_replicas ||
                                  *spec.fallback.replicas > spec.max_replicas)) {
-    return error("fallback.replicas", "between spec.minReplicas and spec.maxReplicas",
-                 *spec.fallback.replicas);
+    return OutOfRange("fallback.replicas", "between spec.minReplicas and spec.maxReplicas",
+                      *spec.fallback.replicas);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateSpec(const Spec& spec) {
+  for (Status status :
+       {ValidateCounts(spec), ValidateRules("behavior.scaleUp", spec.behavior.scale_up),
+        ValidateRules("behavior.scaleDown", spec.behavior.scale_down), ValidateTuning(spec),
+        ValidateFallback(spec)}) {
+    if (!status.ok()) return status;
   }
   return Status::Ok();
 }
