@@ -45,6 +45,25 @@ void KafkaClusterEnvironment::TearDown() {
   if (!::testing::UnitTest::GetInstance()->Failed()) std::filesystem::remove_all(dir_);
 }
 
+void OAuthServerEnvironment::SetUp() {
+  auto server = OAuthServer::Start(options_);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  server_ = std::move(server).value();
+  *published_ = server_.get();
+}
+
+void OAuthServerEnvironment::TearDown() {
+  *published_ = nullptr;
+  server_.reset();
+}
+
+KafkaCluster::Options::OAuth BrokerOAuthFor(const OAuthServer::Options& options) {
+  const int jwks_port = options.https ? options.http_port : options.port;
+  return {.jwks_url = "http://127.0.0.1:" + std::to_string(jwks_port) + "/jwks",
+          .issuer = options.issuer,
+          .audience = options.audience};
+}
+
 std::string Unique(const std::string& what) {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = what + "-" + info->test_suite_name() + "-" + info->name();

@@ -20,6 +20,7 @@
 
 #include "kafka/mock_cluster.h"
 #include "support/kafka_broker.h"
+#include "support/oauth_server.h"
 
 namespace groupscaler::testing {
 
@@ -49,6 +50,29 @@ class KafkaClusterEnvironment : public ::testing::Environment {
   std::filesystem::path dir_;
   std::unique_ptr<KafkaCluster> cluster_;
 };
+
+// The OAuth token endpoint of a test binary (support/oauth_server.h), as a
+// gtest Environment: started with `options` before the first test and
+// published in `*server` until the last test ended. Register it before the
+// KafkaClusterEnvironment whose OAUTH listener verifies its tokens: the
+// brokers fetch its JWKS at start.
+class OAuthServerEnvironment : public ::testing::Environment {
+ public:
+  OAuthServerEnvironment(OAuthServer::Options options, OAuthServer** server)
+      : options_(std::move(options)), published_(server) {}
+  void SetUp() override;
+  void TearDown() override;
+
+ private:
+  const OAuthServer::Options options_;
+  OAuthServer** const published_;
+  std::unique_ptr<OAuthServer> server_;
+};
+
+// What the brokers' OAUTH listener needs to verify the tokens of the
+// endpoint started with `options`: its JWKS (on plain HTTP, which their JVMs
+// fetch), issuer and audience.
+KafkaCluster::Options::OAuth BrokerOAuthFor(const OAuthServer::Options& options);
 
 // WHAT-SUITE-TEST-PID: a topic or group name unique to the running test.
 std::string Unique(const std::string& what);

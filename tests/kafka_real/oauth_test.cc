@@ -46,34 +46,12 @@ const OAuthServer::Options kOAuth = {.port = FreePort(), .https = true, .http_po
 OAuthServer* oauth = nullptr;
 KafkaCluster* kafka = nullptr;
 
-// The token endpoint, up before the broker, which fetches its JWKS at start.
-class OAuthServerEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto server = OAuthServer::Start(kOAuth);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    oauth = server_.get();
-  }
-  void TearDown() override {
-    oauth = nullptr;
-    server_.reset();
-  }
-
- private:
-  std::unique_ptr<OAuthServer> server_;
-};
-
 const auto* const kOAuthEnvironment =
-    ::testing::AddGlobalTestEnvironment(new OAuthServerEnvironment);
+    ::testing::AddGlobalTestEnvironment(new OAuthServerEnvironment(kOAuth, &oauth));
 const auto* const kKafkaEnvironment =
     ::testing::AddGlobalTestEnvironment(new KafkaClusterEnvironment(
         "kafka_oauth",
-        {.brokers = 1,
-         .listeners = {KafkaListener::kOauthbearer},
-         .oauth = {.jwks_url = "http://127.0.0.1:" + std::to_string(kOAuth.http_port) + "/jwks",
-                   .issuer = kOAuth.issuer,
-                   .audience = kOAuth.audience}},
+        {.brokers = 1, .listeners = {KafkaListener::kOauthbearer}, .oauth = BrokerOAuthFor(kOAuth)},
         &kafka));
 
 std::string Plaintext() { return kafka->bootstrap(KafkaListener::kPlaintext); }

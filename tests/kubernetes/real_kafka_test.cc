@@ -4,7 +4,8 @@
 // from an authSecretRef Secret read the exact lag and scale; real consumer
 // processes show as members and, beyond the partitions, as IdleMembers; a
 // refused login or an unknown CA holds the replicas and names the broker and
-// the mechanism, never the secret; the broker down holds, its return
+// the mechanism, an OAuth client the token endpoint refuses holds them and
+// names the endpoint, never the secret; the broker down holds, its return
 // recovers; partitions added raise the ceiling at the next metadata refresh.
 
 #include <gmock/gmock.h>
@@ -14,7 +15,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,6 +32,7 @@
 #include "support/kafka_broker.h"
 #include "support/kube_api_server.h"
 #include "support/mock_cluster.h"
+#include "support/oauth_server.h"
 
 namespace groupscaler::testing {
 namespace {
@@ -39,9 +43,22 @@ using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// The OAuth token endpoint on https, its CA given in the Secret (oauthCa).
+const OAuthServer::Options kOAuth = {.port = FreePort(), .https = true, .http_port = FreePort()};
+OAuthServer* oauth = nullptr;
+const auto* const kOAuthEnvironment =
+    ::testing::AddGlobalTestEnvironment(new OAuthServerEnvironment(kOAuth, &oauth));
+
+// Every listener, the OAUTH one verifying the endpoint's tokens.
+KafkaCluster::Options EveryListener() {
+  KafkaCluster::Options options{.brokers = 1, .oauth = BrokerOAuthFor(kOAuth)};
+  options.listeners.insert(KafkaListener::kOauthbearer);
+  return options;
+}
+
 KafkaCluster* kafka = nullptr;
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
-    new KafkaClusterEnvironment("kube_kafka", {.brokers = 1}, &kafka));
+    new KafkaClusterEnvironment("kube_kafka", EveryListener(), &kafka));
 
 std::string Plaintext() { return kafka->bootstrap(KafkaListener::kPlaintext); }
 
@@ -72,6 +89,16 @@ json MutualTls() {
           {"ca", Pem(kafka->ca_path())},
           {"cert", Pem(kafka->client_cert_path())},
           {"key", Pem(kafka->client_key_path())}};
+}
+
+// The auth Secret's keys for OAuth client credentials with `secret`, the
+// token endpoint's CA inline.
+json OAuthClient(const std::string& secret) {
+  return {{"sasl", "oauthbearer"},
+          {"oauthTokenEndpointUri", oauth->token_url()},
+          {"oauthClientId", kOAuth.client_id},
+          {"oauthClientSecret", secret},
+          {"oauthCa", oauth->ca_pem()}};
 }
 
 bool HasEvent(const std::vector<json>& events, const std::string& reason) {
@@ -272,6 +299,70 @@ TEST_F(RealKafkaTest, ARefusedLoginHoldsTheReplicasAndNeverShowsTheSecret) {
   const std::string events = Kubectl({"get", "events", "-o", "json"}).out;
   const std::string statuses = Kubectl({"get", "cga", "-o", "json"}).out;
   for (const std::string& secret : {wrong, right}) {
+    EXPECT_THAT(controller->log(), Not(HasSubstr(secret)));
+    EXPECT_THAT(events, Not(HasSubstr(secret)));
+    EXPECT_THAT(statuses, Not(HasSubstr(secret)));
+  }
+}
+
+// OAuth client credentials from a Secret: the right secret reads the
+// caught-up group through the broker's OAUTH listener and scales down at
+// once; a secret the token endpoint refuses (401 invalid_client, as after a
+// rotation) holds the replicas with KafkaReachable=False naming the
+// endpoint, the secret nowhere, and the endpoint asked at the backoff's
+// pace (1 s doubling), not at every reconcile (here every second).
+TEST_F(RealKafkaTest, ARefusedOAuthClientHoldsTheReplicas) {
+  const std::string topic = ProducedTopic({5, 5, 5});
+  const std::string group = GroupCommitted(topic, {5, 5, 5});
+  const std::string wrong = "wrong-" + std::to_string(getpid()) + "-client-secret";
+  ApplySecret("oauth-wrong", OAuthClient(wrong));
+  ApplySecret("oauth-right", OAuthClient(kOAuth.client_secret));
+  const json scale_down_at_once = {
+      {"behavior", {{"scaleDown", {{"stabilizationWindowSeconds", 0}}}}}};
+  json every_second = scale_down_at_once;
+  every_second["pollIntervalSeconds"] = 1;
+  Scaled("wrong", 4, KafkaListener::kOauthbearer, group, topic, "oauth-wrong", every_second);
+  Scaled("right", 4, KafkaListener::kOauthbearer, group, topic, "oauth-right", scale_down_at_once);
+  const auto started = SteadyClock::now();
+  Subprocess* controller = StartChartController();
+  ASSERT_NE(controller, nullptr);
+
+  json reachable;  // one read, so that its fields agree
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        reachable = Condition("wrong", "KafkaReachable");
+        return reachable.is_object() && reachable.value("status", "") == "False";
+      },
+      seconds(30)))
+      << Status("wrong").dump(1) << controller->log();
+  EXPECT_EQ(reachable.value("reason", ""), "KafkaUnreachable");
+  EXPECT_THAT(reachable.value("message", ""), HasSubstr(oauth->token_url()));
+  EXPECT_THAT(reachable.value("message", ""), HasSubstr("invalid_client"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent(Events("wrong"), "KafkaUnreachable"); }, seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return Replicas("deployment", "right") == 1; }, seconds(30)))
+      << Status("right").dump(1) << controller->log();
+  EXPECT_EQ(ConditionField("right", "KafkaReachable", "status"), "True");
+
+  EXPECT_EQ(Replicas("deployment", "wrong"), 4);
+  const json held = Status("wrong");
+  EXPECT_EQ(held.value("desiredReplicas", 0), 4) << held.dump(1);
+  EXPECT_FALSE(held.contains("totalLag")) << held.dump(1);
+
+  // One grant for the right client (its token lives an hour); for the
+  // wrong one, reconciled every second, a request at 0, 1, 3, 7 ... s after
+  // the first, never one per reconcile (checked for 6 s more).
+  auto over_budget = [&] {
+    const double elapsed = std::chrono::duration<double>(SteadyClock::now() - started).count();
+    return oauth->token_requests() > 2 + static_cast<int>(std::log2(elapsed + 1));
+  };
+  EXPECT_FALSE(WaitFor(over_budget, seconds(6)))
+      << oauth->token_requests() << " token requests in "
+      << std::chrono::duration<double>(SteadyClock::now() - started).count() << " s";
+  std::cout << "token requests: " << oauth->token_requests() << std::endl;
+
+  const std::string events = Kubectl({"get", "events", "-o", "json"}).out;
+  const std::string statuses = Kubectl({"get", "cga", "-o", "json"}).out;
+  for (const std::string& secret : {wrong, kOAuth.client_secret}) {
     EXPECT_THAT(controller->log(), Not(HasSubstr(secret)));
     EXPECT_THAT(events, Not(HasSubstr(secret)));
     EXPECT_THAT(statuses, Not(HasSubstr(secret)));
