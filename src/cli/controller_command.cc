@@ -340,14 +340,7 @@ Command AddControllerCommand(CLI::App& parent) {
   app->add_option("--log-format", flags->log_format,
                   "json or text (default: json unless stderr is a terminal)")
       ->check(CLI::IsMember({"json", "text"}));
-  return Command{app, [flags] {
-                   try {
-                     return RunController(*flags);
-                   } catch (const std::exception& e) {
-                     std::cerr << "groupscaler controller: internal error: " << e.what() << "\n";
-                     return kExitError;
-                   }
-                 }};
+  return Command{app, [flags] { return RunController(*flags); }};
 }
 
 }  // namespace groupscaler::cli
