@@ -1,10 +1,26 @@
 #include "cli/cli.h"
 
 #include <algorithm>
+#include <exception>
 #include <iostream>
 #include <string>
 
 namespace groupscaler::cli {
+namespace {
+
+// Runs a parsed command. Nothing may escape as a crash: an exception is a
+// bug of ours, reported as one line.
+int RunParsed(const CLI::App& app, const Command& command) {
+  try {
+    return command.run();
+  } catch (const std::exception& e) {
+    std::cerr << app.get_name() << " " << command.app->get_name()
+              << ": internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
+
+}  // namespace
 
 int Run(CLI::App& app, const std::vector<Command>& commands, int argc, const char* const* argv) {
   app.require_subcommand(1);
@@ -37,7 +53,7 @@ int Run(CLI::App& app, const std::vector<Command>& commands, int argc, const cha
     return kExitUsage;
   }
   for (const Command& command : commands) {
-    if (command.app->parsed()) return command.run();
+    if (command.app->parsed()) return RunParsed(app, command);
   }
   return kExitUsage;  // unreachable: require_subcommand(1)
 }

@@ -21,7 +21,9 @@ struct Command {
 };
 
 // Parses argv and runs the chosen command. --help prints help and returns 0;
-// a parse error prints one line naming the problem on stderr and returns 2.
+// a parse error prints one line naming the problem on stderr and returns 2;
+// an exception out of a command prints "NAME COMMAND: internal error: WHAT"
+// and returns 1.
 int Run(CLI::App& app, const std::vector<Command>& commands, int argc, const char* const* argv);
 
 }  // namespace groupscaler::cli

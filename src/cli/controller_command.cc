@@ -19,11 +19,11 @@
 #include <string_view>
 #include <thread>
 
-#include "controller/batching_lag_reader.h"
 #include "controller/controller.h"
 #include "controller/health_server.h"
 #include "controller/kafka_metrics.h"
 #include "controller/leader_elector.h"
+#include "kafka/batching_lag_reader.h"
 #include "kafka/lag_reader.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "kube/config.h"
@@ -194,7 +194,7 @@ int RunController(const ControllerFlags& flags) {
     kafka_metrics.emplace(sink);
     factory = kafka_metrics->Instrument(std::move(factory));
   }
-  kafka::LagReaderPool readers(controller::Batching(std::move(factory)));
+  kafka::LagReaderPool readers(kafka::Batching(std::move(factory)));
   const controller::ReconcilerDeps deps{.autoscalers = &kube_client,
                                         .scales = &kube_client,
                                         .events = &kube_client,
@@ -340,14 +340,7 @@ Command AddControllerCommand(CLI::App& parent) {
   app->add_option("--log-format", flags->log_format,
                   "json or text (default: json unless stderr is a terminal)")
       ->check(CLI::IsMember({"json", "text"}));
-  return Command{app, [flags] {
-                   try {
-                     return RunController(*flags);
-                   } catch (const std::exception& e) {
-                     std::cerr << "groupscaler controller: internal error: " << e.what() << "\n";
-                     return kExitError;
-                   }
-                 }};
+  return Command{app, [flags] { return RunController(*flags); }};
 }
 
 }  // namespace groupscaler::cli

@@ -368,16 +368,7 @@ Command AddSimulateCommand(CLI::App& parent) {
       "--partitions and a poll every 10 s. keda is KEDA's Kafka scaler behind an HPA (15 s "
       "sync); oracle knows the whole trace and spends the fewest replica-seconds that keep the "
       "time lag under the target.");
-  return Command{app, [options] {
-                   // Nothing may escape as a crash; a failure here is a bug
-                   // of ours, reported as one line.
-                   try {
-                     return RunSimulate(*options);
-                   } catch (const std::exception& e) {
-                     std::cerr << "groupscaler simulate: internal error: " << e.what() << "\n";
-                     return kExitError;
-                   }
-                 }};
+  return Command{app, [options] { return RunSimulate(*options); }};
 }
 
 }  // namespace groupscaler::cli

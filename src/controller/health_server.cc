@@ -1,25 +1,148 @@
+// The only file of the controller that drives Boost.Beast; its errors
+// become a Status here.
+
 #include "controller/health_server.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
-#include <cerrno>
-#include <cstring>
+#include <chrono>
+#include <string_view>
+#include <thread>
 #include <utility>
 
-#include "common/fd.h"
 #include "common/host_port.h"
 
 namespace groupscaler::controller {
 namespace {
 
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// How long a connection may take to send its request: a probe sends it at
+// once.
+constexpr std::chrono::seconds kRequestTimeout(1);
+
+// The status and body of `request`.
+std::pair<http::status, std::string> Route(const Request& request,
+                                           const std::function<bool()>& ready) {
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    return {http::status::method_not_allowed, "method not allowed\n"};
+  }
+  const std::string_view target(request.target().data(), request.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/healthz") return {http::status::ok, "ok\n"};
+  if (path == "/readyz") {
+    if (ready && ready()) return {http::status::ok, "ok\n"};
+    return {http::status::service_unavailable, "not ready\n"};
+  }
+  return {http::status::not_found, "not found\n"};
+}
+
+Response Answer(const Request& request, const std::function<bool()>& ready) {
+  auto [status, body] = Route(request, ready);
+  Response response(status, /*version=*/11);
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.keep_alive(false);
+  response.body() = std::move(body);
+  response.prepare_payload();
+  // HEAD: the headers of GET, Content-Length included, and no body.
+  if (request.method() == http::verb::head) response.body().clear();
+  return response;
+}
+
+// One connection: read one request, answer it, close.
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(tcp::socket socket, const std::function<bool()>* ready)
+      : stream_(std::move(socket)), ready_(ready) {}
+
+  void Start() {
+    stream_.expires_after(kRequestTimeout);
+    http::async_read(stream_, buffer_, request_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       // Closed, silent or malformed: nothing to answer.
+                       if (!ec) self->Reply();
+                     });
+  }
+
+ private:
+  void Reply() {
+    response_ = Answer(request_, *ready_);
+    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code, size_t) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  Request request_;
+  Response response_;
+  const std::function<bool()>* ready_;
+};
 
 }  // namespace
+
+class HealthServer::Server {
+ public:
+  explicit Server(std::function<bool()> ready) : ready_(std::move(ready)) {}
+  ~Server() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Listens on the first address of `host` that can be bound, as
+  // getaddrinfo orders them; the port bound.
+  StatusOr<int> Listen(const std::string& host, int port, const std::string& bind_address) {
+    beast::error_code ec;
+    tcp::resolver resolver(io_);
+    const auto found = resolver.resolve(
+        host, std::to_string(port), tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec)
+      return InvalidArgumentError("health probe address '" + bind_address + "': " + ec.message());
+    std::string last_error = "no address";
+    for (const auto& entry : found) {
+      tcp::acceptor acceptor(io_);
+      acceptor.open(entry.endpoint().protocol(), ec);
+      if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec) acceptor.bind(entry.endpoint(), ec);
+      if (!ec) acceptor.listen(16, ec);
+      if (ec) {
+        last_error = "bind " + bind_address + ": " + ec.message();
+        continue;
+      }
+      acceptor_ = std::move(acceptor);
+      return acceptor_.local_endpoint().port();
+    }
+    return UnavailableError("health probe server: " + last_error);
+  }
+
+  // Serves on a thread of its own until destroyed.
+  void Run() {
+    Accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) std::make_shared<Exchange>(std::move(socket), &ready_)->Start();
+      Accept();
+    });
+  }
+
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  const std::function<bool()> ready_;
+  std::thread thread_;
+};
 
 StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::string& bind_address,
                                                             std::function<bool()> ready) {
@@ -28,110 +151,16 @@ StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::string& b
     return InvalidArgumentError("health probe address '" + bind_address +
                                 "' is not host:port or :port: " + address.status().message());
   }
-  const std::string& host = address->host;
-  const std::string port = std::to_string(address->port);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
-      rc != 0) {
-    return InvalidArgumentError("health probe address '" + bind_address +
-                                "': " + ::gai_strerror(rc));
-  }
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
-  std::string last_error = "no address";
-  for (addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
-    Fd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
-    if (fd.get() < 0) {
-      last_error = Errno("socket");
-      continue;
-    }
-    const int on = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (::bind(fd.get(), a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd.get(), 16) != 0) {
-      last_error = Errno("bind " + bind_address);
-      continue;
-    }
-    sockaddr_storage bound{};
-    socklen_t len = sizeof bound;
-    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len);
-    const int bound_port =
-        ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                          : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    return std::unique_ptr<HealthServer>(
-        new HealthServer(fd.release(), bound_port, std::move(ready)));
-  }
-  return UnavailableError("health probe server: " + last_error);
+  auto server = std::make_unique<Server>(std::move(ready));
+  StatusOr<int> port = server->Listen(address->host, address->port, bind_address);
+  if (!port.ok()) return port.status();
+  server->Run();
+  return std::unique_ptr<HealthServer>(new HealthServer(std::move(server), *port));
 }
 
-HealthServer::HealthServer(int fd, int port, std::function<bool()> ready)
-    : fd_(fd), port_(port), ready_(std::move(ready)) {
-  thread_ = std::jthread([this](std::stop_token stop) { Serve(stop); });
-}
+HealthServer::HealthServer(std::unique_ptr<Server> server, int port)
+    : server_(std::move(server)), port_(port) {}
 
-HealthServer::~HealthServer() {
-  thread_.request_stop();
-  if (thread_.joinable()) thread_.join();
-  ::close(fd_);
-}
-
-void HealthServer::Serve(std::stop_token stop) {
-  while (!stop.stop_requested()) {
-    // Polling with a short timeout is how the thread notices stop without
-    // a second descriptor to wake it.
-    pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    Fd client(::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC));
-    if (client.get() >= 0) Answer(client.get());
-  }
-}
-
-void HealthServer::Answer(int client) {
-  // The request line is all that matters; a probe sends it at once.
-  std::string request;
-  char buf[1024];
-  while (request.find("\r\n") == std::string::npos && request.size() < 8192) {
-    pollfd p{.fd = client, .events = POLLIN, .revents = 0};
-    if (::poll(&p, 1, 1000) <= 0) return;
-    const ssize_t n = ::recv(client, buf, sizeof buf, 0);
-    if (n <= 0) return;
-    request.append(buf, static_cast<size_t>(n));
-  }
-  const size_t sp1 = request.find(' ');
-  const size_t sp2 = sp1 == std::string::npos ? sp1 : request.find(' ', sp1 + 1);
-  std::string path = sp2 == std::string::npos ? "" : request.substr(sp1 + 1, sp2 - sp1 - 1);
-  path = path.substr(0, path.find('?'));
-  const std::string method = request.substr(0, sp1);
-
-  int code = 404;
-  std::string body = "not found\n";
-  if (method != "GET" && method != "HEAD") {
-    code = 405;
-    body = "method not allowed\n";
-  } else if (path == "/healthz") {
-    code = 200;
-    body = "ok\n";
-  } else if (path == "/readyz") {
-    const bool ready = ready_ && ready_();
-    code = ready ? 200 : 503;
-    body = ready ? "ok\n" : "not ready\n";
-  }
-  const char* text = code == 200   ? "OK"
-                     : code == 503 ? "Service Unavailable"
-                     : code == 405 ? "Method Not Allowed"
-                                   : "Not Found";
-  std::string response = "HTTP/1.1 " + std::to_string(code) + " " + text +
-                         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  if (method != "HEAD") response += body;
-  size_t sent = 0;
-  while (sent < response.size()) {
-    const ssize_t n = ::send(client, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    sent += static_cast<size_t>(n);
-  }
-}
+HealthServer::~HealthServer() = default;
 
 }  // namespace groupscaler::controller

@@ -122,6 +122,9 @@ std::vector<std::string> Args(const std::vector<YAML::Node>& docs) {
 TEST(Chart, LintsStrict) {
   const testing::RunResult r = Helm({"lint", "--strict", kChart});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // A symbolic link in the chart (the CRD once was one) is warned of on
+  // every helm command and breaks a packaged chart.
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr("symbolic link")));
 }
 
 TEST(Chart, RendersEveryObject) {

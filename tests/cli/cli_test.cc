@@ -14,11 +14,13 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli.h"
 #include "support/subprocess.h"
 
 namespace groupscaler::cli {
@@ -433,6 +435,20 @@ INSTANTIATE_TEST_SUITE_P(
                   .args = Simulate({"--spec", "/nonexistent/s.yaml"}),
                   .what = "/nonexistent/s.yaml: cannot read"}),
     [](const auto& info) { return info.param.name; });
+
+// cli::Run itself, in this process: the one catch-all around every
+// sub-command turns an exception into one line and exit code 1.
+TEST(Run, AnExceptionOutOfACommandIsOneLineAndExitOne) {
+  CLI::App app{"", "groupscaler"};
+  const std::vector<Command> commands = {
+      {app.add_subcommand("explode", ""), []() -> int { throw std::runtime_error("boom"); }}};
+  const char* argv[] = {"groupscaler", "explode"};
+  ::testing::internal::CaptureStderr();
+  const int code = cli::Run(app, commands, 2, argv);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "groupscaler explode: internal error: boom\n");
+  EXPECT_EQ(code, kExitError);
+}
 
 }  // namespace
 }  // namespace groupscaler::cli

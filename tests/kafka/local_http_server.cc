@@ -1,21 +1,19 @@
 #include "local_http_server.h"
 
-#include <cpprest/http_listener.h>
-
 #include <algorithm>
 
-#include "support/subprocess.h"
+#include "support/test_http_listener.h"
 
 namespace groupscaler::testing {
 
 using web::http::http_request;
-using web::http::experimental::listener::http_listener;
 
 struct LocalHttpServer::Impl {
   Handler handler;
-  std::unique_ptr<http_listener> listener;
   mutable std::mutex mu;
   std::vector<RecordedRequest> requests;  // guarded by mu
+  // Last: closed before anything Serve uses goes.
+  std::unique_ptr<TestHttpListener> listener;
 
   void Serve(http_request request) {
     RecordedRequest recorded;
@@ -34,10 +32,8 @@ struct LocalHttpServer::Impl {
       requests.push_back(recorded);
     }
     const CannedResponse response = handler(recorded);
-    web::http::http_response reply(static_cast<web::http::status_code>(response.status));
-    reply.set_body(std::vector<unsigned char>(response.body.begin(), response.body.end()));
-    reply.headers().set_content_type(response.content_type);
-    request.reply(reply).wait();
+    ReplyBytes(request, static_cast<web::http::status_code>(response.status), response.body,
+               response.content_type);
   }
 };
 
@@ -45,28 +41,16 @@ std::unique_ptr<LocalHttpServer> LocalHttpServer::Start(Handler handler) {
   std::unique_ptr<LocalHttpServer> server(new LocalHttpServer());
   server->impl_ = std::make_unique<Impl>();
   server->impl_->handler = std::move(handler);
-  // cpprestsdk cannot listen on port 0: take a free port, again if another
-  // process took it meanwhile.
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    const std::string url = "http://127.0.0.1:" + std::to_string(FreePort()) + "/";
-    try {
-      auto listener = std::make_unique<http_listener>(web::uri(url));
-      Impl* impl = server->impl_.get();
-      listener->support([impl](http_request request) { impl->Serve(std::move(request)); });
-      listener->open().wait();
-      server->impl_->listener = std::move(listener);
-      server->url_ = url;
-      return server;
-    } catch (const std::exception&) {
-      continue;
-    }
-  }
-  return nullptr;
+  Impl* impl = server->impl_.get();
+  StatusOr<std::unique_ptr<TestHttpListener>> listener = TestHttpListener::Start(
+      {}, [impl](http_request request) { impl->Serve(std::move(request)); });
+  if (!listener.ok()) return nullptr;
+  server->url_ = (*listener)->url();
+  server->impl_->listener = std::move(listener).value();
+  return server;
 }
 
-LocalHttpServer::~LocalHttpServer() {
-  if (impl_ && impl_->listener) impl_->listener->close().wait();
-}
+LocalHttpServer::~LocalHttpServer() = default;
 
 std::vector<RecordedRequest> LocalHttpServer::requests() const {
   std::lock_guard lock(impl_->mu);

@@ -1,9 +1,11 @@
 // manifests/crd.yaml against the rest of the project: the schema holds
 // exactly the fields the spec parser reads (the bundled example sets every
 // one), its defaults are the parser's defaults, and every CEL rule rejects
-// what the controller's own validation rejects.
+// what the controller's own validation rejects. The chart's crds/ holds an
+// identical copy (scripts/gen-manifests writes it).
 
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <optional>
 #include <set>
@@ -292,6 +294,24 @@ INSTANTIATE_TEST_SUITE_P(
                  "  kafka: {bootstrapServers: [], groupId: g, topics: [t]}\n  maxReplicas: 2\n",
                  "bootstrapServers"}),
     [](const auto& info) { return info.param.name; });
+
+// The whole file, byte for byte.
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+TEST(Crd, ChartHoldsAnIdenticalCopy) {
+  const std::string copy = kSourceDir + "/charts/groupscaler/crds/consumergroupautoscalers.yaml";
+  EXPECT_FALSE(std::filesystem::is_symlink(copy))
+      << copy << " is a symbolic link: helm warns of it and a packaged chart loses it";
+  const std::string crd = ReadFile(kSourceDir + "/manifests/crd.yaml");
+  ASSERT_FALSE(crd.empty());
+  EXPECT_TRUE(ReadFile(copy) == crd)
+      << copy << " differs from manifests/crd.yaml: run scripts/gen-manifests";
+}
 
 }  // namespace
 }  // namespace groupscaler::spec

@@ -8,7 +8,7 @@
 #include <system_error>
 #include <utility>
 
-#include "controller/batching_lag_reader.h"
+#include "kafka/batching_lag_reader.h"
 #include "kafka/rdkafka_lag_reader.h"
 
 namespace groupscaler::testing {
@@ -141,8 +141,8 @@ int EndToEndTest::Events(const std::string& reason) {
 }
 
 void EndToEndTest::StartController(const InProcessOptions& options) {
-  registry_ = std::make_unique<kafka::LagReaderPool>(
-      controller::Batching(kafka::RdKafkaLagReaderFactory()));
+  registry_ =
+      std::make_unique<kafka::LagReaderPool>(kafka::Batching(kafka::RdKafkaLagReaderFactory()));
   controller_ = std::make_unique<controller::Controller>(
       controller::ReconcilerDeps{.autoscalers = client_.get(),
                                  .scales = client_.get(),

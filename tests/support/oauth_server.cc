@@ -5,7 +5,6 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
 #include <boost/asio/ssl.hpp>
 
@@ -17,13 +16,13 @@
 #include <nlohmann/json.hpp>
 
 #include "support/kube_api_server.h"
+#include "support/test_http_listener.h"
 
 namespace groupscaler::testing {
 namespace {
 
 using web::http::http_request;
 using web::http::status_codes;
-using web::http::experimental::listener::http_listener;
 using web::http::experimental::listener::http_listener_config;
 using Clock = std::chrono::steady_clock;
 
@@ -140,8 +139,8 @@ struct OAuthServer::Impl {
   Options options;
   PkeyPtr key;
   TestPki pki;  // with https
-  std::unique_ptr<http_listener> listener;
-  std::unique_ptr<http_listener> plain_listener;  // with https: the plain HTTP one
+  std::unique_ptr<TestHttpListener> listener;
+  std::unique_ptr<TestHttpListener> plain_listener;  // with https: the plain HTTP one
   mutable std::mutex mu;
   Fault fault = Fault::kNone;               // guarded by mu
   std::vector<Clock::time_point> requests;  // guarded by mu
@@ -165,15 +164,9 @@ struct OAuthServer::Impl {
     }
   }
 
-  static void Reply(http_request& request, web::http::status_code code,
+  static void Reply(const http_request& request, web::http::status_code code,
                     const nlohmann::json& body) {
-    // A body of bytes: reply(code, std::string, ...) goes through a string
-    // stream buffer that UBSan's vptr check flags inside cpprestsdk.
-    const std::string text = body.dump();
-    web::http::http_response response(code);
-    response.set_body(std::vector<unsigned char>(text.begin(), text.end()));
-    response.headers().set_content_type("application/json");
-    request.reply(response).wait();
+    ReplyBytes(request, code, body.dump(), "application/json");
   }
 
   std::pair<web::http::status_code, nlohmann::json> Grant(const http_request& request,
@@ -252,13 +245,15 @@ http_listener_config TlsConfig(const TestPki& pki) {
   return config;
 }
 
-// Listens at `url` with `config`, handing every request to `impl`.
-std::unique_ptr<http_listener> Listen(OAuthServer::Impl* impl, const std::string& url,
-                                      const http_listener_config& config) {
-  auto listener = std::make_unique<http_listener>(url, config);
-  listener->support([impl](http_request request) { impl->Handle(std::move(request)); });
-  listener->open().wait();
-  return listener;
+// Listens on `port` of `host` with `config`, handing every request to
+// `impl`.
+StatusOr<std::unique_ptr<TestHttpListener>> Listen(OAuthServer::Impl* impl,
+                                                   const std::string& scheme,
+                                                   const std::string& host, int port,
+                                                   http_listener_config config) {
+  return TestHttpListener::Start(
+      {.scheme = scheme, .host = host, .port = port, .config = std::move(config)},
+      [impl](http_request request) { impl->Handle(std::move(request)); });
 }
 
 }  // namespace
@@ -274,18 +269,22 @@ StatusOr<std::unique_ptr<OAuthServer>> OAuthServer::Start(Options options) {
     if (!pki.ok()) return pki.status();
     impl->pki = std::move(pki).value();
   }
-  const std::string host = "://" + o.listen_host + ":";
-  try {
-    if (o.https) {
-      impl->listener =
-          Listen(impl.get(), "https" + host + std::to_string(o.port) + "/", TlsConfig(impl->pki));
-      impl->plain_listener =
-          Listen(impl.get(), "http" + host + std::to_string(o.http_port) + "/", {});
-    } else {
-      impl->listener = Listen(impl.get(), "http" + host + std::to_string(o.port) + "/", {});
+  StatusOr<std::unique_ptr<TestHttpListener>> listener =
+      o.https ? Listen(impl.get(), "https", o.listen_host, o.port, TlsConfig(impl->pki))
+              : Listen(impl.get(), "http", o.listen_host, o.port, {});
+  if (!listener.ok()) {
+    return UnavailableError("token endpoint on port " + std::to_string(o.port) + ": " +
+                            listener.status().message());
+  }
+  impl->listener = std::move(listener).value();
+  if (o.https) {
+    StatusOr<std::unique_ptr<TestHttpListener>> plain =
+        Listen(impl.get(), "http", o.listen_host, o.http_port, {});
+    if (!plain.ok()) {
+      return UnavailableError("token endpoint on port " + std::to_string(o.http_port) + ": " +
+                              plain.status().message());
     }
-  } catch (const std::exception& e) {
-    return UnavailableError("token endpoint on port " + std::to_string(o.port) + ": " + e.what());
+    impl->plain_listener = std::move(plain).value();
   }
   return std::unique_ptr<OAuthServer>(new OAuthServer(std::move(impl)));
 }
@@ -293,13 +292,9 @@ StatusOr<std::unique_ptr<OAuthServer>> OAuthServer::Start(Options options) {
 OAuthServer::OAuthServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 OAuthServer::~OAuthServer() {
-  for (auto* listener : {impl_->listener.get(), impl_->plain_listener.get()}) {
-    try {
-      if (listener != nullptr) listener->close().wait();
-    } catch (const std::exception&) {
-      // Closing at exit: nothing to report it to.
-    }
-  }
+  // Closed before the rest of Impl goes, as handlers may still run.
+  impl_->listener.reset();
+  impl_->plain_listener.reset();
 }
 
 std::string OAuthServer::token_url() const {

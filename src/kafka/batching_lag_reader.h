@@ -26,14 +26,14 @@
 
 #include "kafka/lag_reader.h"
 
-namespace groupscaler::controller {
+namespace groupscaler::kafka {
 
-class BatchingLagReader final : public kafka::LagReader {
+class BatchingLagReader final : public LagReader {
  public:
-  explicit BatchingLagReader(std::unique_ptr<kafka::LagReader> inner) : inner_(std::move(inner)) {}
+  explicit BatchingLagReader(std::unique_ptr<LagReader> inner) : inner_(std::move(inner)) {}
 
-  StatusOr<std::vector<kafka::GroupObservation>> Observe(
-      const std::vector<kafka::GroupQuery>& groups, std::chrono::milliseconds timeout) override;
+  StatusOr<std::vector<GroupObservation>> Observe(const std::vector<GroupQuery>& groups,
+                                                  std::chrono::milliseconds timeout) override;
   StatusOr<std::vector<std::string>> CommittedTopics(const std::string& group,
                                                      std::chrono::milliseconds timeout) override {
     return inner_->CommittedTopics(group, timeout);
@@ -41,7 +41,7 @@ class BatchingLagReader final : public kafka::LagReader {
   StatusOr<std::vector<std::string>> ListGroups(std::chrono::milliseconds timeout) override {
     return inner_->ListGroups(timeout);
   }
-  StatusOr<kafka::RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds timeout) override {
+  StatusOr<RequestCounts> RequestCountsSnapshot(std::chrono::milliseconds timeout) override {
     return inner_->RequestCountsSnapshot(timeout);
   }
 
@@ -54,7 +54,7 @@ class BatchingLagReader final : public kafka::LagReader {
   struct Request;
   void RunCycle(std::vector<std::shared_ptr<Request>> batch, std::chrono::milliseconds timeout);
 
-  std::unique_ptr<kafka::LagReader> inner_;
+  std::unique_ptr<LagReader> inner_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::shared_ptr<Request>> pending_;
@@ -63,7 +63,7 @@ class BatchingLagReader final : public kafka::LagReader {
 };
 
 // `inner`'s readers, each behind a BatchingLagReader. The controller's
-// factory is Batching(kafka::RdKafkaLagReaderFactory()).
-kafka::LagReaderFactory Batching(kafka::LagReaderFactory inner);
+// factory is Batching(RdKafkaLagReaderFactory()).
+LagReaderFactory Batching(LagReaderFactory inner);
 
-}  // namespace groupscaler::controller
+}  // namespace groupscaler::kafka

@@ -1,4 +1,4 @@
-#include "controller/batching_lag_reader.h"
+#include "kafka/batching_lag_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -7,23 +7,23 @@
 #include <thread>
 #include <vector>
 
-namespace groupscaler::controller {
+namespace groupscaler::kafka {
 namespace {
 
 using std::chrono::milliseconds;
 
 // Answers each group with an observation naming it; the first cycle blocks
 // until released, so that requests pile up behind it.
-class GatedReader final : public kafka::LagReader {
+class GatedReader final : public LagReader {
  public:
-  StatusOr<std::vector<kafka::GroupObservation>> Observe(
-      const std::vector<kafka::GroupQuery>& groups, milliseconds) override {
+  StatusOr<std::vector<GroupObservation>> Observe(const std::vector<GroupQuery>& groups,
+                                                  milliseconds) override {
     std::unique_lock lock(mu_);
     calls_.push_back(groups.size());
     entered_.notify_all();
     if (calls_.size() == 1) released_.wait(lock, [&] { return open_; });
     if (fail_) return UnavailableError("brokers down");
-    std::vector<kafka::GroupObservation> out;
+    std::vector<GroupObservation> out;
     for (const auto& q : groups) out.push_back({.group_id = q.group_id});
     return out;
   }
@@ -33,9 +33,7 @@ class GatedReader final : public kafka::LagReader {
   StatusOr<std::vector<std::string>> ListGroups(milliseconds) override {
     return UnimplementedError("none");
   }
-  StatusOr<kafka::RequestCounts> RequestCountsSnapshot(milliseconds) override {
-    return kafka::RequestCounts{};
-  }
+  StatusOr<RequestCounts> RequestCountsSnapshot(milliseconds) override { return RequestCounts{}; }
   void WaitEntered() {
     std::unique_lock lock(mu_);
     entered_.wait(lock, [&] { return !calls_.empty(); });
@@ -78,11 +76,11 @@ TEST_P(BatchingTable, RequestsBehindACycleShareTheNext) {
   GatedReader* inner = gated.get();
   BatchingLagReader reader(std::move(gated));
 
-  StatusOr<std::vector<kafka::GroupObservation>> first = InternalError("unset");
+  StatusOr<std::vector<GroupObservation>> first = InternalError("unset");
   std::jthread leader([&] { first = reader.Observe({{"first", {"t"}}}, milliseconds(100)); });
   inner->WaitEntered();
-  std::vector<StatusOr<std::vector<kafka::GroupObservation>>> results(
-      c.behind.size(), StatusOr<std::vector<kafka::GroupObservation>>(InternalError("unset")));
+  std::vector<StatusOr<std::vector<GroupObservation>>> results(
+      c.behind.size(), StatusOr<std::vector<GroupObservation>>(InternalError("unset")));
   {
     std::vector<std::jthread> waiters;
     for (size_t i = 0; i < c.behind.size(); ++i) {
@@ -125,4 +123,4 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<BatchCase>& info) { return info.param.name; });
 
 }  // namespace
-}  // namespace groupscaler::controller
+}  // namespace groupscaler::kafka

@@ -1,18 +1,18 @@
-#include "controller/batching_lag_reader.h"
+#include "kafka/batching_lag_reader.h"
 
 #include <map>
 #include <optional>
 #include <utility>
 
-namespace groupscaler::controller {
+namespace groupscaler::kafka {
 
 struct BatchingLagReader::Request {
-  std::vector<kafka::GroupQuery> groups;
-  std::optional<StatusOr<std::vector<kafka::GroupObservation>>> result;
+  std::vector<GroupQuery> groups;
+  std::optional<StatusOr<std::vector<GroupObservation>>> result;
 };
 
-StatusOr<std::vector<kafka::GroupObservation>> BatchingLagReader::Observe(
-    const std::vector<kafka::GroupQuery>& groups, std::chrono::milliseconds timeout) {
+StatusOr<std::vector<GroupObservation>> BatchingLagReader::Observe(
+    const std::vector<GroupQuery>& groups, std::chrono::milliseconds timeout) {
   auto request = std::make_shared<Request>();
   request->groups = groups;
   std::unique_lock lock(mu_);
@@ -39,16 +39,16 @@ StatusOr<std::vector<kafka::GroupObservation>> BatchingLagReader::Observe(
 
 void BatchingLagReader::RunCycle(std::vector<std::shared_ptr<Request>> batch,
                                  std::chrono::milliseconds timeout) {
-  std::vector<kafka::GroupQuery> queries;
+  std::vector<GroupQuery> queries;
   std::map<std::pair<std::string, std::vector<std::string>>, size_t> index;
   for (const auto& request : batch) {
-    for (const kafka::GroupQuery& q : request->groups) {
+    for (const GroupQuery& q : request->groups) {
       if (index.emplace(std::make_pair(q.group_id, q.topics), queries.size()).second) {
         queries.push_back(q);
       }
     }
   }
-  StatusOr<std::vector<kafka::GroupObservation>> observed = inner_->Observe(queries, timeout);
+  StatusOr<std::vector<GroupObservation>> observed = inner_->Observe(queries, timeout);
   if (observed.ok() && observed->size() != queries.size()) {
     observed = InternalError("the reader answered " + std::to_string(observed->size()) +
                              " groups for " + std::to_string(queries.size()));
@@ -59,21 +59,21 @@ void BatchingLagReader::RunCycle(std::vector<std::shared_ptr<Request>> batch,
       request->result = observed.status();
       continue;
     }
-    std::vector<kafka::GroupObservation> mine;
+    std::vector<GroupObservation> mine;
     mine.reserve(request->groups.size());
-    for (const kafka::GroupQuery& q : request->groups) {
+    for (const GroupQuery& q : request->groups) {
       mine.push_back((*observed)[index.at(std::make_pair(q.group_id, q.topics))]);
     }
     request->result = std::move(mine);
   }
 }
 
-kafka::LagReaderFactory Batching(kafka::LagReaderFactory inner) {
+LagReaderFactory Batching(LagReaderFactory inner) {
   return [inner = std::move(inner)](
-             const kafka::ClusterConfig& cluster) -> StatusOr<std::unique_ptr<kafka::LagReader>> {
-    StatusOr<std::unique_ptr<kafka::LagReader>> reader = inner(cluster);
+             const ClusterConfig& cluster) -> StatusOr<std::unique_ptr<LagReader>> {
+    StatusOr<std::unique_ptr<LagReader>> reader = inner(cluster);
     if (!reader.ok()) return reader.status();
-    return std::unique_ptr<kafka::LagReader>(
+    return std::unique_ptr<LagReader>(
         std::make_unique<BatchingLagReader>(std::move(reader).value()));
   };
 }
@@ -88,4 +88,4 @@ int BatchingLagReader::cycles() const {
   return cycles_;
 }
 
-}  // namespace groupscaler::controller
+}  // namespace groupscaler::kafka
