@@ -3,14 +3,13 @@
 
 #include "kafka/http_client.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #include <cpprest/http_client.h>
 #include <boost/asio/ssl.hpp>
 
 #include <optional>
 #include <system_error>
+
+#include "common/asio_tls.h"
 
 namespace groupscaler::kafka {
 namespace {
@@ -30,17 +29,6 @@ http_request Build(const HttpRequest& request) {
     if (!type.empty()) msg.headers().set_content_type(type);
   }
   return msg;
-}
-
-// Makes `context` trust exactly the certificates of `ca_pem`. cpprestsdk
-// has loaded the system's roots into it before it calls back, so the store
-// is replaced rather than added to. Host name verification is untouched:
-// cpprestsdk sets its own RFC 2818 check on every handshake.
-boost::system::error_code TrustOnly(boost::asio::ssl::context& context, const std::string& ca_pem) {
-  SSL_CTX_set_cert_store(context.native_handle(), X509_STORE_new());
-  boost::system::error_code ec;
-  context.add_certificate_authority(boost::asio::buffer(ca_pem), ec);
-  return ec;
 }
 
 class CpprestHttpClient final : public HttpClient {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/asio_tls.h"
 #include "kube/transport.h"
 
 namespace groupscaler::kube {
@@ -176,8 +177,8 @@ StatusOr<std::unique_ptr<Transport>> NewHttpTransport(const RestConfig& config) 
       c.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
         if (ca.empty()) {
           ctx.set_default_verify_paths();
-        } else {
-          ctx.add_certificate_authority(boost::asio::buffer(ca.data(), ca.size()));
+        } else if (boost::system::error_code ec = TrustOnly(ctx, ca)) {
+          throw boost::system::system_error(ec, "certificate-authority");
         }
         if (!cert.empty()) {
           ctx.use_certificate_chain(boost::asio::buffer(cert.data(), cert.size()));

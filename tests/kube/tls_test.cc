@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 
 #include "common/base64.h"
@@ -111,6 +112,36 @@ TEST_F(TlsTest, ServerSignedByAnotherCaIsRefused) {
   ASSERT_FALSE(hpas.ok());
   EXPECT_EQ(hpas.status().code(), StatusCode::kUnavailable) << hpas.status().ToString();
   EXPECT_TRUE(server->Requests().empty()) << "no request may cross an unverified connection";
+}
+
+// The kubeconfig's CA is the only one trusted, as with client-go: a server
+// whose certificate chains to a system root (here the test CA, made one
+// through SSL_CERT_FILE, which OpenSSL's default paths read) but not to the
+// kubeconfig's CA is refused.
+TEST_F(TlsTest, OnlyTheKubeconfigCaIsTrustedNotTheSystemRoots) {
+  auto server = StartTls(false);
+  ASSERT_NE(server, nullptr);
+  auto other = testing::MakeTestPki();
+  ASSERT_TRUE(other.ok());
+  const std::string roots = dir_.Write("system-roots.pem", pki_.ca_pem);
+  const char* saved = std::getenv("SSL_CERT_FILE");
+  const std::string previous = saved != nullptr ? saved : "";
+  ::setenv("SSL_CERT_FILE", roots.c_str(), 1);
+  auto config = LoadKubeconfigFile(WriteKubeconfig(*server, other->ca_pem, "    token: t\n"));
+  ASSERT_TRUE(config.ok());
+  ClientOptions options = FastOptions();
+  options.max_retries = 0;
+  auto client = KubeClient::Create(*config, options);
+  ASSERT_TRUE(client.ok());
+  auto hpas = (*client)->ListHpas("ns");
+  if (saved != nullptr) {
+    ::setenv("SSL_CERT_FILE", previous.c_str(), 1);
+  } else {
+    ::unsetenv("SSL_CERT_FILE");
+  }
+  ASSERT_FALSE(hpas.ok()) << "a system root was trusted beside the kubeconfig's CA";
+  EXPECT_EQ(hpas.status().code(), StatusCode::kUnavailable) << hpas.status().ToString();
+  EXPECT_TRUE(server->Requests().empty());
 }
 
 TEST_F(TlsTest, WatchOverTls) {
