@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "auth_checks.h"
+#include "common/manual_clock.h"
 #include "fuzz_check.h"
 #include "kube/kube_client.h"
 #include "kube_checks.h"

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/manual_clock.h"
 #include "fuzz_check.h"
 #include "kube/kube_client.h"
 #include "kube_checks.h"

@@ -24,7 +24,7 @@ LeaderElectionConfig Config(const std::string& identity) {
 }
 
 struct TwoElectors {
-  fakes::SharedManualClock clock{Timestamp{seconds(1'800'000'000)}};
+  ManualClock clock{Timestamp{seconds(1'800'000'000)}};
   fakes::FakeLeaseClient leases;
   LeaderElector a{&leases, &clock, Config("a")};
   LeaderElector b{&leases, &clock, Config("b")};
@@ -133,7 +133,7 @@ TEST(LeaderElectorOverHttp, OneLeaderThenHandOverOnRelease) {
   kube::RestConfig config{.server = (*server)->url()};
   auto client = kube::KubeClient::Create(config);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
-  fakes::SharedManualClock clock{Timestamp{seconds(1'800'000'000)}};
+  ManualClock clock{Timestamp{seconds(1'800'000'000)}};
   LeaderElector a(client->get(), &clock, Config("a"));
   LeaderElector b(client->get(), &clock, Config("b"));
   for (int i = 0; i < 3; ++i) {

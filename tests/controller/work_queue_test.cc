@@ -16,7 +16,6 @@
 namespace groupscaler::controller {
 namespace {
 
-using fakes::SharedManualClock;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
@@ -204,7 +203,7 @@ TEST(WorkQueue, GetBlocksUntilAddThenShutDownReleasesIt) {
 }
 
 TEST(WorkQueue, WakeMakesGetReadAManualClockAgain) {
-  SharedManualClock clock(Timestamp{seconds(1)});
+  ManualClock clock(Timestamp{seconds(1)});
   WorkQueue queue(&clock);
   queue.AddAfter("ns/a", seconds(30));
   std::atomic<bool> got{false};

@@ -14,6 +14,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "common/manual_clock.h"
 #include "kafka/api_versions_probe.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "policy/policy.h"

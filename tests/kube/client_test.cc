@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/manual_clock.h"
 #include "kafka/auth.h"
 #include "kube_test_util.h"
 #include "support/scripted_transport.h"

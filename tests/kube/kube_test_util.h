@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/manual_clock.h"
 #include "kube/kube_client.h"
 #include "support/kube_api_server.h"
 

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/manual_clock.h"
 #include "kube/transport.h"
 
 namespace groupscaler::testing {
