@@ -295,7 +295,7 @@ TEST(LagReader, SecondCycleSeesNewOffsets) {
 // before (the cache is what keeps Metadata requests off the hot path).
 TEST(LagReader, NewTopicPickedUpAtNextMetadataRefresh) {
   World w = StartWorld();
-  ManualClock clock(Timestamp{std::chrono::hours(1000)});
+  ManualClock clock(Timestamp{std::chrono::hours(1000)}, ManualClock::Sleeping::kAdvance);
   ReaderOptions options;
   options.clock = &clock;
   options.metadata_max_age = milliseconds(60'000);
@@ -415,7 +415,7 @@ class InjectedErrorTest : public ::testing::TestWithParam<InjectedCase> {};
 TEST_P(InjectedErrorTest, RetriedOrReported) {
   const InjectedCase& c = GetParam();
   World w = StartWorld();
-  ManualClock clock(Timestamp{std::chrono::hours(1000)});
+  ManualClock clock(Timestamp{std::chrono::hours(1000)}, ManualClock::Sleeping::kAdvance);
   ReaderOptions options;
   options.clock = &clock;
   auto reader = NewReader(w, options);
