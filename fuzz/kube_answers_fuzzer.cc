@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "auth_checks.h"
+#include "common/manual_clock.h"
 #include "fuzz_check.h"
 #include "kube/kube_client.h"
 #include "kube_checks.h"
@@ -259,10 +260,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     expected = DocumentedCodes(first_code);
   }
 
-  ManualClock clock(Timestamp(std::chrono::seconds(1'700'000'000)));
+  // Retries wait by moving the clock, never by sleeping.
+  ManualClock clock(Timestamp(std::chrono::seconds(1'700'000'000)),
+                    ManualClock::Sleeping::kAdvance);
   auto transport = std::make_unique<ScriptedTransport>(std::move(script.frames));
-  ScriptSleeper sleeper(&clock, transport.get());
-  kube::KubeClient client(std::move(transport), nullptr, ScriptOptions(), &clock, &sleeper);
+  kube::KubeClient client(std::move(transport), nullptr, ScriptOptions(), &clock);
   for (size_t i = 0; i < ops.size(); ++i) {
     Status s = Run(client, ops[i]->op);
     if (i == 0 && expected) {

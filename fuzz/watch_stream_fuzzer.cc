@@ -24,6 +24,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/manual_clock.h"
 #include "fuzz_check.h"
 #include "kube/kube_client.h"
 #include "kube_checks.h"
@@ -47,11 +48,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace groupscaler::fuzz;
   using namespace groupscaler::testing;
   Script script = ParseScript(std::string_view(reinterpret_cast<const char*>(data), size));
-  ManualClock clock(Timestamp(std::chrono::seconds(1'700'000'000)));
+  // Waits move the clock instead of sleeping (once the script ran out, the
+  // watch retries at full speed until it is stopped).
+  ManualClock clock(Timestamp(std::chrono::seconds(1'700'000'000)),
+                    ManualClock::Sleeping::kAdvance);
   auto owned = std::make_unique<ScriptedTransport>(std::move(script.frames));
   ScriptedTransport* transport = owned.get();
-  ScriptSleeper sleeper(&clock, transport);
-  kube::KubeClient client(std::move(owned), nullptr, ScriptOptions(), &clock, &sleeper);
+  kube::KubeClient client(std::move(owned), nullptr, ScriptOptions(), &clock);
 
   bool listed = false;  // handlers run on the watch's thread, one at a time
   kube::WatchHandlers handlers{

@@ -243,9 +243,8 @@ int RunController(const ControllerFlags& flags) {
     spdlog::info("leader election: {} waiting for lease {}/{}", elector->config().identity,
                  elector->config().namespace_name, elector->config().name);
     election = std::jthread([&](std::stop_token stop) {
-      kube::RealSleeper sleeper;
       elector->Run(
-          stop, sleeper,
+          stop,
           [&] {
             if (sink != nullptr) sink->SetLeader(true);
             controller.Start();

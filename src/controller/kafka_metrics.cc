@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <utility>
 
@@ -86,23 +85,43 @@ class KafkaMetrics::Reader final : public kafka::LagReader {
 };
 
 KafkaMetrics::KafkaMetrics(MetricsSink* sink, KafkaMetricsOptions options)
-    : sink_(sink), options_(options) {
+    : sink_(sink),
+      options_(options),
+      clock_(options_.clock != nullptr ? options_.clock : &real_clock_) {
   if (options_.poll_interval <= std::chrono::milliseconds(0)) return;
-  thread_ = std::jthread([this](std::stop_token stop) {
-    using Steady = std::chrono::steady_clock;
-    Steady::time_point next_full = Steady::now() + options_.poll_interval;
-    std::unique_lock lock(mu_);
-    while (true) {
-      cv_.wait_until(lock, stop, next_full, [this] { return new_reader_; });
-      if (stop.stop_requested()) return;
-      const bool full = Steady::now() >= next_full;
-      new_reader_ = false;
-      lock.unlock();
-      Poll(/*only_new=*/!full);
-      lock.lock();
-      if (full) next_full = Steady::now() + options_.poll_interval;
-    }
+  thread_ = std::jthread([this](std::stop_token stop) { RunPoller(stop); });
+}
+
+void KafkaMetrics::WakePollerLocked() {
+  wake_.request_stop();
+  wake_ = std::stop_source();
+}
+
+void KafkaMetrics::RunPoller(std::stop_token stop) {
+  const std::stop_callback on_stop(stop, [this] {
+    std::lock_guard lock(mu_);
+    WakePollerLocked();
   });
+  Timestamp next_full = clock_->Now() + options_.poll_interval;
+  std::unique_lock lock(mu_);
+  while (!stop.stop_requested()) {
+    const Timestamp now = clock_->Now();
+    // A wall clock set back delays the next poll by one interval at most.
+    next_full = std::min(next_full, now + options_.poll_interval);
+    const bool full = now >= next_full;
+    if (!full && !new_reader_) {
+      const std::stop_token woken = wake_.get_token();
+      lock.unlock();
+      clock_->SleepFor(next_full - now, woken);
+      lock.lock();
+      continue;
+    }
+    new_reader_ = false;
+    lock.unlock();
+    Poll(/*only_new=*/!full);
+    lock.lock();
+    if (full) next_full = clock_->Now() + options_.poll_interval;
+  }
 }
 
 KafkaMetrics::~KafkaMetrics() {
@@ -111,11 +130,9 @@ KafkaMetrics::~KafkaMetrics() {
 }
 
 void KafkaMetrics::FirstCycleDone() {
-  {
-    std::lock_guard lock(mu_);
-    new_reader_ = true;
-  }
-  cv_.notify_all();
+  std::lock_guard lock(mu_);
+  new_reader_ = true;
+  WakePollerLocked();
 }
 
 kafka::LagReaderFactory KafkaMetrics::Instrument(kafka::LagReaderFactory inner) {

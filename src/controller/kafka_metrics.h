@@ -24,13 +24,13 @@
 //   some partitions failed           1 per group: topic.
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <stop_token>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "controller/metrics_sink.h"
 #include "kafka/lag_reader.h"
@@ -42,6 +42,9 @@ struct KafkaMetricsOptions {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(30)};
   // Deadline of one reader's snapshot: two statistics intervals and a margin.
   std::chrono::milliseconds snapshot_timeout{std::chrono::seconds(3)};
+  // The polling thread's time: it sleeps on this clock (not owned; must
+  // outlive this object). Null: the system clock.
+  const Clock* clock = nullptr;
 };
 
 // Counts the errors of one Observe result into `sink` (see above).
@@ -75,12 +78,19 @@ class KafkaMetrics {
   void Poll(bool only_new);
   // A reader finished its first cycle: the thread polls it now.
   void FirstCycleDone();
+  // The polling thread's loop: new readers at once, every reader every
+  // poll_interval, sleeping on the clock in between.
+  void RunPoller(std::stop_token stop);
+  // Cuts the polling thread's sleep short.
+  void WakePollerLocked();
 
   MetricsSink* sink_;
   const KafkaMetricsOptions options_;
+  const RealClock real_clock_;
+  const Clock* const clock_;
   std::mutex mu_;
-  std::condition_variable_any cv_;
   bool new_reader_ = false;  // guarded by mu_
+  std::stop_source wake_;    // guarded by mu_; stopped, then replaced
   std::vector<std::weak_ptr<Tracked>> readers_;
   std::mutex poll_mu_;  // one poll at a time
   std::jthread thread_;

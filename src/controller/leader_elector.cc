@@ -128,8 +128,7 @@ Status LeaderElector::Release() {
   return Status::Ok();
 }
 
-void LeaderElector::Run(std::stop_token stop, kube::Sleeper& sleeper,
-                        const std::function<void()>& on_started,
+void LeaderElector::Run(std::stop_token stop, const std::function<void()>& on_started,
                         const std::function<void()>& on_stopped) {
   bool was_leader = false;
   while (!stop.stop_requested()) {
@@ -137,7 +136,7 @@ void LeaderElector::Run(std::stop_token stop, kube::Sleeper& sleeper,
     if (leader && !was_leader && on_started) on_started();
     if (!leader && was_leader && on_stopped) on_stopped();
     was_leader = leader;
-    if (!sleeper.SleepFor(config_.retry_period, stop)) break;
+    if (!clock_->SleepFor(config_.retry_period, stop)) break;
   }
   if (Status released = Release(); !released.ok()) {
     spdlog::warn("leader election: could not release the lease: {}", released.ToString());

@@ -31,7 +31,6 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "kube/client.h"
-#include "kube/transport.h"
 
 namespace groupscaler::controller {
 
@@ -61,9 +60,9 @@ class LeaderElector {
 
   // Calls TryAcquireOrRenew every retry_period until `stop`, then releases
   // the Lease. `on_started` runs when leadership is gained, `on_stopped`
-  // when it is lost while running (not at the final release). Waits go
-  // through `sleeper`, which must return early when `stop` is requested.
-  void Run(std::stop_token stop, kube::Sleeper& sleeper, const std::function<void()>& on_started,
+  // when it is lost while running (not at the final release). Waits are
+  // sleeps on the clock, which end early when `stop` is requested.
+  void Run(std::stop_token stop, const std::function<void()>& on_started,
            const std::function<void()>& on_stopped);
 
   const LeaderElectionConfig& config() const { return config_; }

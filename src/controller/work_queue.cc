@@ -22,6 +22,11 @@ void WorkQueue::ReportDepthLocked(Timestamp now) {
   metrics_->SetWorkQueueDepth(due);
 }
 
+void WorkQueue::WakeSleepersLocked() {
+  wake_.request_stop();
+  wake_ = std::stop_source();
+}
+
 void WorkQueue::ScheduleLocked(const std::string& key, Entry& entry, Timestamp due) {
   if (entry.due && *entry.due <= due) return;  // already due no later
   if (entry.due && !entry.processing) ready_.erase({*entry.due, entry.seq, key});
@@ -33,14 +38,12 @@ void WorkQueue::ScheduleLocked(const std::string& key, Entry& entry, Timestamp d
 void WorkQueue::Add(const std::string& key) { AddAfter(key, std::chrono::milliseconds(0)); }
 
 void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay) {
-  {
-    std::lock_guard lock(mu_);
-    if (shutting_down_) return;
-    const Timestamp now = clock_->Now();
-    ScheduleLocked(key, entries_[key], now + std::max(delay, {}));
-    ReportDepthLocked(now);
-  }
-  cv_.notify_all();
+  std::lock_guard lock(mu_);
+  if (shutting_down_) return;
+  const Timestamp now = clock_->Now();
+  ScheduleLocked(key, entries_[key], now + std::max(delay, {}));
+  ReportDepthLocked(now);
+  WakeSleepersLocked();
 }
 
 std::optional<std::string> WorkQueue::PopDueLocked(Timestamp now) {
@@ -66,14 +69,12 @@ std::optional<std::string> WorkQueue::Get() {
     if (shutting_down_) return std::nullopt;
     const Timestamp now = clock_->Now();
     if (auto key = PopDueLocked(now)) return key;
-    if (ready_.empty()) {
-      cv_.wait(lock);
-    } else {
-      // The clock may not be the steady clock (a ManualClock in tests), so
-      // this wait is only a hint: Wake() and every add interrupt it, and
-      // the loop re-reads the clock.
-      cv_.wait_for(lock, std::get<0>(*ready_.begin()) - now);
-    }
+    const std::chrono::milliseconds until_due =
+        ready_.empty() ? std::chrono::milliseconds::max() : std::get<0>(*ready_.begin()) - now;
+    const std::stop_token woken = wake_.get_token();
+    lock.unlock();
+    clock_->SleepFor(until_due, woken);
+    lock.lock();
   }
 }
 
@@ -92,35 +93,33 @@ void WorkQueue::EraseIfIdleLocked(const std::string& key) {
 }
 
 void WorkQueue::Done(const std::string& key, const Outcome& outcome) {
-  {
-    std::lock_guard lock(mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end() || !it->second.processing) return;
-    Entry& entry = it->second;
-    entry.processing = false;
-    // A re-add that arrived during processing was parked in entry.due; it
-    // now competes with the outcome's due time, the earlier one winning.
-    std::optional<Timestamp> pending = entry.due;
-    entry.due.reset();
-    if (pending) ScheduleLocked(key, entry, *pending);
-    const Timestamp now = clock_->Now();
-    if (!shutting_down_) {
-      if (outcome.failed) {
-        ++entry.failures;
-        std::chrono::milliseconds delay = BackoffDelay(backoff_, entry.failures);
-        if (outcome.requeue_after) delay = std::min(delay, std::max(*outcome.requeue_after, {}));
-        ScheduleLocked(key, entry, now + delay);
-      } else {
-        entry.failures = 0;
-        if (outcome.requeue_after) {
-          ScheduleLocked(key, entry, now + std::max(*outcome.requeue_after, {}));
-        }
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || !it->second.processing) return;
+  Entry& entry = it->second;
+  entry.processing = false;
+  // A re-add that arrived during processing was parked in entry.due; it
+  // now competes with the outcome's due time, the earlier one winning.
+  std::optional<Timestamp> pending = entry.due;
+  entry.due.reset();
+  if (pending) ScheduleLocked(key, entry, *pending);
+  const Timestamp now = clock_->Now();
+  if (!shutting_down_) {
+    if (outcome.failed) {
+      ++entry.failures;
+      std::chrono::milliseconds delay = BackoffDelay(backoff_, entry.failures);
+      if (outcome.requeue_after) delay = std::min(delay, std::max(*outcome.requeue_after, {}));
+      ScheduleLocked(key, entry, now + delay);
+    } else {
+      entry.failures = 0;
+      if (outcome.requeue_after) {
+        ScheduleLocked(key, entry, now + std::max(*outcome.requeue_after, {}));
       }
     }
-    EraseIfIdleLocked(key);
-    ReportDepthLocked(now);
   }
-  cv_.notify_all();
+  EraseIfIdleLocked(key);
+  ReportDepthLocked(now);
+  WakeSleepersLocked();
 }
 
 void WorkQueue::Forget(const std::string& key) {
@@ -158,17 +157,10 @@ size_t WorkQueue::Processing() const {
                        [](const auto& e) { return e.second.processing; });
 }
 
-void WorkQueue::Wake() {
-  { std::lock_guard lock(mu_); }
-  cv_.notify_all();
-}
-
 void WorkQueue::ShutDown() {
-  {
-    std::lock_guard lock(mu_);
-    shutting_down_ = true;
-  }
-  cv_.notify_all();
+  std::lock_guard lock(mu_);
+  shutting_down_ = true;
+  WakeSleepersLocked();
 }
 
 bool WorkQueue::shutting_down() const {

@@ -14,9 +14,9 @@
 //   doubling, capped at 5 min, or at the outcome's `requeue_after` when it
 //   is given); a success resets the backoff and schedules the key after
 //   `requeue_after` (or not at all when absent).
-// * Time comes only from the Clock. Get() waits on a condition variable for
-//   the next due time; with a ManualClock, call Wake() after moving the
-//   clock so that waiting workers read it again. TryGet() and NextDue()
+// * Time comes only from the Clock, and Get() waits only by sleeping on it
+//   until the next due time: every add, Done and ShutDown cuts that sleep
+//   short, and a ManualClock ends it when moved. TryGet() and NextDue()
 //   never block, so single-threaded tests need no waiting at all.
 // * ShutDown() makes every Get() return nullopt; later adds are ignored.
 // * With a MetricsSink, every change reports the depth (keys due now and
@@ -26,12 +26,12 @@
 // Thread-safe.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <tuple>
 
@@ -101,8 +101,6 @@ class WorkQueue {
   size_t Waiting() const;
   size_t Processing() const;
 
-  // Makes blocked Get() calls read the clock again.
-  void Wake();
   void ShutDown();
   bool shutting_down() const;
 
@@ -119,12 +117,15 @@ class WorkQueue {
   std::optional<std::string> PopDueLocked(Timestamp now);
   void EraseIfIdleLocked(const std::string& key);
   void ReportDepthLocked(Timestamp now);
+  // Cuts short every Get() sleeping on the clock, so that it looks again.
+  void WakeSleepersLocked();
 
   const Clock* clock_;
   const BackoffPolicy backoff_;
   MetricsSink* const metrics_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // Stopped to wake the Get() calls sleeping with its token; then replaced.
+  std::stop_source wake_;
   std::map<std::string, Entry> entries_;
   // Waiting keys that are not in processing, by due time.
   Index ready_;

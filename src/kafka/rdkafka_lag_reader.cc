@@ -558,7 +558,7 @@ class RdKafkaLagReader final : public LagReader {
         const bool retry = topic_errors && attempt < kMaxAttempts &&
                            RemainingMs(deadline) > 2 * kRetryBackoff.count();
         if (retry) {
-          std::this_thread::sleep_for(kRetryBackoff);
+          options_.clock->SleepFor(kRetryBackoff);
           continue;
         }
         topics_ = std::move(topics);
@@ -568,7 +568,7 @@ class RdKafkaLagReader final : public LagReader {
         return Status::Ok();
       }
       if (!Retriable(err) || RemainingMs(deadline) <= 2 * kRetryBackoff.count()) break;
-      std::this_thread::sleep_for(kRetryBackoff);
+      options_.clock->SleepFor(kRetryBackoff);
     }
     return MetadataFailure(err);
   }
@@ -686,7 +686,7 @@ class RdKafkaLagReader final : public LagReader {
           RemainingMs(deadline) <= 2 * kRetryBackoff.count()) {
         break;
       }
-      std::this_thread::sleep_for(kRetryBackoff);
+      options_.clock->SleepFor(kRetryBackoff);
       pending = std::move(failed);
     }
     return out;
@@ -821,7 +821,7 @@ class RdKafkaLagReader final : public LagReader {
       CommittedResult r = ParseCommitted(event.get());
       if (!r.status.ok() && Retriable(last_group_err_) && attempts[i] < kMaxAttempts &&
           RemainingMs(deadline) > 2 * kRetryBackoff.count()) {
-        std::this_thread::sleep_for(kRetryBackoff);
+        options_.clock->SleepFor(kRetryBackoff);
         send(i);
         continue;
       }

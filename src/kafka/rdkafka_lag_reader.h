@@ -45,8 +45,9 @@
 // DescribeGroups) of an earlier cycle is not asked again until it answers:
 // the group's observation fails meanwhile (its members stay unknown).
 //
-// Metadata ages use ReaderOptions::clock; call deadlines use the steady
-// clock, since librdkafka blocks in real time anyway.
+// Metadata ages and the pause before a retry use ReaderOptions::clock; call
+// deadlines, and the short poll for librdkafka's first answer, use the
+// steady clock, since librdkafka blocks and answers in real time anyway.
 
 #include <chrono>
 #include <memory>
@@ -71,8 +72,9 @@ struct ReaderOptions {
   int64_t max_counted_gap = 16;
   // Ask for group state and members (DescribeConsumerGroups).
   bool describe_groups = true;
-  // Metadata ages are measured on this clock (not owned; must outlive the
-  // reader). Null: the system clock.
+  // Metadata ages are measured, and retries paced, on this clock (not
+  // owned; must outlive the reader). Null: the system clock. A ManualClock
+  // here must advance on sleep (ManualClock::Sleeping::kAdvance).
   const Clock* clock = nullptr;
   // Extra librdkafka properties (tests and benchmarks only), applied last.
   std::vector<std::pair<std::string, std::string>> extra_properties;

@@ -232,7 +232,7 @@ class AutoscalerWatch final : public WatchHandle {
       ++failures;
       auto wait =
           std::min(options.backoff_max, options.backoff_base * (1 << std::min(failures - 1, 20)));
-      rest.sleeper().SleepFor(wait, stop);
+      rest.clock().SleepFor(wait, stop);
     };
     while (!stop.stop_requested()) {
       if (rv.empty()) {
@@ -403,21 +403,19 @@ StatusOr<Timestamp> ParseTime(std::string_view text) {
 }
 
 StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(const RestConfig& config,
-                                                         ClientOptions options, const Clock* clock,
-                                                         Sleeper* sleeper) {
+                                                         ClientOptions options,
+                                                         const Clock* clock) {
   auto transport = NewHttpTransport(config);
   if (!transport.ok()) return transport.status();
   return std::make_unique<KubeClient>(std::move(*transport), config.token, std::move(options),
-                                      clock, sleeper);
+                                      clock);
 }
 
 KubeClient::KubeClient(std::unique_ptr<Transport> transport, std::shared_ptr<TokenSource> token,
-                       ClientOptions options, const Clock* clock, Sleeper* sleeper)
+                       ClientOptions options, const Clock* clock)
     : owned_clock_(clock == nullptr ? std::make_unique<RealClock>() : nullptr),
-      owned_sleeper_(sleeper == nullptr ? std::make_unique<RealSleeper>() : nullptr),
       rest_(std::move(transport), std::move(token), std::move(options),
-            clock == nullptr ? owned_clock_.get() : clock,
-            sleeper == nullptr ? owned_sleeper_.get() : sleeper) {}
+            clock == nullptr ? owned_clock_.get() : clock) {}
 
 StatusOr<AutoscalerList> KubeClient::ListAutoscalers(const std::string& namespace_name) {
   auto body = rest_.Call("GET", Path(kCgaPath, namespace_name, kCgaResource));

@@ -27,15 +27,14 @@ class KubeClient final : public AutoscalerClient,
                          public HpaLister,
                          public WorkloadReader {
  public:
-  // Builds the HTTP transport for `config`. `clock` and `sleeper` must
-  // outlive the client (and its watches); null means the real ones.
+  // Builds the HTTP transport for `config`. `clock` must outlive the client
+  // (and its watches); null means the real one.
   static StatusOr<std::unique_ptr<KubeClient>> Create(const RestConfig& config,
                                                       ClientOptions options = {},
-                                                      const Clock* clock = nullptr,
-                                                      Sleeper* sleeper = nullptr);
+                                                      const Clock* clock = nullptr);
   // Over any transport (tests).
   KubeClient(std::unique_ptr<Transport> transport, std::shared_ptr<TokenSource> token,
-             ClientOptions options, const Clock* clock, Sleeper* sleeper);
+             ClientOptions options, const Clock* clock);
 
   StatusOr<AutoscalerList> ListAutoscalers(const std::string& namespace_name) override;
   StatusOr<Autoscaler> GetAutoscaler(const std::string& namespace_name,
@@ -67,7 +66,6 @@ class KubeClient final : public AutoscalerClient,
 
  private:
   std::unique_ptr<Clock> owned_clock_;
-  std::unique_ptr<Sleeper> owned_sleeper_;
   RestClient rest_;
   // One Event object per involved object, type, reason and message: a
   // repeat within kEventSeriesTtl raises its count (PATCH) instead of

@@ -4,8 +4,6 @@
 
 #include <cpprest/json.h>
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 #include <vector>
 
 namespace groupscaler::kube {
@@ -88,8 +86,9 @@ Status ErrorFor(const std::string& method, const std::string& path, const HttpRe
   }
   // The path without its query keeps messages short and free of tokens.
   std::string bare = path.substr(0, path.find('?'));
-  return Status(CodeFor(resp.status_code, reason), reason + ": " + method + " " + bare + ": " + message +
-                                               " (HTTP " + std::to_string(resp.status_code) + ")");
+  return Status(CodeFor(resp.status_code, reason), reason + ": " + method + " " + bare + ": " +
+                                                       message + " (HTTP " +
+                                                       std::to_string(resp.status_code) + ")");
 }
 
 bool Retryable(int http_code) { return http_code == 429 || http_code >= 500; }
@@ -135,14 +134,6 @@ std::string_view RequestVerb(std::string_view method, std::string_view path_and_
   return segments.size() == first + 1 ? "LIST" : "GET";
 }
 
-bool RealSleeper::SleepFor(std::chrono::milliseconds duration, std::stop_token stop) {
-  if (duration <= std::chrono::milliseconds(0)) return !stop.stop_requested();
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock<std::mutex> lock(mu);
-  return !cv.wait_for(lock, stop, duration, [] { return false; });
-}
-
 std::string_view ApiReason(const Status& status) {
   if (status.ok()) return "";
   const std::string& m = status.message();
@@ -155,9 +146,7 @@ std::string_view ApiReason(const Status& status) {
 }
 
 bool IsNotFound(const Status& status) { return status.code() == StatusCode::kNotFound; }
-bool IsForbidden(const Status& status) {
-  return status.code() == StatusCode::kPermissionDenied;
-}
+bool IsForbidden(const Status& status) { return status.code() == StatusCode::kPermissionDenied; }
 bool IsConflict(const Status& status) { return status.code() == StatusCode::kAborted; }
 bool IsAlreadyExists(const Status& status) { return status.code() == StatusCode::kAlreadyExists; }
 bool IsExpired(const Status& status) { return status.code() == StatusCode::kOutOfRange; }
@@ -172,12 +161,11 @@ Status RetryOnConflict(int max_attempts, const std::function<Status()>& attempt)
 }
 
 RestClient::RestClient(std::unique_ptr<Transport> transport, std::shared_ptr<TokenSource> token,
-                       ClientOptions options, const Clock* clock, Sleeper* sleeper)
+                       ClientOptions options, const Clock* clock)
     : transport_(std::move(transport)),
       token_(std::move(token)),
       options_(std::move(options)),
       clock_(clock),
-      sleeper_(sleeper),
       limiter_(options_.qps, options_.burst, clock) {}
 
 void RestClient::Observe(const std::string& method, const std::string& path_and_query,
@@ -214,7 +202,7 @@ StatusOr<std::string> RestClient::Call(const std::string& method, const std::str
                                      path_and_query.substr(0, path_and_query.find('?')) +
                                      ": client-side rate limit leaves no time before the deadline");
       }
-      sleeper_->SleepFor(wait);
+      clock_->SleepFor(wait);
     }
     auto left = remaining();
     if (left.count() == 0) {
@@ -253,7 +241,7 @@ StatusOr<std::string> RestClient::Call(const std::string& method, const std::str
     spdlog::debug("kube: {} {} failed ({}); retry {} in {} ms", method,
                   path_and_query.substr(0, path_and_query.find('?')), last.message(), attempt + 1,
                   wait.count());
-    sleeper_->SleepFor(wait);
+    clock_->SleepFor(wait);
   }
 }
 
@@ -264,7 +252,7 @@ Status RestClient::Stream(const std::string& path_and_query,
     auto auth = Authorization(refreshed);
     if (!auth.ok()) return auth.status();
     if (auto wait = limiter_.Reserve(); wait.count() > 0) {
-      if (!sleeper_->SleepFor(wait, stop)) return Status::Ok();
+      if (!clock_->SleepFor(wait, stop)) return Status::Ok();
     }
     HttpRequest req{"GET", path_and_query, "", "", *auth};
     auto resp =

@@ -88,9 +88,10 @@ Status RetryOnConflict(int max_attempts, const std::function<Status()>& attempt)
 
 class RestClient {
  public:
-  // `token` may be null. `clock` and `sleeper` must outlive the client.
+  // `token` may be null. `clock` (read and slept on) must outlive the
+  // client.
   RestClient(std::unique_ptr<Transport> transport, std::shared_ptr<TokenSource> token,
-             ClientOptions options, const Clock* clock, Sleeper* sleeper);
+             ClientOptions options, const Clock* clock);
 
   // One call. 2xx: the body. Otherwise an error as in the header comment.
   // `content_type` non-empty sends `body`. Every method is retried the same
@@ -108,7 +109,6 @@ class RestClient {
 
   const ClientOptions& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
-  Sleeper& sleeper() { return *sleeper_; }
 
  private:
   StatusOr<std::string> Authorization(bool refresh);
@@ -120,7 +120,6 @@ class RestClient {
   std::shared_ptr<TokenSource> token_;
   const ClientOptions options_;
   const Clock* clock_;
-  Sleeper* sleeper_;
   RateLimiter limiter_;
 };
 

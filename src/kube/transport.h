@@ -60,17 +60,4 @@ class Transport {
 // when there is one. Fails on a malformed server URL.
 StatusOr<std::unique_ptr<Transport>> NewHttpTransport(const RestConfig& config);
 
-// Waiting, injectable so that tests can record waits instead of sleeping.
-class Sleeper {
- public:
-  virtual ~Sleeper() = default;
-  // Waits `duration` or until `stop` is requested; false when stopped.
-  virtual bool SleepFor(std::chrono::milliseconds duration, std::stop_token stop = {}) = 0;
-};
-
-class RealSleeper final : public Sleeper {
- public:
-  bool SleepFor(std::chrono::milliseconds duration, std::stop_token stop = {}) override;
-};
-
 }  // namespace groupscaler::kube

@@ -104,7 +104,7 @@ class CountingHpaLister final : public kube::HpaLister {
 };
 
 TEST(HpaCache, ListsEachNamespaceOncePerTtlAndNeverCachesTransientErrors) {
-  fakes::SharedManualClock clock{Timestamp{std::chrono::seconds(100)}};
+  ManualClock clock{Timestamp{std::chrono::seconds(100)}};
   CountingHpaLister api;
   HpaCache cache(&api, &clock, std::chrono::seconds(30));
   EXPECT_EQ(cache.ListHpas("a")->front().name, "h1");
@@ -123,7 +123,7 @@ TEST(HpaCache, ListsEachNamespaceOncePerTtlAndNeverCachesTransientErrors) {
 // A refusal (RBAC) or an API the server does not serve stays so for a while:
 // asked once per ttl, not at every reconcile.
 TEST(HpaCache, CachesRefusalsForTheTtl) {
-  fakes::SharedManualClock clock{Timestamp{std::chrono::seconds(100)}};
+  ManualClock clock{Timestamp{std::chrono::seconds(100)}};
   CountingHpaLister api;
   api.forbidden = true;
   HpaCache cache(&api, &clock, std::chrono::seconds(30));

@@ -14,7 +14,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -72,6 +71,24 @@ class ControllerBinary : public testing::EndToEndTest {
     }
     return n;
   }
+  // GETs of the Lease that the process with `token` sent: its attempts.
+  int LeaseReads(const std::string& token) {
+    int n = 0;
+    for (const auto& r : server_->Requests()) {
+      if (r.authorization == "Bearer " + token && r.method == "GET" &&
+          r.path.find("/leases/") != std::string::npos) {
+        ++n;
+      }
+    }
+    return n;
+  }
+  // Waits for the process with `token` to make one more attempt at the
+  // Lease (one retry period, 2 s); whether it did.
+  bool WaitForLeaseAttempt(const std::string& token) {
+    const int seen = LeaseReads(token);
+    return WaitFor([&] { return LeaseReads(token) > seen; }, seconds(5));
+  }
+
   std::string Holder() {
     auto lease =
         server_->Get("coordination.k8s.io/v1", "leases", "system", "groupscaler-controller");
@@ -94,7 +111,7 @@ TEST_F(ControllerBinary, OnlyTheLeaderWritesAndSigtermHandsOverAtOnce) {
                                                   {50, 50, 50, 50, 0, 0})
                   .ok());
   ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 2; }, seconds(10))) << a.log();
-  std::this_thread::sleep_for(seconds(2));
+  ASSERT_TRUE(WaitForLeaseAttempt("token-b")) << b.log();
   EXPECT_GT(Writes("token-a"), 0);
   EXPECT_EQ(Writes("token-b"), 0) << "the follower never writes";
   // Both serve probes; the follower is ready while idle.
@@ -133,7 +150,7 @@ TEST_F(ControllerBinary, KilledLeaderReplacedWithinTheLeaseDuration) {
   Subprocess& a = *leader_;
   Subprocess& b = *follower_;
   ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 1 && Writes("token-a") > 0; }, seconds(10)));
-  std::this_thread::sleep_for(seconds(2));  // b has seen a's lease renewed
+  ASSERT_TRUE(WaitForLeaseAttempt("token-b")) << "b has seen a's lease renewed";
   a.Signal(SIGKILL);
   EXPECT_EQ(a.Wait(seconds(2)), 128 + SIGKILL);
   const auto killed = Steady::now();

@@ -64,7 +64,7 @@ TEST_F(ControllerE2E, LagRiseGivesOneScalePatchWithinOnePollInterval) {
   EXPECT_EQ(Replicas("app"), 3);
 
   // Desired now equals current: further polls never PATCH /scale.
-  std::this_thread::sleep_for(seconds(3 * kPollSeconds));
+  ASSERT_TRUE(WaitForPolls("app", 3));
   EXPECT_EQ(ScalePatches("app"), 1);
   EXPECT_EQ(GetStatus("app")["desiredReplicas"], 3);
   EXPECT_EQ(GetStatus("app")["totalLag"], 300);
@@ -89,7 +89,7 @@ TEST_F(ControllerE2E, PartitionCeilingHolds) {
       Autoscaler("app", cluster_->bootstrap_servers(), {{"kafka", {{"topics", {"narrow"}}}}}));
   StartController();
   ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 3; }, seconds(10)));
-  std::this_thread::sleep_for(seconds(2 * kPollSeconds));
+  ASSERT_TRUE(WaitForPolls("app", 2));
   EXPECT_EQ(Replicas("app"), 3) << "3000 lag asks for 30, 3 partitions allow 3";
   EXPECT_EQ(ScalePatches("app"), 1);
   EXPECT_EQ(ConditionStatus("app", "AtPartitionCeiling"), "True");
@@ -115,7 +115,9 @@ TEST_F(ControllerE2E, BadCrAndMissingSecretBesideAGoodOne) {
   EXPECT_EQ(ConditionStatus("bad", "SpecValid"), "False");
   EXPECT_THAT(GetStatus("bad")["message"].get<std::string>(), ::testing::HasSubstr("lagThreshold"));
   EXPECT_EQ(GetStatus("nosecret")["reason"], "SecretNotFound");
-  std::this_thread::sleep_for(seconds(2 * kPollSeconds));
+  // Every autoscaler polls at the same interval; only the good one's polls
+  // can be counted (the others never read a /scale).
+  ASSERT_TRUE(WaitForPolls("good", 2));
   EXPECT_EQ(Replicas("bad"), 1);
   EXPECT_EQ(Replicas("nosecret"), 1);
   EXPECT_EQ(Events("InvalidSpec"), 1) << "once per generation, not per poll";
@@ -187,7 +189,7 @@ TEST_F(ControllerE2E, NamespaceFlagLimitsTheWatch) {
   Put("consumergroupautoscalers", elsewhere);
   StartController({.namespace_name = kNamespace});
   ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 2; }, seconds(10)));
-  std::this_thread::sleep_for(seconds(kPollSeconds));
+  ASSERT_TRUE(WaitForPolls("app", 1));
   EXPECT_EQ(server_->CountRequests("", "/namespaces/other/"), 0);
 }
 

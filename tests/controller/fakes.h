@@ -14,24 +14,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/manual_clock.h"
 #include "kafka/auth.h"
 #include "kafka/lag_reader.h"
 #include "kube/client.h"
 #include "support/fake_lag_reader.h"
 
 namespace groupscaler::controller::fakes {
-
-// A ManualClock that other threads may read while the test moves it.
-class SharedManualClock final : public Clock {
- public:
-  explicit SharedManualClock(Timestamp start = Timestamp{})
-      : ms_(start.time_since_epoch().count()) {}
-  Timestamp Now() const override { return Timestamp{std::chrono::milliseconds(ms_.load())}; }
-  void Advance(std::chrono::milliseconds by) { ms_ += by.count(); }
-
- private:
-  std::atomic<int64_t> ms_;
-};
 
 class FakeAutoscalerClient final : public kube::AutoscalerClient {
  public:

@@ -272,7 +272,7 @@ json Cr(const std::string& name, const std::string& group) {
 }
 
 struct World {
-  fakes::SharedManualClock clock{Timestamp{seconds(1'800'000'000)}};
+  ManualClock clock{Timestamp{seconds(1'800'000'000)}};
   fakes::FakeAutoscalerClient autoscalers;
   fakes::FakeScaleClient scales;
   fakes::FakeEventRecorder events;

@@ -2,14 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "fakes.h"
 #include "kube/kube_client.h"
 #include "support/kube_api_server.h"
+#include "support/subprocess.h"
 
 namespace groupscaler::controller {
 namespace {
@@ -24,7 +28,7 @@ LeaderElectionConfig Config(const std::string& identity) {
 }
 
 struct TwoElectors {
-  fakes::SharedManualClock clock{Timestamp{seconds(1'800'000'000)}};
+  ManualClock clock{Timestamp{seconds(1'800'000'000)}};
   fakes::FakeLeaseClient leases;
   LeaderElector a{&leases, &clock, Config("a")};
   LeaderElector b{&leases, &clock, Config("b")};
@@ -65,6 +69,37 @@ TEST(LeaderElector, FollowerTakesOverOnlyAfterLeaseDuration) {
   EXPECT_EQ(lease.holder_identity, "b");
   EXPECT_EQ(lease.lease_transitions, 1);
   EXPECT_FALSE(t.a.IsLeader()) << "a's renew deadline passed";
+}
+
+// Run() attempts once per retry period, sleeping on the clock in between,
+// and gives the Lease up when stopped.
+TEST(LeaderElector, RunAttemptsEveryRetryPeriodAndReleasesWhenStopped) {
+  TwoElectors t;
+  ASSERT_TRUE(t.b.TryAcquireOrRenew());  // then b stops renewing
+  std::atomic<int> started{0};
+  std::jthread run([&](std::stop_token stop) { t.a.Run(stop, [&] { ++started; }, {}); });
+  // True once Run() is in its n-th sleep.
+  auto in_sleep = [&](size_t n) {
+    return groupscaler::testing::WaitFor(
+        [&] { return t.clock.Sleepers() == 1 && t.clock.Sleeps().size() == n; }, seconds(10));
+  };
+  ASSERT_TRUE(in_sleep(1));
+  for (size_t i = 1; i <= 7; ++i) {
+    t.clock.Advance(seconds(2));  // up to 14 s: b's lease has not expired
+    ASSERT_TRUE(in_sleep(i + 1));
+    EXPECT_FALSE(t.a.IsLeader()) << "at " << 2 * i << " s";
+  }
+  t.clock.Advance(seconds(2));
+  ASSERT_TRUE(in_sleep(9));
+  EXPECT_TRUE(t.a.IsLeader());
+  EXPECT_EQ(started.load(), 1);
+  EXPECT_EQ(t.clock.Sleeps(), std::vector<milliseconds>(9, seconds(2)));
+  EXPECT_EQ(t.leases.Get(kLeaseKey)->holder_identity, "a");
+
+  run.request_stop();
+  run.join();
+  EXPECT_EQ(t.leases.Get(kLeaseKey)->holder_identity, "");
+  EXPECT_EQ(started.load(), 1);
 }
 
 // Found by UndefinedBehaviorSanitizer: the count saturates instead of
@@ -133,7 +168,7 @@ TEST(LeaderElectorOverHttp, OneLeaderThenHandOverOnRelease) {
   kube::RestConfig config{.server = (*server)->url()};
   auto client = kube::KubeClient::Create(config);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
-  fakes::SharedManualClock clock{Timestamp{seconds(1'800'000'000)}};
+  ManualClock clock{Timestamp{seconds(1'800'000'000)}};
   LeaderElector a(client->get(), &clock, Config("a"));
   LeaderElector b(client->get(), &clock, Config("b"));
   for (int i = 0; i < 3; ++i) {

@@ -28,7 +28,7 @@ using fakes::Cr;
 
 // The world a reconcile sees, all fakes, and the Reconciler over them.
 struct World {
-  fakes::SharedManualClock clock{Timestamp{seconds(1'800'000'000)}};
+  ManualClock clock{Timestamp{seconds(1'800'000'000)}};
   fakes::FakeAutoscalerClient autoscalers;
   fakes::FakeScaleClient scales;
   fakes::FakeEventRecorder events;

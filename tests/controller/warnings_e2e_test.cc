@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -79,7 +78,7 @@ TEST_F(WarningsE2E, PerInstanceGroupIdsWarnedWithTheMultiplierUntilFixed) {
   EXPECT_EQ(Condition("app", "PerInstanceGroupIds")["reason"], "PerInstanceGroupIds");
 
   // Further polls neither repeat the Event nor read the unchanged workload.
-  std::this_thread::sleep_for(seconds(3));
+  ASSERT_TRUE(WaitForPolls("app", 3));
   EXPECT_EQ(Events("PerInstanceGroupIds"), 1);
   EXPECT_EQ(WorkloadReads(), 1);
 

@@ -6,17 +6,18 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "controller/workers.h"
 #include "fakes.h"
+#include "support/subprocess.h"
 
 namespace groupscaler::controller {
 namespace {
 
-using fakes::SharedManualClock;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
@@ -203,19 +204,49 @@ TEST(WorkQueue, GetBlocksUntilAddThenShutDownReleasesIt) {
   EXPECT_EQ(queue.Waiting(), 0u);
 }
 
-TEST(WorkQueue, WakeMakesGetReadAManualClockAgain) {
-  SharedManualClock clock(Timestamp{seconds(1)});
+// Get() sleeps on the clock until the key is due, and moving the clock past
+// that time is enough to wake it.
+TEST(WorkQueue, GetSleepsOnTheClockUntilTheKeyIsDue) {
+  ManualClock clock(Timestamp{seconds(1)});
   WorkQueue queue(&clock);
   queue.AddAfter("ns/a", seconds(30));
   std::atomic<bool> got{false};
   std::jthread getter([&] {
     if (queue.Get()) got = true;
   });
+  ASSERT_TRUE(groupscaler::testing::WaitFor([&] { return clock.Sleepers() == 1; }, seconds(10)));
+  EXPECT_EQ(clock.Sleeps(), std::vector<milliseconds>{seconds(30)});
+  clock.Advance(seconds(29));
   EXPECT_FALSE(got.load());
-  clock.Advance(seconds(30));
-  queue.Wake();
+  clock.Advance(seconds(1));
   getter.join();
   EXPECT_TRUE(got.load());
+}
+
+// A key added while Get() sleeps towards a later one is handed out at once.
+TEST(WorkQueue, AnAddCutsGetsSleepShort) {
+  ManualClock clock(Timestamp{seconds(1)});
+  WorkQueue queue(&clock);
+  queue.AddAfter("ns/later", seconds(30));
+  std::optional<std::string> got;
+  std::jthread getter([&] { got = queue.Get(); });
+  ASSERT_TRUE(groupscaler::testing::WaitFor([&] { return clock.Sleepers() == 1; }, seconds(10)));
+  queue.Add("ns/now");
+  getter.join();
+  EXPECT_EQ(got, "ns/now");
+  EXPECT_EQ(clock.Now(), Timestamp{seconds(1)});
+}
+
+// With nothing waiting, Get() sleeps until ShutDown.
+TEST(WorkQueue, ShutDownEndsAnEmptyQueuesSleep) {
+  ManualClock clock(Timestamp{seconds(1)});
+  WorkQueue queue(&clock);
+  std::optional<std::string> got = "unset";
+  std::jthread getter([&] { got = queue.Get(); });
+  ASSERT_TRUE(groupscaler::testing::WaitFor([&] { return clock.Sleepers() == 1; }, seconds(10)));
+  queue.ShutDown();
+  getter.join();
+  EXPECT_EQ(got, std::nullopt);
 }
 
 TEST(Workers, ProcessEveryKeyAndNeverOneKeyConcurrently) {
@@ -244,11 +275,9 @@ TEST(Workers, ProcessEveryKeyAndNeverOneKeyConcurrently) {
     for (int round = 0; round < 50; ++round) {
       for (int k = 0; k < 8; ++k) queue.Add("ns/k" + std::to_string(k));
     }
-    // Every key added at least once must be processed at least once; wait
-    // for the queue to drain (bounded).
-    for (int i = 0; i < 2000 && (queue.Waiting() > 0 || queue.Processing() > 0); ++i) {
-      std::this_thread::sleep_for(milliseconds(1));
-    }
+    // Every key added at least once must be processed at least once.
+    EXPECT_TRUE(groupscaler::testing::WaitFor(
+        [&] { return queue.Waiting() == 0 && queue.Processing() == 0; }, seconds(10)));
   }
   EXPECT_FALSE(overlap);
   EXPECT_EQ(processed.size(), 8u);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/manual_clock.h"
 #include "local_http_server.h"
 
 namespace groupscaler::kafka {

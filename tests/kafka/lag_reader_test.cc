@@ -14,6 +14,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "common/manual_clock.h"
 #include "kafka/api_versions_probe.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "policy/policy.h"
@@ -294,7 +295,7 @@ TEST(LagReader, SecondCycleSeesNewOffsets) {
 // before (the cache is what keeps Metadata requests off the hot path).
 TEST(LagReader, NewTopicPickedUpAtNextMetadataRefresh) {
   World w = StartWorld();
-  ManualClock clock(Timestamp{std::chrono::hours(1000)});
+  ManualClock clock(Timestamp{std::chrono::hours(1000)}, ManualClock::Sleeping::kAdvance);
   ReaderOptions options;
   options.clock = &clock;
   options.metadata_max_age = milliseconds(60'000);
@@ -414,7 +415,7 @@ class InjectedErrorTest : public ::testing::TestWithParam<InjectedCase> {};
 TEST_P(InjectedErrorTest, RetriedOrReported) {
   const InjectedCase& c = GetParam();
   World w = StartWorld();
-  ManualClock clock(Timestamp{std::chrono::hours(1000)});
+  ManualClock clock(Timestamp{std::chrono::hours(1000)}, ManualClock::Sleeping::kAdvance);
   ReaderOptions options;
   options.clock = &clock;
   auto reader = NewReader(w, options);

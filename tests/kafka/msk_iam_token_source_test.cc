@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 
+#include "common/manual_clock.h"
 #include "kafka/admin.h"
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_lag_reader.h"

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/manual_clock.h"
 #include "kafka/msk_iam_token.h"
 #include "kafka/oauth_token_refresh.h"
 #include "token_refresh_handle.h"

@@ -352,8 +352,8 @@ TEST(ApiServerAuthTest, RequiresTheTokenWhenConfigured) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(ApiReason(s.status()), "Unauthorized");
-  auto authed = ClientFor(*server, FastOptions(), nullptr, nullptr,
-                          std::make_shared<StaticTokenSource>("sesame"));
+  auto authed =
+      ClientFor(*server, FastOptions(), nullptr, std::make_shared<StaticTokenSource>("sesame"));
   EXPECT_TRUE(authed->rest().Call("GET", kDeployments).ok());
   EXPECT_EQ(server->Requests().back().authorization, "Bearer sesame");
 }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/base64.h"
+#include "common/manual_clock.h"
 #include "kafka/auth.h"
 #include "kube_test_util.h"
 #include "support/scripted_transport.h"
@@ -27,12 +28,12 @@ class ClientTest : public ::testing::Test {
   void SetUp() override {
     server_ = StartServer();
     ASSERT_NE(server_, nullptr);
-    client_ = ClientFor(*server_, options_, &clock_, &sleeper_);
+    client_ = ClientFor(*server_, options_, &clock_);
     ASSERT_NE(client_, nullptr);
   }
 
-  ManualClock clock_{Timestamp(std::chrono::seconds(1'700'000'000))};
-  RecordingSleeper sleeper_{&clock_};
+  ManualClock clock_{Timestamp(std::chrono::seconds(1'700'000'000)),
+                     ManualClock::Sleeping::kAdvance};
   ClientOptions options_ = FastOptions();
   std::unique_ptr<testing::KubeApiServer> server_;
   std::unique_ptr<KubeClient> client_;
@@ -379,11 +380,11 @@ class HpaVersionTest : public ::testing::TestWithParam<HpaVersionCase> {};
 
 TEST_P(HpaVersionTest, ListsThroughTheNewestServedVersion) {
   const HpaVersionCase& c = GetParam();
-  ManualClock clock{Timestamp(std::chrono::seconds(1'700'000'000))};
-  RecordingSleeper sleeper{&clock};
+  ManualClock clock{Timestamp(std::chrono::seconds(1'700'000'000)),
+                    ManualClock::Sleeping::kAdvance};
   auto server = StartServer({.hpa_versions = c.served});
   ASSERT_NE(server, nullptr);
-  auto client = ClientFor(*server, FastOptions(), &clock, &sleeper);
+  auto client = ClientFor(*server, FastOptions(), &clock);
   auto first = client->ListHpas("payments");
   auto second = client->ListHpas("payments");
   if (c.listed_at.empty()) {
@@ -415,7 +416,7 @@ TEST_F(ClientTest, TooManyRequestsHonoursRetryAfter) {
                         .retry_after_seconds = 2});
   auto scale = client_->GetScale({WorkloadKind::kDeployment, "ns", "d"});
   ASSERT_TRUE(scale.ok()) << scale.status().ToString();
-  EXPECT_THAT(sleeper_.waits(), ElementsAre(milliseconds(2000), milliseconds(2000)));
+  EXPECT_THAT(clock_.Sleeps(), ElementsAre(milliseconds(2000), milliseconds(2000)));
   EXPECT_EQ(server_->CountRequests("GET", "/scale"), 3);
 }
 
@@ -429,7 +430,7 @@ TEST_F(ClientTest, RetryAfterBeyondTheLimitIsNotWaitedFor) {
   ASSERT_FALSE(scale.ok());
   EXPECT_EQ(scale.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(ApiReason(scale.status()), "TooManyRequests");
-  EXPECT_TRUE(sleeper_.waits().empty());
+  EXPECT_TRUE(clock_.Sleeps().empty());
   EXPECT_EQ(server_->CountRequests("GET", "/scale"), 1);
 }
 
@@ -443,7 +444,7 @@ TEST_F(ClientTest, ServerErrorsAreRetriedWithBackoffThenSurfaced) {
   EXPECT_THAT(scale.status().message(), HasSubstr("(HTTP 500)"));
   EXPECT_EQ(server_->CountRequests("GET", "/scale"), options_.max_retries + 1);
   // 5 ms doubling, capped at 40 ms.
-  EXPECT_THAT(sleeper_.waits(),
+  EXPECT_THAT(clock_.Sleeps(),
               ElementsAre(milliseconds(5), milliseconds(10), milliseconds(20), milliseconds(40)));
 }
 
@@ -466,12 +467,12 @@ TEST_F(ClientTest, RateLimitSpacesRequests) {
   ClientOptions limited = FastOptions();
   limited.qps = 10;
   limited.burst = 2;
-  auto client = ClientFor(*server_, limited, &clock_, &sleeper_);
+  auto client = ClientFor(*server_, limited, &clock_);
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(client->GetScale({WorkloadKind::kDeployment, "ns", "d"}).status().code(),
               StatusCode::kNotFound);
   }
-  EXPECT_THAT(sleeper_.waits(), ElementsAre(milliseconds(100), milliseconds(100)));
+  EXPECT_THAT(clock_.Sleeps(), ElementsAre(milliseconds(100), milliseconds(100)));
 }
 
 TEST(ClientDeadlineTest, TotalDeadlineCutsASlowAnswer) {
@@ -536,7 +537,7 @@ TEST(ClientTokenTest, RotatedTokenIsRereadAfter401) {
   auto token = std::make_shared<FileTokenSource>(path);
   auto server = StartServer({.required_token = "old-token"});
   ASSERT_NE(server, nullptr);
-  auto client = ClientFor(*server, FastOptions(), nullptr, nullptr, token);
+  auto client = ClientFor(*server, FastOptions(), nullptr, token);
   ASSERT_EQ(client->ListHpas("ns").status().code(), StatusCode::kOk);
 
   // Rotated on disk with the same size and mtime: invisible until a 401.
@@ -564,8 +565,7 @@ TEST(ClientTokenTest, TokenChangedOnDiskIsUsedWithoutA401) {
   std::string path = dir.Write("token", "t1");
   auto server = StartServer({.required_token = "t1"});
   ASSERT_NE(server, nullptr);
-  auto client =
-      ClientFor(*server, FastOptions(), nullptr, nullptr, std::make_shared<FileTokenSource>(path));
+  auto client = ClientFor(*server, FastOptions(), nullptr, std::make_shared<FileTokenSource>(path));
   ASSERT_TRUE(client->ListHpas("ns").ok());
   dir.Write("token", "token-two");
   server->SetRequiredToken("token-two");
@@ -630,13 +630,11 @@ TEST(TimeTest, FormatsEveryFourDigitYear) {
 // Odd answers, from a scripted API server (tests/support/scripted_transport.h).
 
 // A client whose every call is answered by `script`'s frames in order.
-std::unique_ptr<KubeClient> ScriptedClient(std::string_view script, ManualClock* clock,
-                                           std::unique_ptr<RecordingSleeper>* sleeper) {
-  *sleeper = std::make_unique<RecordingSleeper>(clock);
+std::unique_ptr<KubeClient> ScriptedClient(std::string_view script, ManualClock* clock) {
   auto transport =
       std::make_unique<testing::ScriptedTransport>(testing::ParseScript(script).frames);
   return std::make_unique<KubeClient>(std::move(transport), nullptr, testing::ScriptOptions(),
-                                      clock, sleeper->get());
+                                      clock);
 }
 
 struct NumberCase {
@@ -654,13 +652,12 @@ class AnswerNumberTest : public ::testing::TestWithParam<NumberCase> {};
 // whole number within int32 reads as absent (0), as a missing one does.
 TEST_P(AnswerNumberTest, Int32FieldsReadWholeNumbersInRangeOnly) {
   const NumberCase& c = GetParam();
-  ManualClock clock;
-  std::unique_ptr<RecordingSleeper> sleeper;
+  ManualClock clock{Timestamp{}, ManualClock::Sleeping::kAdvance};
   auto client = ScriptedClient("--- 200\n{\"spec\":{\"replicas\":" + c.json +
                                    "},\"status\":{\"replicas\":" + c.json +
                                    "}}\n--- 200\n{\"spec\":{\"leaseDurationSeconds\":" + c.json +
                                    ",\"leaseTransitions\":" + c.json + "}}\n",
-                               &clock, &sleeper);
+                               &clock);
   StatusOr<Scale> scale = client->GetScale({.namespace_name = "ns", .name = "d"});
   ASSERT_TRUE(scale.ok()) << scale.status().ToString();
   EXPECT_EQ(scale->spec_replicas, c.read);

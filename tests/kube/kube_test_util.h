@@ -1,7 +1,7 @@
 #pragma once
 
-// Shared by the kube tests: a scratch directory, a sleeper that records
-// instead of sleeping, and a client wired to a fresh test API server.
+// Shared by the kube tests: a scratch directory and a client wired to a
+// fresh test API server.
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "common/clock.h"
 #include "kube/kube_client.h"
@@ -41,28 +39,6 @@ class TempDir {
   std::string path_;
 };
 
-// Records every wait and moves a ManualClock by it, so that retry and rate
-// limit logic runs at full speed and its waits can be asserted.
-class RecordingSleeper final : public Sleeper {
- public:
-  explicit RecordingSleeper(ManualClock* clock) : clock_(clock) {}
-  bool SleepFor(std::chrono::milliseconds d, std::stop_token stop = {}) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    waits_.push_back(d);
-    if (clock_ != nullptr) clock_->Advance(d);
-    return !stop.stop_requested();
-  }
-  std::vector<std::chrono::milliseconds> waits() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return waits_;
-  }
-
- private:
-  ManualClock* clock_;
-  mutable std::mutex mu_;
-  std::vector<std::chrono::milliseconds> waits_;
-};
-
 inline ClientOptions FastOptions() {
   ClientOptions o;
   o.qps = 0;  // unlimited unless a test is about the limit
@@ -82,12 +58,11 @@ inline std::unique_ptr<testing::KubeApiServer> StartServer(
 inline std::unique_ptr<KubeClient> ClientFor(const testing::KubeApiServer& server,
                                              ClientOptions options = FastOptions(),
                                              const Clock* clock = nullptr,
-                                             Sleeper* sleeper = nullptr,
                                              std::shared_ptr<TokenSource> token = nullptr) {
   RestConfig config;
   config.server = server.url();
   config.token = std::move(token);
-  auto client = KubeClient::Create(config, options, clock, sleeper);
+  auto client = KubeClient::Create(config, options, clock);
   EXPECT_TRUE(client.ok()) << client.status().ToString();
   return client.ok() ? std::move(*client) : nullptr;
 }

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "common/manual_clock.h"
+
 namespace groupscaler::kube {
 namespace {
 

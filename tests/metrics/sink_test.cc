@@ -26,6 +26,7 @@
 #include "metrics/metrics.h"
 #include "scrape.h"
 #include "support/fake_lag_reader.h"
+#include "support/subprocess.h"
 
 namespace groupscaler::controller {
 namespace {
@@ -280,12 +281,10 @@ TEST(KafkaMetrics, CountsErrorsOfEveryCycleAndPollsRequestDeltas) {
   EXPECT_EQ(Value(m.Scrape(), R"(groupscaler_kafka_requests_total{api="OffsetFetch"})"), 5);
 }
 
-// Waits (real time: the poller runs on it) until `series` shows in `m`.
+// Waits (at most 5 s, for the poller's thread) until `series` shows in `m`.
 std::optional<double> WaitForSeries(const metrics::Metrics& m, const std::string& series) {
-  const auto deadline = std::chrono::steady_clock::now() + seconds(5);
-  while (std::chrono::steady_clock::now() < deadline && !Value(m.Scrape(), series)) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
+  (void)groupscaler::testing::WaitFor([&] { return Value(m.Scrape(), series).has_value(); },
+                                      seconds(5));
   return Value(m.Scrape(), series);
 }
 
@@ -308,17 +307,22 @@ TEST(KafkaMetrics, ThreadPollsEveryReaderEveryInterval) {
   metrics::Metrics m;
   Instrumented world;
   world.Set({.by_api = {{"Metadata", 4}}});
-  KafkaMetrics kafka_metrics(&m, {.poll_interval = milliseconds(20)});
+  ManualClock clock(Timestamp{seconds(1000)});
+  KafkaMetrics kafka_metrics(&m, {.poll_interval = seconds(30), .clock = &clock});
   std::unique_ptr<kafka::LagReader> reader = world.Make(kafka_metrics);
   ASSERT_NE(reader, nullptr);
-  EXPECT_EQ(WaitForSeries(m, R"(groupscaler_kafka_requests_total{api="Metadata"})"), 4);
-  world.Set({.by_api = {{"Metadata", 9}}});
   const std::string series = R"(groupscaler_kafka_requests_total{api="Metadata"})";
-  const auto deadline = std::chrono::steady_clock::now() + seconds(5);
-  while (std::chrono::steady_clock::now() < deadline && Value(m.Scrape(), series) != 9) {
-    std::this_thread::sleep_for(milliseconds(10));
+  for (int polls = 1; polls <= 2; ++polls) {
+    world.Set({.by_api = {{"Metadata", 4 * polls}}});
+    // The poller sleeps out the interval on the clock, and polls only then.
+    ASSERT_TRUE(groupscaler::testing::WaitFor([&] { return clock.Sleepers() == 1; }, seconds(5)));
+    EXPECT_EQ(world.snapshots(), polls - 1);
+    clock.Advance(seconds(30));
+    EXPECT_TRUE(groupscaler::testing::WaitFor(
+        [&] { return Value(m.Scrape(), series) == 4 * polls; }, seconds(5)))
+        << "poll " << polls;
   }
-  EXPECT_EQ(Value(m.Scrape(), series), 9);
+  EXPECT_EQ(world.snapshots(), 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -346,7 +350,6 @@ TEST(WorkQueueMetrics, DepthIsKeysDueAndWaitIsFromTheDueTime) {
   queue.Done("b", Outcome::Forget());
 
   clock.Advance(seconds(60));  // 'a' and 'later' are due now
-  queue.Wake();
   ASSERT_TRUE(queue.TryGet().has_value());
   text = m.Scrape();
   EXPECT_EQ(Value(text, "groupscaler_workqueue_depth"), 1);
@@ -364,7 +367,7 @@ json Cr(const std::string& name, const std::string& group) {
 
 struct World {
   metrics::Metrics metrics{{.partition_lag = true}};
-  fakes::SharedManualClock clock{Timestamp{seconds(1'800'000'000)}};
+  ManualClock clock{Timestamp{seconds(1'800'000'000)}};
   fakes::FakeAutoscalerClient autoscalers;
   fakes::FakeScaleClient scales;
   fakes::FakeEventRecorder events;

@@ -129,6 +129,13 @@ int EndToEndTest::ScalePatches(const std::string& name) {
   return server_->CountRequests("PATCH", "/deployments/" + name + "/scale");
 }
 
+bool EndToEndTest::WaitForPolls(const std::string& name, int times) {
+  const std::string scale = "/deployments/" + name + "/scale";
+  const int wanted = server_->CountRequests("GET", scale) + times;
+  return WaitFor([&] { return server_->CountRequests("GET", scale) >= wanted; },
+                 std::chrono::seconds(times * kPollSeconds + 5));
+}
+
 int EndToEndTest::Events(const std::string& reason) {
   int n = 0;
   for (const auto& r : server_->Requests()) {

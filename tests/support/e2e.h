@@ -83,6 +83,11 @@ class EndToEndTest : public ::testing::Test {
   int ScalePatches(const std::string& name);
   // Events with `reason` posted.
   int Events(const std::string& reason);
+  // Waits until autoscaler `name` has been reconciled `times` more times
+  // (each reconcile of a valid spec reads its target's /scale once), at
+  // most `times` poll intervals plus 5 s; whether it was. What a
+  // "nothing changes over further polls" assertion waits on.
+  bool WaitForPolls(const std::string& name, int times);
 
   // The controller in this process: client_ for every Kubernetes call, a
   // fresh pool of librdkafka readers, Kafka observations bounded at 1.5 s.

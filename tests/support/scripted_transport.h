@@ -28,7 +28,6 @@
 #include <string_view>
 #include <vector>
 
-#include "common/clock.h"
 #include "kube/transport.h"
 
 namespace groupscaler::testing {
@@ -156,30 +155,6 @@ class ScriptedTransport final : public kube::Transport {
   std::condition_variable cv_;
   std::deque<Frame> frames_;
   bool exhausted_ = false;
-};
-
-// Waits by moving the clock, never by sleeping. A stoppable wait (a watch's
-// backoff) after the script ran out blocks until it is stopped, so that a
-// watch with nothing left to read idles instead of spinning.
-class ScriptSleeper final : public kube::Sleeper {
- public:
-  ScriptSleeper(ManualClock* clock, const ScriptedTransport* transport)
-      : clock_(clock), transport_(transport) {}
-
-  bool SleepFor(std::chrono::milliseconds duration, std::stop_token stop = {}) override {
-    clock_->Advance(std::max(duration, std::chrono::milliseconds(0)));
-    if (stop.stop_possible() && transport_->exhausted()) {
-      std::mutex mu;
-      std::condition_variable_any cv;
-      std::unique_lock lock(mu);
-      cv.wait(lock, stop, [] { return false; });
-    }
-    return !stop.stop_requested();
-  }
-
- private:
-  ManualClock* clock_;
-  const ScriptedTransport* transport_;
 };
 
 // A client for the script's answers: no rate limit, few retries, so that a
