@@ -511,7 +511,10 @@ Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
           Cond(kConditionAtPartitionCeiling,
                d.flags.at_ceiling ? ConditionStatus::kTrue : ConditionStatus::kFalse,
                d.flags.at_ceiling ? "AtPartitionCeiling" : "BelowCeiling", ceiling_message);
-      if (!d.flags.at_ceiling) {
+      // Only the replicas running at the ceiling make more replicas useless:
+      // below it, the demand reaching the ceiling is still being scaled to.
+      const bool running_at_ceiling = d.flags.at_ceiling && d.current >= d.ceiling;
+      if (!running_at_ceiling) {
         state->warned.erase(kReasonAtPartitionCeiling);
       } else if (d.lag_known && state->previous_lag && d.total_lag > *state->previous_lag) {
         // More replicas would not help: only more partitions (or faster
