@@ -34,6 +34,7 @@ std::optional<kube::Event> WarningOf(const WarningCheck& check, const ReconcileR
                      .message = *check.message};
 }
 
+// "ScaledUp 3→4: <why>" (or ScaledDown), a Normal Event.
 kube::Event ScaledEvent(const ScaleWrite& write, const kube::ObjectReference& involved) {
   const bool up = write.to > write.from;
   return {

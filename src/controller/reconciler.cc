@@ -23,6 +23,7 @@ Condition Cond(const char* type, ConditionStatus status, std::string reason,
   return {type, status, std::move(reason), std::move(message)};
 }
 
+// A warning that holds now, and one whose check found nothing.
 WarningCheck Holds(std::string reason, std::string message) {
   return {std::move(reason), std::move(message)};
 }
@@ -34,6 +35,8 @@ struct Found {
   std::vector<WarningCheck> warnings;
 };
 
+// Adds what a step found to the report: its conditions replace those of
+// their types, its warning checks follow the earlier ones.
 void Note(ReconcileReport& report, Found found) {
   for (Condition& c : found.conditions) report.Set(std::move(c));
   for (WarningCheck& w : found.warnings) report.warnings.push_back(std::move(w));
@@ -186,6 +189,7 @@ std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::Run() {
   return DecideAndAct(std::move(report), *target, read, std::move(hold), std::move(observed));
 }
 
+// The report before any step: the object's identity and generation.
 ReconcileReport Reconciler::Pass::NewReport() const {
   return {.namespace_name = ns_,
           .name = cr_.metadata.name,
@@ -710,6 +714,7 @@ std::string Reconciler::Record(const std::string& key, const kube::Event& event,
   return "cannot record event " + event.reason + ": " + status.ToString();
 }
 
+// Appends `problem` (if any) to what Reconcile will log.
 void Reconciler::AddProblem(Ended& ended, const std::string& problem) {
   if (problem.empty()) return;
   ended.problem += (ended.problem.empty() ? "" : "; ") + problem;
