@@ -85,7 +85,8 @@ struct AutoscalerSample {
   int scaled = 0;
 };
 
-// Fills `sample`'s decision fields from `decision`. `observed`: the decision
+// Fills `sample`'s decision fields from `decision` (for SampleOf,
+// reconcile_report.h). `observed`: the decision
 // came from a successful observation (otherwise only rebalances_caused is
 // taken: lag, partitions, rates and the rest mean nothing then).
 void AddDecision(const policy::Decision& decision, bool observed, AutoscalerSample& sample);

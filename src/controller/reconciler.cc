@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "controller/reconcile_report.h"
 #include "controller/status_patch.h"
 #include "kafka/lag_reader.h"
 #include "kube/rest_client.h"
@@ -15,43 +16,74 @@
 namespace groupscaler::controller {
 namespace {
 
+using kube::IsNotFound;
+
 Condition Cond(const char* type, ConditionStatus status, std::string reason,
                std::string message = "") {
   return {type, status, std::move(reason), std::move(message)};
 }
 
-// The conditions, Unknown until a step of the reconcile knows better. Every
-// condition carries a reason and a message, as the API conventions ask.
-struct Conditions {
-  Condition ready = Cond(kConditionReady, ConditionStatus::kUnknown, "Pending",
-                         "the reconcile stopped before a decision");
-  Condition active = Cond(kConditionActive, ConditionStatus::kUnknown, "LagUnknown",
-                          "the group's lag is not known");
-  Condition at_ceiling = Cond(kConditionAtPartitionCeiling, ConditionStatus::kUnknown, "LagUnknown",
-                              "the partition count is not known");
-  Condition kafka = Cond(kConditionKafkaReachable, ConditionStatus::kUnknown, "NotObserved",
-                         "Kafka was not asked");
-  Condition target = Cond(kConditionTargetFound, ConditionStatus::kUnknown, "NotRead",
-                          "the scale target was not read");
-  Condition spec =
-      Cond(kConditionSpecValid, ConditionStatus::kUnknown, "NotRead", "the spec was not read");
-  Condition stalled = Cond(kConditionStalled, ConditionStatus::kUnknown, "LagUnknown",
-                           "the group's lag is not known");
-  Condition per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown,
-                                "NotChecked", "the pod template and group list were not checked");
-  Condition hpa = Cond(kConditionConflictingHpa, ConditionStatus::kUnknown, "NotChecked",
-                       "HorizontalPodAutoscalers were not listed");
+// A warning that holds now, and one whose check found nothing.
+WarningCheck Holds(std::string reason, std::string message) {
+  return {std::move(reason), std::move(message)};
+}
+WarningCheck Clear(std::string reason) { return {std::move(reason), std::nullopt}; }
 
-  std::vector<Condition> Ordered() const {
-    return {ready, active, at_ceiling, kafka, target, spec, stalled, per_instance, hpa};
-  }
+// What one step found for the status and the Events.
+struct Found {
+  std::vector<Condition> conditions;
+  std::vector<WarningCheck> warnings;
 };
 
-using kube::IsNotFound;
-
-std::string WorkloadName(const spec::TargetRef& ref, const std::string& namespace_name) {
-  return ref.kind + " " + namespace_name + "/" + ref.name;
+// Adds what a step found to the report: its conditions replace those of
+// their types, its warning checks follow the earlier ones.
+void Note(ReconcileReport& report, Found found) {
+  for (Condition& c : found.conditions) report.Set(std::move(c));
+  for (WarningCheck& w : found.warnings) report.warnings.push_back(std::move(w));
 }
+
+// Why the reconcile does not scale at all.
+struct Hold {
+  std::string reason;
+  std::string message;
+};
+
+// The scale target of a valid spec.
+struct Target {
+  spec::AutoscalerSpec spec;
+  kube::WorkloadRef ref;
+  std::string name;  // "Deployment ns/name", for messages
+  std::chrono::milliseconds poll{0};
+};
+
+// What reading the target's /scale found.
+struct TargetRead {
+  std::optional<kube::Scale> scale;  // unset: not found
+  Found found;
+  std::optional<std::string> unreadable;  // set: why it could not be read
+};
+
+struct HpaCheck {
+  Found found;
+  std::optional<Hold> conflict;
+};
+
+struct TemplateCheck {
+  bool checked = false;     // the pod template's finding in State is current
+  bool unreadable = false;  // it could not be read
+  Found found;
+};
+
+struct KafkaAccess {
+  Found found;
+  std::optional<Hold> hold;  // the auth Secret or the client settings failed
+};
+
+struct Observed {
+  Found found;
+  policy::Observation observation;
+  bool ok = false;  // a reader, and an observation that did not fail
+};
 
 }  // namespace
 
@@ -63,6 +95,506 @@ std::optional<std::pair<std::string, std::string>> SplitKey(const std::string& k
   const size_t slash = key.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == key.size()) return std::nullopt;
   return std::make_pair(key.substr(0, slash), key.substr(slash + 1));
+}
+
+// One reconcile of one autoscaler once its CR is read: the steps, each a
+// function that returns what it found, and Run(), which puts their findings
+// into one ReconcileReport. Touches nothing outside `state` but through the
+// clients; writes only the /scale (Act). Lives for one call.
+class Reconciler::Pass {
+ public:
+  Pass(Reconciler& owner, const kube::Autoscaler& cr, State& state,
+       const kube::ObjectReference& ref)
+      : owner_(owner),
+        deps_(owner.deps_),
+        cr_(cr),
+        state_(state),
+        key_(MakeKey(ref.namespace_name, ref.name)),
+        ns_(ref.namespace_name),
+        now_(deps_.clock->Now()) {}
+
+  // Read, observe, decide, act: what was found, and how the reconcile ends
+  // (RequeueAfter the poll interval, or FailedAtMost it with the cause).
+  std::pair<ReconcileReport, Ended> Run();
+
+ private:
+  ReconcileReport NewReport() const;
+  std::pair<ReconcileReport, Ended> InvalidSpec(ReconcileReport report, const std::string& message);
+  std::pair<ReconcileReport, Ended> Failed(ReconcileReport report, const char* reason,
+                                           const std::string& message, const Target& target);
+  StatusOr<Target> ReadSpec() const;
+  TargetRead ReadTarget(const Target& target) const;
+  HpaCheck CheckHpas(const Target& target, bool target_found) const;
+  TemplateCheck CheckTemplate(const Target& target, const kube::Scale& scale);
+  KafkaAccess ConnectKafka(const spec::AutoscalerSpec& spec);
+  Observed Observe(const spec::AutoscalerSpec& spec) const;
+  void RefreshGroupsPerInstance(const kafka::GroupQuery& query);
+  Found PerInstanceFindings(const Target& target, const TemplateCheck& check,
+                            const kube::Scale* scale) const;
+  std::pair<ReconcileReport, Ended> DecideAndAct(ReconcileReport report, const Target& target,
+                                                 const TargetRead& read, std::optional<Hold> hold,
+                                                 Observed observed);
+  StatusOr<ScaleWrite> Act(const policy::Decision& decision, const Target& target, int32_t current,
+                           size_t after_warnings) const;
+  Found LagFindings(const policy::Decision& d, const spec::AutoscalerSpec& spec) const;
+  Found CeilingFindings(const policy::Decision& d, const spec::AutoscalerSpec& spec,
+                        std::optional<int32_t> members) const;
+  static void Conclude(ReconcileReport& report, const std::optional<Hold>& hold, bool observed);
+
+  Reconciler& owner_;
+  const ReconcilerDeps& deps_;
+  const kube::Autoscaler& cr_;
+  State& state_;
+  const std::string key_;
+  const std::string ns_;
+  const Timestamp now_;
+};
+
+std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::Run() {
+  ReconcileReport report = NewReport();
+  StatusOr<Target> target = ReadSpec();
+  if (!target.ok()) return InvalidSpec(std::move(report), target.status().message());
+  const spec::AutoscalerSpec& spec = target->spec;
+  report.spec_valid = true;
+  report.group = spec.kafka.group_id;
+  Note(report, {{Cond(kConditionSpecValid, ConditionStatus::kTrue, "Valid", "the spec is valid")},
+                {Clear(kReasonInvalidSpec)}});
+
+  TargetRead read = ReadTarget(*target);
+  Note(report, read.found);
+  if (read.unreadable) {
+    return Failed(std::move(report), kReasonScaleUnreadable, *read.unreadable, *target);
+  }
+  if (read.scale) report.current_replicas = read.scale->spec_replicas;
+  HpaCheck hpas = CheckHpas(*target, read.scale.has_value());
+  Note(report, hpas.found);
+  TemplateCheck pod_template;
+  if (read.scale) pod_template = CheckTemplate(*target, *read.scale);
+  KafkaAccess access = ConnectKafka(spec);
+  Note(report, access.found);
+  Observed observed = Observe(spec);
+  Note(report, observed.found);
+  if (state_.reader) report.kafka_reachable = observed.ok;
+  if (observed.ok) {
+    RefreshGroupsPerInstance({.group_id = spec.kafka.group_id, .topics = spec.kafka.topics});
+  }
+  Note(report, PerInstanceFindings(*target, pod_template, read.scale ? &*read.scale : nullptr));
+  report.members = observed.observation.members;
+
+  // Holds, the first that applies: no Kafka client, no target, another
+  // autoscaler on it.
+  std::optional<Hold> hold = access.hold;
+  if (!hold && !read.scale) hold = Hold{kReasonTargetNotFound, target->name + " not found"};
+  if (!hold) hold = hpas.conflict;
+  return DecideAndAct(std::move(report), *target, read, std::move(hold), std::move(observed));
+}
+
+// The report before any step: the object's identity and generation.
+ReconcileReport Reconciler::Pass::NewReport() const {
+  return {.namespace_name = ns_,
+          .name = cr_.metadata.name,
+          .observed_generation = cr_.metadata.generation,
+          .now = now_};
+}
+
+// An invalid spec is the user's to fix: said once per generation (Announce),
+// looked at again at the default interval, never in a backoff loop that
+// would flood the API server. Kafka is not asked.
+std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::InvalidSpec(
+    ReconcileReport report, const std::string& message) {
+  state_.reader.reset();
+  Note(report, {{Cond(kConditionSpecValid, ConditionStatus::kFalse, kReasonInvalidSpec, message),
+                 Cond(kConditionReady, ConditionStatus::kFalse, kReasonInvalidSpec, message)},
+                {Holds(kReasonInvalidSpec, message)}});
+  report.reason = kReasonInvalidSpec;
+  report.message = message;
+  return {std::move(report),
+          {.outcome = Outcome::RequeueAfter(owner_.options_.default_poll_interval),
+           .result = ReconcileResult::kHold}};
+}
+
+// A transient failure of the API server (`reason` is its Warning): said in
+// Ready, returned with its cause, retried with backoff.
+std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::Failed(ReconcileReport report,
+                                                                       const char* reason,
+                                                                       const std::string& message,
+                                                                       const Target& target) {
+  Note(report, {{Cond(kConditionReady, ConditionStatus::kFalse, reason, message)},
+                {Holds(reason, message)}});
+  report.reason = reason;
+  report.message = message;
+  return {std::move(report),
+          {.outcome = Outcome::FailedAtMost(target.poll),
+           .result = ReconcileResult::kError,
+           .problem = message}};
+}
+
+// The spec parsed and validated, with its target's kind understood.
+StatusOr<Target> Reconciler::Pass::ReadSpec() const {
+  StatusOr<spec::AutoscalerSpec> parsed =
+      spec::ParseAutoscaler(cr_.json, key_, spec::Use::kController);
+  if (!parsed.ok()) return parsed.status();
+  StatusOr<kube::WorkloadKind> kind = kube::ParseWorkloadKind(parsed->scale_target_ref.kind);
+  if (!kind.ok()) return kind.status();
+  const spec::TargetRef& ref = parsed->scale_target_ref;
+  Target target{.ref = {.kind = *kind, .namespace_name = ns_, .name = ref.name},
+                .name = ref.kind + " " + ns_ + "/" + ref.name,
+                .poll = std::chrono::seconds(parsed->poll_interval_seconds)};
+  target.spec = std::move(parsed).value();
+  return target;
+}
+
+// The target's /scale: found, missing (a hold), or unreadable (a failure;
+// never read as missing).
+TargetRead Reconciler::Pass::ReadTarget(const Target& target) const {
+  StatusOr<kube::Scale> scale = deps_.scales->GetScale(target.ref);
+  TargetRead read;
+  if (!scale.ok() && !IsNotFound(scale.status())) {
+    const std::string message =
+        "cannot read the scale of " + target.name + ": " + scale.status().message();
+    read.unreadable = message;
+    read.found.conditions = {
+        Cond(kConditionTargetFound, ConditionStatus::kUnknown, kReasonScaleUnreadable, message)};
+    return read;
+  }
+  read.found.warnings = {Clear(kReasonScaleUnreadable)};
+  if (scale.ok()) {
+    read.scale = std::move(scale).value();
+    read.found.conditions = {
+        Cond(kConditionTargetFound, ConditionStatus::kTrue, "TargetFound", target.name)};
+    read.found.warnings.push_back(Clear(kReasonTargetNotFound));
+  } else {
+    const std::string message = target.name + " not found";
+    read.found.conditions = {
+        Cond(kConditionTargetFound, ConditionStatus::kFalse, kReasonTargetNotFound, message)};
+    read.found.warnings.push_back(Holds(kReasonTargetNotFound, message));
+  }
+  return read;
+}
+
+// Another autoscaler on the same workload: a hold. Listing HPAs may be
+// forbidden by RBAC; that turns the check off (said), never the scaling.
+HpaCheck Reconciler::Pass::CheckHpas(const Target& target, bool target_found) const {
+  HpaCheck check;
+  std::vector<kube::HpaInfo> conflicting;
+  if (deps_.hpas != nullptr && target_found) {
+    StatusOr<std::vector<kube::HpaInfo>> hpas = deps_.hpas->ListHpas(ns_);
+    if (hpas.ok()) {
+      conflicting = kube::HpasTargeting(*hpas, target.ref);
+      check.found.conditions = {
+          Cond(kConditionConflictingHpa, ConditionStatus::kFalse, "NoConflictingHPA",
+               "no HorizontalPodAutoscaler in " + ns_ + " scales " + target.name)};
+      check.found.warnings = {Clear(kReasonHpasUnreadable)};
+    } else {
+      const std::string message = "cannot list HorizontalPodAutoscalers in " + ns_ + " (" +
+                                  hpas.status().message() + "): a second autoscaler on " +
+                                  target.name + " would go unseen";
+      check.found.conditions = {Cond(kConditionConflictingHpa, ConditionStatus::kUnknown,
+                                     kReasonHpasUnreadable, message)};
+      check.found.warnings = {Holds(kReasonHpasUnreadable, message)};
+    }
+  }
+  if (conflicting.empty()) {
+    check.found.warnings.push_back(Clear(kReasonConflictingHpa));
+    return check;
+  }
+  const std::string message = "HorizontalPodAutoscaler " + ns_ + "/" + conflicting.front().name +
+                              " also scales " + target.name + "; holding its replicas";
+  check.found.conditions = {
+      Cond(kConditionConflictingHpa, ConditionStatus::kTrue, kReasonConflictingHpa, message)};
+  check.found.warnings.push_back(Holds(kReasonConflictingHpa, message));
+  check.conflict = Hold{kReasonConflictingHpa, message};
+  return check;
+}
+
+// A group id per replica in the pod template (anti_pattern.h), read again
+// only when the workload changed; the finding is kept in State. Reading it
+// may be forbidden; that only loses the warning.
+TemplateCheck Reconciler::Pass::CheckTemplate(const Target& target, const kube::Scale& scale) {
+  TemplateCheck check;
+  if (deps_.workloads == nullptr) return check;
+  check.checked =
+      !scale.resource_version.empty() && scale.resource_version == state_.checked_template_version;
+  if (check.checked) return check;
+  StatusOr<kube::PodTemplate> pod_template = deps_.workloads->GetPodTemplate(target.ref);
+  if (pod_template.ok()) {
+    state_.per_instance_group_id = FindPerInstanceGroupId(*pod_template);
+    state_.checked_template_version = scale.resource_version;
+    check.checked = true;
+    return check;
+  }
+  spdlog::debug("{}: cannot read {}: {}", key_, target.name, pod_template.status().ToString());
+  state_.checked_template_version.clear();
+  check.unreadable = true;
+  check.found.conditions = {Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown,
+                                 "PodTemplateUnreadable", pod_template.status().message())};
+  return check;
+}
+
+// The auth Secret and the cluster's shared reader, kept in State; without
+// them Kafka is not asked and the reconcile holds.
+KafkaAccess Reconciler::Pass::ConnectKafka(const spec::AutoscalerSpec& spec) {
+  kafka::ClusterConfig cluster{.bootstrap_servers = spec.kafka.bootstrap_servers};
+  std::optional<Hold> hold;
+  const std::string secret = ns_ + "/" + spec.kafka.auth_secret_ref;
+  if (!spec.kafka.auth_secret_ref.empty()) {
+    StatusOr<std::map<std::string, std::string>> data =
+        deps_.secrets->GetSecretData(ns_, spec.kafka.auth_secret_ref);
+    if (data.ok()) {
+      cluster.auth = std::move(data).value();
+    } else if (IsNotFound(data.status())) {
+      hold = Hold{kReasonSecretNotFound, "Secret " + secret + " not found"};
+    } else {
+      hold = Hold{kReasonSecretUnreadable,
+                  "cannot read Secret " + secret + ": " + data.status().message()};
+    }
+  }
+  if (!hold) {
+    StatusOr<std::shared_ptr<kafka::LagReader>> reader = deps_.readers->Get(cluster);
+    if (reader.ok()) {
+      state_.reader = std::move(reader).value();
+    } else {
+      // The registry's messages name keys, never secret values.
+      hold = Hold{kReasonInvalidKafkaSettings,
+                  "Kafka client settings rejected: " + reader.status().message()};
+    }
+  }
+  KafkaAccess access{.hold = hold};
+  for (const char* reason :
+       {kReasonSecretNotFound, kReasonSecretUnreadable, kReasonInvalidKafkaSettings}) {
+    if (!hold || hold->reason != reason) access.found.warnings.push_back(Clear(reason));
+  }
+  if (hold) {
+    state_.reader.reset();
+    access.found.conditions = {
+        Cond(kConditionKafkaReachable, ConditionStatus::kUnknown, hold->reason, hold->message)};
+    access.found.warnings.push_back(Holds(hold->reason, hold->message));
+  }
+  return access;
+}
+
+// The group's offsets and members, through the cluster's reader (none: not
+// asked). A failed observation is a value the policy holds on.
+Observed Reconciler::Pass::Observe(const spec::AutoscalerSpec& spec) const {
+  Observed out;
+  if (!state_.reader) return out;
+  StatusOr<std::vector<kafka::GroupObservation>> observed =
+      state_.reader->Observe({{.group_id = spec.kafka.group_id, .topics = spec.kafka.topics}},
+                             owner_.options_.observe_timeout);
+  if (observed.ok() && observed->size() == 1) {
+    kafka::GroupObservation& group = (*observed)[0];
+    out.observation = std::move(group.observation);
+    if (group.member_list) {
+      out.observation.members = static_cast<int32_t>(group.member_list->size());
+    }
+  } else {
+    out.observation = kafka::FailedObservation(
+        observed.ok() ? InternalError("the reader answered for another number of groups")
+                      : observed.status());
+  }
+  out.ok = !out.observation.failed;
+  const std::string group = "group " + spec.kafka.group_id;
+  if (out.ok) {
+    out.found = Found{{Cond(kConditionKafkaReachable, ConditionStatus::kTrue, "Observed", group)},
+                      {Clear(kReasonKafkaUnreachable)}};
+  } else {
+    const std::string message = group + ": " + out.observation.error;
+    out.found = Found{
+        {Cond(kConditionKafkaReachable, ConditionStatus::kFalse, kReasonKafkaUnreachable, message)},
+        {Holds(kReasonKafkaUnreachable, message)}};
+  }
+  return out;
+}
+
+// Groups named like this one plus an instance suffix, from the cluster's
+// list of groups (listed at most once per group_list_interval for all its
+// autoscalers; never where the brokers do not list groups), confirmed by
+// their committed offsets on these topics; kept in State. Called only after
+// a good observation, so a struggling cluster is asked nothing more.
+void Reconciler::Pass::RefreshGroupsPerInstance(const kafka::GroupQuery& query) {
+  const std::chrono::milliseconds timeout = owner_.options_.observe_timeout;
+  StatusOr<std::shared_ptr<const GroupListing>> listing =
+      owner_.group_lists_.Get(state_.reader, timeout);
+  if (!listing.ok()) {
+    spdlog::debug("{}: cannot list groups: {}", key_, listing.status().ToString());
+    return;
+  }
+  const std::optional<GroupsPerInstance>& known = state_.groups_per_instance;
+  if (known && known->listed_at == (*listing)->listed_at && known->query == query) return;
+  StatusOr<GroupsPerInstance> check =
+      CheckGroupsPerInstance(**listing, query, *state_.reader, timeout);
+  if (check.ok()) {
+    state_.groups_per_instance = std::move(check).value();
+  } else {
+    spdlog::debug("{}: cannot read the committed offsets of groups named like {}: {}", key_,
+                  query.group_id, check.status().ToString());
+  }
+}
+
+// The PerInstanceGroupIds condition and warning from both checks: the pod
+// template's and the listed groups'.
+Found Reconciler::Pass::PerInstanceFindings(const Target& target, const TemplateCheck& check,
+                                            const kube::Scale* scale) const {
+  const std::string& group = target.spec.kafka.group_id;
+  std::vector<std::string> findings;
+  std::vector<std::string> clean;
+  if (check.checked && scale != nullptr) {
+    if (state_.per_instance_group_id) {
+      findings.push_back(
+          DescribePerInstanceGroupId(*state_.per_instance_group_id, scale->spec_replicas, group));
+    } else {
+      clean.push_back("no group id derived from the pod's identity in " + target.name);
+    }
+  }
+  const kafka::GroupQuery query{.group_id = group, .topics = target.spec.kafka.topics};
+  const std::optional<GroupsPerInstance>& groups = state_.groups_per_instance;
+  if (groups && groups->query == query) {
+    if (!groups->groups.empty()) {
+      findings.push_back(DescribeGroupsPerInstance(*groups));
+    } else {
+      clean.push_back("no groups named like " + group +
+                      " plus an instance suffix commit offsets on its topics");
+    }
+  }
+  Found found = check.found;
+  if (!findings.empty()) {
+    const std::string message = fmt::format("{}", fmt::join(findings, "; "));
+    found.conditions = {Cond(kConditionPerInstanceGroupIds, ConditionStatus::kTrue,
+                             kReasonPerInstanceGroupIds, message)};
+    found.warnings = {Holds(kReasonPerInstanceGroupIds, message)};
+  } else if (!clean.empty() && !check.unreadable) {
+    found.conditions = {Cond(kConditionPerInstanceGroupIds, ConditionStatus::kFalse,
+                             "SharedGroupId", fmt::format("{}", fmt::join(clean, "; ")))};
+    found.warnings = {Clear(kReasonPerInstanceGroupIds)};
+  }
+  return found;
+}
+
+// Decides unless held, writes the /scale when the count changes, and adds
+// what the decision says to the report. A failed write leaves the history
+// as it was: the retry decides again from the same state.
+std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::DecideAndAct(
+    ReconcileReport report, const Target& target, const TargetRead& read, std::optional<Hold> hold,
+    Observed observed) {
+  std::optional<policy::Decision> decision;
+  if (!hold) {
+    observed.observation.current_replicas = read.scale->spec_replicas;
+    decision = policy::Decide(observed.observation, state_.history, target.spec.policy, now_);
+  }
+  if (owner_.cancelled_) return {std::move(report), {.outcome = Outcome::Forget()}};
+  if (decision && decision->desired != read.scale->spec_replicas) {
+    StatusOr<ScaleWrite> written =
+        Act(*decision, target, read.scale->spec_replicas, report.warnings.size());
+    if (!written.ok()) {
+      report.desired_replicas = decision->desired;
+      return Failed(std::move(report), kReasonScaleFailed, written.status().message(), target);
+    }
+    report.scaled = std::move(written).value();
+    report.warnings.push_back(Clear(kReasonScaleFailed));
+  }
+  if (decision) state_.history = decision->history;
+  report.rebalances_caused = state_.history.rebalances_caused;
+  if (decision) {
+    report.desired_replicas = decision->desired;
+    report.reason = policy::ReasonName(decision->reason);
+    report.message = decision->message;
+    if (decision->lag_known) Note(report, LagFindings(*decision, target.spec));
+    if (observed.ok) Note(report, CeilingFindings(*decision, target.spec, report.members));
+    if (decision->lag_known) state_.previous_lag = decision->total_lag;
+    report.decision = std::move(decision);
+  } else if (read.scale) {
+    report.desired_replicas = read.scale->spec_replicas;  // held where it is
+  }
+  Conclude(report, hold, observed.ok);
+  const ReconcileResult result =
+      hold || !observed.ok ? ReconcileResult::kHold : ReconcileResult::kSuccess;
+  return {std::move(report), {.outcome = Outcome::RequeueAfter(target.poll), .result = result}};
+}
+
+// Writes the decided count to the target's /scale.
+StatusOr<ScaleWrite> Reconciler::Pass::Act(const policy::Decision& decision, const Target& target,
+                                           int32_t current, size_t after_warnings) const {
+  StatusOr<kube::Scale> patched = deps_.scales->PatchScale(target.ref, decision.desired);
+  if (!patched.ok()) {
+    return Status(patched.status().code(), "cannot scale " + target.name + " to " +
+                                               std::to_string(decision.desired) + ": " +
+                                               patched.status().message());
+  }
+  return ScaleWrite{.from = current,
+                    .to = decision.desired,
+                    .why = decision.message,
+                    .target = target.name,
+                    .after_warnings = after_warnings};
+}
+
+// Active and Stalled, from a decision whose lag is known.
+Found Reconciler::Pass::LagFindings(const policy::Decision& d,
+                                    const spec::AutoscalerSpec& spec) const {
+  const int64_t activation = spec.policy.activation_lag_threshold;
+  const bool active = d.total_lag > activation;
+  Found found{{Cond(kConditionActive, active ? ConditionStatus::kTrue : ConditionStatus::kFalse,
+                    active ? "LagAboveActivation" : "LagAtOrBelowActivation",
+                    "lag " + std::to_string(d.total_lag) + (active ? " > " : " <= ") +
+                        "activationLagThreshold " + std::to_string(activation))}};
+  const Condition stalled = StalledCondition(d, spec.policy.stall_seconds);
+  for (const char* reason : {kReasonStalledPartitions, kReasonGroupStopped}) {
+    if (stalled.reason != reason) found.warnings.push_back(Clear(reason));
+  }
+  if (stalled.status == ConditionStatus::kTrue) {
+    found.warnings.push_back(Holds(stalled.reason, stalled.message));
+  }
+  found.conditions.push_back(stalled);
+  return found;
+}
+
+// AtPartitionCeiling and IdleMembers, from a decision on a good observation.
+// The warning that more replicas cannot help needs the running replicas at
+// the ceiling (below it, the demand reaching the ceiling is still being
+// scaled to) and lag grown since the last observation.
+Found Reconciler::Pass::CeilingFindings(const policy::Decision& d, const spec::AutoscalerSpec& spec,
+                                        std::optional<int32_t> members) const {
+  const std::string ceiling =
+      "ceiling " + std::to_string(d.ceiling) + " (" + std::to_string(d.partitions) +
+      " partitions, " + std::to_string(spec.policy.consumers_per_replica) +
+      " consumers per replica, maxReplicas " + std::to_string(spec.policy.max_replicas) + ")";
+  Found found{{Cond(kConditionAtPartitionCeiling,
+                    d.flags.at_ceiling ? ConditionStatus::kTrue : ConditionStatus::kFalse,
+                    d.flags.at_ceiling ? "AtPartitionCeiling" : "BelowCeiling", ceiling)}};
+  const bool running_at_ceiling = d.flags.at_ceiling && d.current >= d.ceiling;
+  if (!running_at_ceiling) {
+    found.warnings.push_back(Clear(kReasonAtPartitionCeiling));
+  } else if (d.lag_known && state_.previous_lag && d.total_lag > *state_.previous_lag) {
+    found.warnings.push_back(
+        Holds(kReasonAtPartitionCeiling,
+              "lag " + std::to_string(d.total_lag) + " still growing at the " + ceiling));
+  }
+  if (!d.flags.idle_members) {
+    found.warnings.push_back(Clear(kReasonIdleMembers));
+    return found;
+  }
+  found.warnings.push_back(
+      Holds(kReasonIdleMembers,
+            std::to_string(d.current) + " replicas" +
+                (members ? " (" + std::to_string(*members) + " members)" : std::string()) +
+                " exceed the " + ceiling + ": the excess consumers stay idle"));
+  return found;
+}
+
+// Ready, and the reason and message of the status: a hold's, Kafka's when
+// it could not be observed, the decision's otherwise.
+void Reconciler::Pass::Conclude(ReconcileReport& report, const std::optional<Hold>& hold,
+                                bool observed) {
+  if (hold) {
+    report.Set(Cond(kConditionReady, ConditionStatus::kFalse, hold->reason, hold->message));
+    report.reason = hold->reason;
+    report.message = hold->message;
+  } else if (!observed) {
+    const Condition& kafka = report.Get(kConditionKafkaReachable);
+    report.Set(Cond(kConditionReady, ConditionStatus::kFalse, kafka.reason, kafka.message));
+  } else {
+    report.Set(Cond(kConditionReady, ConditionStatus::kTrue, "Reconciled",
+                    report.message.empty() ? "observed and decided" : report.message));
+  }
 }
 
 Reconciler::Reconciler(ReconcilerDeps deps, ReconcilerOptions options)
@@ -97,465 +629,95 @@ void Reconciler::Drop(const std::string& key) {
   }
 }
 
-void Reconciler::Record(const kube::ObjectReference& ref, kube::EventType type,
-                        const std::string& reason, const std::string& message) {
-  if (cancelled_) return;
-  const Status status = deps_.events->RecordEvent(
-      {.involved = ref, .type = type, .reason = reason, .message = message});
-  if (!status.ok()) {
-    spdlog::warn("{}/{}: cannot record event {}: {}", ref.namespace_name, ref.name, reason,
-                 status.ToString());
-  }
-}
-
-void Reconciler::Warn(State& state, const kube::ObjectReference& ref, const std::string& reason,
-                      const std::string& message) {
-  if (state.warned.contains(reason)) return;
-  spdlog::warn("{}/{}: {}: {}", ref.namespace_name, ref.name, reason, message);
-  Record(ref, kube::EventType::kWarning, reason, message);
-  state.warned.insert(reason);
-}
-
 Outcome Reconciler::Reconcile(const std::string& key) {
   const Timestamp start = deps_.clock->Now();
-  bool held = false;
-  const Outcome outcome = ReconcileOnce(key, held);
+  const Ended ended = ReconcileOnce(key);
+  if (!ended.problem.empty()) spdlog::warn("{}: {}", key, ended.problem);
   // A reconcile cut short by Cancel() is neither a success nor an error.
   if (deps_.metrics != nullptr && !cancelled_) {
-    deps_.metrics->RecordReconcile(outcome.failed ? ReconcileResult::kError
-                                   : held         ? ReconcileResult::kHold
-                                                  : ReconcileResult::kSuccess,
-                                   deps_.clock->Now() - start);
+    deps_.metrics->RecordReconcile(ended.result, deps_.clock->Now() - start);
   }
-  return outcome;
+  return ended.outcome;
 }
 
-Outcome Reconciler::ReconcileOnce(const std::string& key, bool& held) {
-  if (cancelled_) return Outcome::Forget();
+Reconciler::Ended Reconciler::ReconcileOnce(const std::string& key) {
+  if (cancelled_) return {.outcome = Outcome::Forget()};
   const std::optional<std::pair<std::string, std::string>> parts = SplitKey(key);
-  if (!parts) {
-    spdlog::error("ignoring malformed key '{}'", key);
-    return Outcome::Forget();
-  }
+  if (!parts) return {.outcome = Outcome::Forget(), .problem = "malformed key, ignored"};
   const auto& [ns, name] = *parts;
-
   StatusOr<kube::Autoscaler> cr = deps_.autoscalers->GetAutoscaler(ns, name);
-  if (!cr.ok()) {
-    if (IsNotFound(cr.status())) {
-      // Deleted: forget it and leave the workload's replicas as they are.
-      Drop(key);
-      spdlog::info("{}: deleted; no longer scaling", key);
-      return Outcome::Forget();
-    }
-    spdlog::warn("{}: cannot read: {}", key, cr.status().ToString());
-    return Outcome::FailedAtMost(options_.default_poll_interval);
+  if (!cr.ok() && IsNotFound(cr.status())) {
+    // Deleted: forget it and leave the workload's replicas as they are.
+    Drop(key);
+    spdlog::info("{}: deleted; no longer scaling", key);
+    return {.outcome = Outcome::Forget()};
   }
-  const kube::ObjectMeta& meta = cr->metadata;
-  std::shared_ptr<State> state = StateFor(key, meta.uid);
+  if (!cr.ok()) {
+    return {.outcome = Outcome::FailedAtMost(options_.default_poll_interval),
+            .result = ReconcileResult::kError,
+            .problem = "cannot read: " + cr.status().ToString()};
+  }
+  std::shared_ptr<State> state = StateFor(key, cr->metadata.uid);
   const kube::ObjectReference ref{.api_version = "groupscaler.io/v1alpha1",
                                   .kind = "ConsumerGroupAutoscaler",
                                   .namespace_name = ns,
                                   .name = name,
-                                  .uid = meta.uid};
-  const Timestamp now = deps_.clock->Now();
-  StatusReport report{.observed_generation = meta.generation};
-  Conditions conds;
-  AutoscalerSample sample{.namespace_name = ns, .name = name};
+                                  .uid = cr->metadata.uid};
+  auto [report, ended] = Pass(*this, *cr, *state, ref).Run();
+  return Publish(*cr, ref, *state, report, std::move(ended));
+}
 
-  // Writes the status, then returns `outcome`. A status write that fails is
-  // logged (and counted by the request metrics) but does not fail the
-  // reconcile: the scaling already happened, and a backoff would only delay
-  // the next decision.
-  auto finish = [&](Outcome outcome) -> Outcome {
-    if (cancelled_) return Outcome::Forget();
-    report.conditions = conds.Ordered();
-    const std::optional<std::string> patch = StatusPatch(report, cr->json, now);
-    if (patch) {
-      StatusOr<kube::Autoscaler> patched =
-          deps_.autoscalers->PatchAutoscalerStatus(ns, name, *patch);
-      if (!patched.ok()) {
-        if (IsNotFound(patched.status())) {
-          Drop(key);
-          return Outcome::Forget();
-        }
-        spdlog::warn("{}: cannot write status: {}", key, patched.status().ToString());
-      }
-    }
-    return outcome;
-  };
+// Announces the report's Events, records its metrics sample (not for a
+// failed reconcile: its series stay until the retry) and writes its status.
+// A status write that fails does not fail the reconcile: the scaling already
+// happened, and a backoff would only delay the next decision.
+Reconciler::Ended Reconciler::Publish(const kube::Autoscaler& cr, const kube::ObjectReference& ref,
+                                      State& state, const ReconcileReport& report, Ended ended) {
+  if (cancelled_) return {.outcome = Outcome::Forget()};
+  const std::string key = MakeKey(ref.namespace_name, ref.name);
+  Announcement announced = Announce(report, ref, std::move(state.warned));
+  state.warned = std::move(announced.warned);
+  for (const kube::Event& event : announced.events) {
+    AddProblem(ended, Record(key, event, report, ended.outcome.failed));
+  }
+  if (deps_.metrics != nullptr && !ended.outcome.failed) {
+    deps_.metrics->RecordAutoscaler(SampleOf(report));
+  }
+  if (cancelled_) return {.outcome = Outcome::Forget()};
+  const std::optional<std::string> patch = StatusPatch(StatusOf(report), cr.json, report.now);
+  if (!patch) return ended;
+  StatusOr<kube::Autoscaler> patched =
+      deps_.autoscalers->PatchAutoscalerStatus(ref.namespace_name, ref.name, *patch);
+  if (patched.ok()) return ended;
+  if (IsNotFound(patched.status())) {
+    Drop(key);
+    return {.outcome = Outcome::Forget()};
+  }
+  AddProblem(ended, "cannot write status: " + patched.status().ToString());
+  return ended;
+}
 
-  // 1. The spec. An invalid one is the user's to fix: say so once per
-  // generation and look again at the default interval, never in a backoff
-  // loop that would flood the API server.
-  StatusOr<spec::AutoscalerSpec> parsed =
-      spec::ParseAutoscaler(cr->json, key, spec::Use::kController);
-  StatusOr<kube::WorkloadKind> kind = parsed.ok()
-                                          ? kube::ParseWorkloadKind(parsed->scale_target_ref.kind)
-                                          : StatusOr<kube::WorkloadKind>(parsed.status());
-  if (!kind.ok()) {
-    const std::string message = kind.status().message();
-    state->reader.reset();
-    conds.spec = Cond(kConditionSpecValid, ConditionStatus::kFalse, kReasonInvalidSpec, message);
-    conds.ready = Cond(kConditionReady, ConditionStatus::kFalse, kReasonInvalidSpec, message);
-    report.reason = kReasonInvalidSpec;
-    report.message = message;
-    if (state->invalid_generation_warned != meta.generation) {
-      spdlog::warn("{}: invalid spec: {}", key, message);
-      Record(ref, kube::EventType::kWarning, kReasonInvalidSpec, message);
-      state->invalid_generation_warned = meta.generation;
-    }
-    held = true;
-    if (deps_.metrics != nullptr) deps_.metrics->RecordAutoscaler(sample);
-    return finish(Outcome::RequeueAfter(options_.default_poll_interval));
+// Records `event`, and logs it: a scale as it happens, a Warning when it
+// appears, except the one that stands for the reconcile's failure (`failed`:
+// the report's reason), which Reconcile logs. Returns what went wrong, or "".
+std::string Reconciler::Record(const std::string& key, const kube::Event& event,
+                               const ReconcileReport& report, bool failed) {
+  if (cancelled_) return "";
+  if (event.type == kube::EventType::kNormal && report.scaled) {
+    spdlog::info("{}: {} {} {}", key, event.reason == kReasonScaledUp ? "scaled up" : "scaled down",
+                 report.scaled->target, event.message);
+  } else if (!failed || event.reason != report.reason) {
+    spdlog::warn("{}: {}: {}", key, event.reason, event.message);
   }
-  state->invalid_generation_warned.reset();
-  const spec::AutoscalerSpec& spec = *parsed;
-  const std::chrono::milliseconds poll = std::chrono::seconds(spec.poll_interval_seconds);
-  conds.spec = Cond(kConditionSpecValid, ConditionStatus::kTrue, "Valid", "the spec is valid");
-  sample.spec_valid = true;
-  sample.group = spec.kafka.group_id;
+  const Status status = deps_.events->RecordEvent(event);
+  if (status.ok()) return "";
+  return "cannot record event " + event.reason + ": " + status.ToString();
+}
 
-  // 2. The target's /scale.
-  const kube::WorkloadRef target{
-      .kind = *kind, .namespace_name = ns, .name = spec.scale_target_ref.name};
-  const std::string target_name = WorkloadName(spec.scale_target_ref, ns);
-  StatusOr<kube::Scale> scale = deps_.scales->GetScale(target);
-  if (!scale.ok() && !IsNotFound(scale.status())) {
-    const std::string message =
-        "cannot read the scale of " + target_name + ": " + scale.status().message();
-    conds.target =
-        Cond(kConditionTargetFound, ConditionStatus::kUnknown, kReasonScaleUnreadable, message);
-    conds.ready = Cond(kConditionReady, ConditionStatus::kFalse, kReasonScaleUnreadable, message);
-    report.reason = kReasonScaleUnreadable;
-    report.message = message;
-    Warn(*state, ref, kReasonScaleUnreadable, message);
-    return finish(Outcome::FailedAtMost(poll));
-  }
-  state->warned.erase(kReasonScaleUnreadable);
-  const bool target_found = scale.ok();
-  if (target_found) {
-    conds.target = Cond(kConditionTargetFound, ConditionStatus::kTrue, "TargetFound", target_name);
-    report.current_replicas = scale->spec_replicas;
-    state->warned.erase(kReasonTargetNotFound);
-  } else {
-    const std::string message = target_name + " not found";
-    conds.target =
-        Cond(kConditionTargetFound, ConditionStatus::kFalse, kReasonTargetNotFound, message);
-    Warn(*state, ref, kReasonTargetNotFound, message);
-  }
-
-  // 3. Another autoscaler on the same workload. Listing HPAs may be
-  // forbidden by RBAC; that only loses the warning, never the scaling.
-  std::vector<kube::HpaInfo> conflicting;
-  if (deps_.hpas != nullptr && target_found) {
-    StatusOr<std::vector<kube::HpaInfo>> hpas = deps_.hpas->ListHpas(ns);
-    if (hpas.ok()) {
-      conflicting = kube::HpasTargeting(*hpas, target);
-      conds.hpa = Cond(kConditionConflictingHpa, ConditionStatus::kFalse, "NoConflictingHPA",
-                       "no HorizontalPodAutoscaler in " + ns + " scales " + target_name);
-      state->warned.erase(kReasonHpasUnreadable);
-    } else {
-      // The check is off: say so, rather than pass over it in silence.
-      const std::string message = "cannot list HorizontalPodAutoscalers in " + ns + " (" +
-                                  hpas.status().message() + "): a second autoscaler on " +
-                                  target_name + " would go unseen";
-      conds.hpa =
-          Cond(kConditionConflictingHpa, ConditionStatus::kUnknown, kReasonHpasUnreadable, message);
-      Warn(*state, ref, kReasonHpasUnreadable, message);
-    }
-  }
-  std::string conflict_message;
-  if (!conflicting.empty()) {
-    conflict_message = "HorizontalPodAutoscaler " + ns + "/" + conflicting.front().name +
-                       " also scales " + target_name + "; holding its replicas";
-    conds.hpa = Cond(kConditionConflictingHpa, ConditionStatus::kTrue, kReasonConflictingHpa,
-                     conflict_message);
-    Warn(*state, ref, kReasonConflictingHpa, conflict_message);
-  } else {
-    state->warned.erase(kReasonConflictingHpa);
-  }
-
-  // 3b. A group id per replica in the pod template (anti_pattern.h), read
-  // again only when the workload changed. Reading it may be forbidden; that
-  // only loses the warning. The condition is set in 5b, with the check of
-  // the listed groups.
-  bool template_checked = false;
-  bool template_unreadable = false;
-  if (deps_.workloads != nullptr && target_found) {
-    bool checked = !scale->resource_version.empty() &&
-                   scale->resource_version == state->checked_template_version;
-    if (!checked) {
-      StatusOr<kube::PodTemplate> pod_template = deps_.workloads->GetPodTemplate(target);
-      if (pod_template.ok()) {
-        state->per_instance_group_id = FindPerInstanceGroupId(*pod_template);
-        state->checked_template_version = scale->resource_version;
-        checked = true;
-      } else {
-        spdlog::debug("{}: cannot read {}: {}", key, target_name, pod_template.status().ToString());
-        state->checked_template_version.clear();
-        template_unreadable = true;
-        conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kUnknown,
-                                  "PodTemplateUnreadable", pod_template.status().message());
-      }
-    }
-    template_checked = checked;
-  }
-
-  // 4. The auth Secret and the cluster's shared reader.
-  kafka::ClusterConfig cluster{.bootstrap_servers = spec.kafka.bootstrap_servers};
-  std::string auth_reason;
-  std::string auth_message;
-  if (!spec.kafka.auth_secret_ref.empty()) {
-    StatusOr<std::map<std::string, std::string>> data =
-        deps_.secrets->GetSecretData(ns, spec.kafka.auth_secret_ref);
-    if (data.ok()) {
-      cluster.auth = std::move(data).value();
-    } else if (IsNotFound(data.status())) {
-      auth_reason = kReasonSecretNotFound;
-      auth_message = "Secret " + ns + "/" + spec.kafka.auth_secret_ref + " not found";
-    } else {
-      auth_reason = kReasonSecretUnreadable;
-      auth_message = "cannot read Secret " + ns + "/" + spec.kafka.auth_secret_ref + ": " +
-                     data.status().message();
-    }
-  }
-  if (auth_reason.empty()) {
-    StatusOr<std::shared_ptr<kafka::LagReader>> reader = deps_.readers->Get(cluster);
-    if (reader.ok()) {
-      state->reader = std::move(reader).value();
-    } else {
-      auth_reason = kReasonInvalidKafkaSettings;
-      // The registry's messages name keys, never secret values.
-      auth_message = "Kafka client settings rejected: " + reader.status().message();
-    }
-  }
-  for (const char* reason :
-       {kReasonSecretNotFound, kReasonSecretUnreadable, kReasonInvalidKafkaSettings}) {
-    if (auth_reason != reason) state->warned.erase(reason);
-  }
-  if (!auth_reason.empty()) {
-    state->reader.reset();
-    conds.kafka =
-        Cond(kConditionKafkaReachable, ConditionStatus::kUnknown, auth_reason, auth_message);
-    Warn(*state, ref, auth_reason, auth_message);
-  }
-
-  // 5. Observe the group.
-  std::optional<kafka::GroupObservation> group;
-  policy::Observation observation;
-  if (state->reader) {
-    StatusOr<std::vector<kafka::GroupObservation>> observed = state->reader->Observe(
-        {{.group_id = spec.kafka.group_id, .topics = spec.kafka.topics}}, options_.observe_timeout);
-    if (observed.ok() && observed->size() == 1) {
-      group = std::move((*observed)[0]);
-      observation = group->observation;
-    } else {
-      observation = kafka::FailedObservation(
-          observed.ok() ? InternalError("the reader answered for another number of groups")
-                        : observed.status());
-    }
-    if (observation.failed) {
-      const std::string message = "group " + spec.kafka.group_id + ": " + observation.error;
-      conds.kafka =
-          Cond(kConditionKafkaReachable, ConditionStatus::kFalse, kReasonKafkaUnreachable, message);
-      Warn(*state, ref, kReasonKafkaUnreachable, message);
-    } else {
-      conds.kafka = Cond(kConditionKafkaReachable, ConditionStatus::kTrue, "Observed",
-                         "group " + spec.kafka.group_id);
-      state->warned.erase(kReasonKafkaUnreachable);
-    }
-  }
-  const bool kafka_ok = state->reader && !observation.failed;
-
-  // 5b. Groups named like this one plus an instance suffix, from the
-  // cluster's list of groups (listed at most once per group_list_interval
-  // for all its autoscalers; never where the brokers do not list groups),
-  // confirmed by their committed offsets on these topics. Only after a good
-  // observation, so a struggling cluster is asked nothing more.
-  const kafka::GroupQuery query{.group_id = spec.kafka.group_id, .topics = spec.kafka.topics};
-  if (kafka_ok) {
-    StatusOr<std::shared_ptr<const GroupListing>> listing =
-        group_lists_.Get(state->reader, options_.observe_timeout);
-    if (listing.ok() && (!state->groups_per_instance ||
-                         state->groups_per_instance->listed_at != (*listing)->listed_at ||
-                         state->groups_per_instance->query != query)) {
-      StatusOr<GroupsPerInstance> check =
-          CheckGroupsPerInstance(**listing, query, *state->reader, options_.observe_timeout);
-      if (check.ok()) {
-        state->groups_per_instance = std::move(check).value();
-      } else {
-        spdlog::debug("{}: cannot read the committed offsets of groups named like {}: {}", key,
-                      spec.kafka.group_id, check.status().ToString());
-      }
-    } else if (!listing.ok()) {
-      spdlog::debug("{}: cannot list groups: {}", key, listing.status().ToString());
-    }
-  }
-  std::vector<std::string> per_instance_findings;
-  std::vector<std::string> per_instance_checks;
-  if (template_checked) {
-    if (state->per_instance_group_id) {
-      per_instance_findings.push_back(DescribePerInstanceGroupId(
-          *state->per_instance_group_id, scale->spec_replicas, spec.kafka.group_id));
-    } else {
-      per_instance_checks.push_back("no group id derived from the pod's identity in " +
-                                    target_name);
-    }
-  }
-  if (state->groups_per_instance && state->groups_per_instance->query == query) {
-    if (!state->groups_per_instance->groups.empty()) {
-      per_instance_findings.push_back(DescribeGroupsPerInstance(*state->groups_per_instance));
-    } else {
-      per_instance_checks.push_back("no groups named like " + spec.kafka.group_id +
-                                    " plus an instance suffix commit offsets on its topics");
-    }
-  }
-  if (!per_instance_findings.empty()) {
-    const std::string message = fmt::format("{}", fmt::join(per_instance_findings, "; "));
-    conds.per_instance = Cond(kConditionPerInstanceGroupIds, ConditionStatus::kTrue,
-                              kReasonPerInstanceGroupIds, message);
-    Warn(*state, ref, kReasonPerInstanceGroupIds, message);
-  } else if (!per_instance_checks.empty() && !template_unreadable) {
-    conds.per_instance =
-        Cond(kConditionPerInstanceGroupIds, ConditionStatus::kFalse, "SharedGroupId",
-             fmt::format("{}", fmt::join(per_instance_checks, "; ")));
-    state->warned.erase(kReasonPerInstanceGroupIds);
-  }
-
-  if (group && group->member_list) {
-    observation.members = static_cast<int32_t>(group->member_list->size());
-  }
-  report.members = observation.members;
-
-  // 6. Decide, unless something above says hold.
-  std::string hold_reason;
-  std::string hold_message;
-  if (!auth_reason.empty()) {
-    hold_reason = auth_reason;
-    hold_message = auth_message;
-  } else if (!target_found) {
-    hold_reason = kReasonTargetNotFound;
-    hold_message = conds.target.message;
-  } else if (!conflicting.empty()) {
-    hold_reason = kReasonConflictingHpa;
-    hold_message = conflict_message;
-  }
-  std::optional<policy::Decision> decision;
-  if (hold_reason.empty()) {
-    observation.current_replicas = scale->spec_replicas;
-    decision = policy::Decide(observation, state->history, spec.policy, now);
-  }
-
-  // 7. Act: /scale only when the count changes.
-  if (cancelled_) return Outcome::Forget();
-  if (decision && decision->desired != scale->spec_replicas) {
-    StatusOr<kube::Scale> patched = deps_.scales->PatchScale(target, decision->desired);
-    if (!patched.ok()) {
-      // The history is not advanced: the retry decides again from the same
-      // state, as if this attempt never happened.
-      const std::string message = "cannot scale " + target_name + " to " +
-                                  std::to_string(decision->desired) + ": " +
-                                  patched.status().message();
-      conds.ready = Cond(kConditionReady, ConditionStatus::kFalse, kReasonScaleFailed, message);
-      report.reason = kReasonScaleFailed;
-      report.message = message;
-      report.desired_replicas = decision->desired;
-      Warn(*state, ref, kReasonScaleFailed, message);
-      return finish(Outcome::FailedAtMost(poll));
-    }
-    state->warned.erase(kReasonScaleFailed);
-    const bool up = decision->desired > scale->spec_replicas;
-    sample.scaled = up ? 1 : -1;
-    const std::string message = std::to_string(scale->spec_replicas) + "→" +
-                                std::to_string(decision->desired) + ": " + decision->message;
-    spdlog::info("{}: {} {} {}", key, up ? "scaled up" : "scaled down", target_name, message);
-    Record(ref, kube::EventType::kNormal, up ? kReasonScaledUp : kReasonScaledDown, message);
-    report.last_scale_time = now;
-  }
-  if (decision) state->history = decision->history;
-
-  // 8. Status and the warnings that come from the decision.
-  report.rebalances_caused = state->history.rebalances_caused;
-  if (decision) {
-    const policy::Decision& d = *decision;
-    report.desired_replicas = d.desired;
-    report.reason = policy::ReasonName(d.reason);
-    report.message = d.message;
-    if (kafka_ok) {
-      report.partitions = d.partitions;
-      report.ceiling = d.ceiling;
-    }
-    if (d.lag_known) {
-      report.total_lag = d.total_lag;
-      const bool active = d.total_lag > spec.policy.activation_lag_threshold;
-      conds.active = Cond(
-          kConditionActive, active ? ConditionStatus::kTrue : ConditionStatus::kFalse,
-          active ? "LagAboveActivation" : "LagAtOrBelowActivation",
-          "lag " + std::to_string(d.total_lag) + (active ? " > " : " <= ") +
-              "activationLagThreshold " + std::to_string(spec.policy.activation_lag_threshold));
-      ReportDecision(d, &report);
-      conds.stalled = StalledCondition(d, spec.policy.stall_seconds);
-      for (const char* reason : {kReasonStalledPartitions, kReasonGroupStopped}) {
-        if (conds.stalled.reason != reason) state->warned.erase(reason);
-      }
-      if (conds.stalled.status == ConditionStatus::kTrue) {
-        Warn(*state, ref, conds.stalled.reason, conds.stalled.message);
-      }
-    }
-    if (kafka_ok) {
-      const std::string ceiling_message =
-          "ceiling " + std::to_string(d.ceiling) + " (" + std::to_string(d.partitions) +
-          " partitions, " + std::to_string(spec.policy.consumers_per_replica) +
-          " consumers per replica, maxReplicas " + std::to_string(spec.policy.max_replicas) + ")";
-      conds.at_ceiling =
-          Cond(kConditionAtPartitionCeiling,
-               d.flags.at_ceiling ? ConditionStatus::kTrue : ConditionStatus::kFalse,
-               d.flags.at_ceiling ? "AtPartitionCeiling" : "BelowCeiling", ceiling_message);
-      if (!d.flags.at_ceiling) {
-        state->warned.erase(kReasonAtPartitionCeiling);
-      } else if (d.lag_known && state->previous_lag && d.total_lag > *state->previous_lag) {
-        // More replicas would not help: only more partitions (or faster
-        // consumers) can drain this.
-        Warn(*state, ref, kReasonAtPartitionCeiling,
-             "lag " + std::to_string(d.total_lag) + " still growing at the " + ceiling_message);
-      }
-      if (d.flags.idle_members) {
-        Warn(*state, ref, kReasonIdleMembers,
-             std::to_string(scale->spec_replicas) + " replicas" +
-                 (observation.members ? " (" + std::to_string(*observation.members) + " members)"
-                                      : std::string()) +
-                 " exceed the " + ceiling_message + ": the excess consumers stay idle");
-      } else {
-        state->warned.erase(kReasonIdleMembers);
-      }
-    }
-    if (d.lag_known) state->previous_lag = d.total_lag;
-  } else if (target_found) {
-    report.desired_replicas = scale->spec_replicas;  // held where it is
-  }
-
-  if (!hold_reason.empty()) {
-    conds.ready = Cond(kConditionReady, ConditionStatus::kFalse, hold_reason, hold_message);
-    report.reason = hold_reason;
-    report.message = hold_message;
-  } else if (!kafka_ok) {
-    conds.ready =
-        Cond(kConditionReady, ConditionStatus::kFalse, conds.kafka.reason, conds.kafka.message);
-  } else {
-    conds.ready = Cond(kConditionReady, ConditionStatus::kTrue, "Reconciled",
-                       report.message.empty() ? "observed and decided" : report.message);
-  }
-  held = !hold_reason.empty() || !kafka_ok;
-  if (deps_.metrics != nullptr) {
-    if (state->reader) sample.kafka_reachable = kafka_ok;
-    if (kafka_ok) sample.observed_at = now;
-    sample.current_replicas = report.current_replicas;
-    sample.desired_replicas = report.desired_replicas;
-    sample.members = report.members;
-    if (decision) AddDecision(*decision, kafka_ok, sample);
-    deps_.metrics->RecordAutoscaler(sample);
-  }
-  return finish(Outcome::RequeueAfter(poll));
+// Appends `problem` (if any) to what Reconcile will log.
+void Reconciler::AddProblem(Ended& ended, const std::string& problem) {
+  if (problem.empty()) return;
+  ended.problem += (ended.problem.empty() ? "" : "; ") + problem;
 }
 
 }  // namespace groupscaler::controller

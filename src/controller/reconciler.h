@@ -33,12 +33,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 
 #include "common/clock.h"
 #include "controller/anti_pattern.h"
 #include "controller/metrics_sink.h"
+#include "controller/reconcile_report.h"
 #include "controller/work_queue.h"
 #include "kafka/lag_reader.h"
 #include "kube/client.h"
@@ -122,10 +122,8 @@ class Reconciler {
     std::string uid;
     policy::History history;
     std::shared_ptr<kafka::LagReader> reader;
-    // Warning reasons announced and still true.
-    std::set<std::string> warned;
-    // The generation whose invalid spec was announced.
-    std::optional<int64_t> invalid_generation_warned;
+    // The warnings announced and still true (reconcile_report.h).
+    Warned warned;
     // Total lag at the previous known observation (AtPartitionCeiling
     // is announced when lag grows at the ceiling).
     std::optional<int64_t> previous_lag;
@@ -138,16 +136,31 @@ class Reconciler {
     std::optional<GroupsPerInstance> groups_per_instance;
   };
 
-  // Reconcile without the metrics of the reconcile itself; sets `held`
-  // when it deliberately did not scale.
-  Outcome ReconcileOnce(const std::string& key, bool& held);
+  // How one reconcile ended, for Reconcile to return, count and log.
+  struct Ended {
+    Outcome outcome;
+    ReconcileResult result = ReconcileResult::kSuccess;
+    // What went wrong, with its cause, for Reconcile to log once; empty when
+    // nothing did.
+    std::string problem;
+  };
+
+  // The steps of one reconcile once the CR is read (reconciler.cc).
+  class Pass;
+
+  // Reads the CR, runs a Pass over it and publishes what it found; a
+  // deleted CR is dropped (Forget).
+  Ended ReconcileOnce(const std::string& key);
+  // Records the Events of `report`, its metrics sample (not for a failed
+  // reconcile) and its status; returns `ended` with what went wrong added.
+  // Writes nothing once cancelled.
+  Ended Publish(const kube::Autoscaler& cr, const kube::ObjectReference& ref, State& state,
+                const ReconcileReport& report, Ended ended);
+  std::string Record(const std::string& key, const kube::Event& event,
+                     const ReconcileReport& report, bool failed);
+  static void AddProblem(Ended& ended, const std::string& problem);
   std::shared_ptr<State> StateFor(const std::string& key, const std::string& uid);
   void Drop(const std::string& key);
-  // Sends a Warning the first time `reason` is seen since it last cleared.
-  void Warn(State& state, const kube::ObjectReference& ref, const std::string& reason,
-            const std::string& message);
-  void Record(const kube::ObjectReference& ref, kube::EventType type, const std::string& reason,
-              const std::string& message);
 
   ReconcilerDeps deps_;
   ReconcilerOptions options_;

@@ -99,43 +99,42 @@ Condition StalledCondition(const policy::Decision& decision, int64_t stall_secon
           "no partition with lag has gone " + window + " without a commit"};
 }
 
-std::optional<std::string> StatusPatch(const StatusReport& report, std::string_view object_json,
-                                       Timestamp now) {
-  // Parsing without exceptions: a malformed object reads as one without status.
-  json object = json::parse(object_json, nullptr, /*allow_exceptions=*/false);
-  json stored = json::object();
-  if (object.is_object()) {
-    auto it = object.find("status");
-    if (it != object.end() && it->is_object()) stored = *it;
-  }
+namespace {
 
-  json patch = json::object();
-  patch["observedGeneration"] = report.observed_generation;
-  patch["partitions"] = OrNull(report.partitions);
-  patch["totalLag"] = OrNull(report.total_lag);
-  patch["currentReplicas"] = OrNull(report.current_replicas);
-  patch["desiredReplicas"] = OrNull(report.desired_replicas);
-  patch["ceiling"] = OrNull(report.ceiling);
-  patch["members"] = OrNull(report.members);
-  patch["reason"] = NonEmptyOrNull(report.reason);
-  patch["message"] = NonEmptyOrNull(report.message);
-  patch["maxLagSeconds"] = Rounded(report.max_lag_seconds, 1);
-  patch["totalLagSeconds"] = Rounded(report.total_lag_seconds, 1);
-  patch["produceRate"] = Rounded(report.produce_rate, 2);
-  patch["consumeRate"] = Rounded(report.consume_rate, 2);
-  patch["perReplicaRate"] = Rounded(report.per_replica_rate, 2);
-  patch["rebalancesCaused"] = OrNull(report.rebalances_caused);
+// The status fields of `report` (conditions aside); null removes a field.
+json Fields(const StatusReport& report) {
+  json fields = json::object();
+  fields["observedGeneration"] = report.observed_generation;
+  fields["partitions"] = OrNull(report.partitions);
+  fields["totalLag"] = OrNull(report.total_lag);
+  fields["currentReplicas"] = OrNull(report.current_replicas);
+  fields["desiredReplicas"] = OrNull(report.desired_replicas);
+  fields["ceiling"] = OrNull(report.ceiling);
+  fields["members"] = OrNull(report.members);
+  fields["reason"] = NonEmptyOrNull(report.reason);
+  fields["message"] = NonEmptyOrNull(report.message);
+  fields["maxLagSeconds"] = Rounded(report.max_lag_seconds, 1);
+  fields["totalLagSeconds"] = Rounded(report.total_lag_seconds, 1);
+  fields["produceRate"] = Rounded(report.produce_rate, 2);
+  fields["consumeRate"] = Rounded(report.consume_rate, 2);
+  fields["perReplicaRate"] = Rounded(report.per_replica_rate, 2);
+  fields["rebalancesCaused"] = OrNull(report.rebalances_caused);
   if (report.stalled_partitions) {
     json stalled = json::array();
     for (const StalledPartition& p : *report.stalled_partitions) {
       stalled.push_back({{"topic", p.topic}, {"partition", p.partition}});
     }
-    patch["stalledPartitions"] = std::move(stalled);
+    fields["stalledPartitions"] = std::move(stalled);
   } else {
-    patch["stalledPartitions"] = nullptr;
+    fields["stalledPartitions"] = nullptr;
   }
-  if (report.last_scale_time) patch["lastScaleTime"] = FormatRfc3339(*report.last_scale_time);
+  if (report.last_scale_time) fields["lastScaleTime"] = FormatRfc3339(*report.last_scale_time);
+  return fields;
+}
 
+// The conditions of `report`; each keeps the stored lastTransitionTime of
+// its type while its status is unchanged.
+json Conditions(const StatusReport& report, const json& stored, Timestamp now) {
   json conditions = json::array();
   for (const Condition& c : report.conditions) {
     const std::string status = StatusName(c.status);
@@ -154,18 +153,34 @@ std::optional<std::string> StatusPatch(const StatusReport& report, std::string_v
     if (!c.message.empty()) condition["message"] = c.message;
     conditions.push_back(std::move(condition));
   }
-  patch["conditions"] = std::move(conditions);
+  return conditions;
+}
 
-  bool changed = false;
-  for (auto it = patch.begin(); it != patch.end() && !changed; ++it) {
+// Whether merging `patch` into `stored` changes it.
+bool Changes(const json& patch, const json& stored) {
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
     auto old = stored.find(it.key());
-    if (it.value().is_null()) {
-      changed = old != stored.end() && !old->is_null();
-    } else {
-      changed = old == stored.end() || *old != it.value();
-    }
+    const bool changed = it.value().is_null() ? old != stored.end() && !old->is_null()
+                                              : old == stored.end() || *old != it.value();
+    if (changed) return true;
   }
-  if (!changed) return std::nullopt;
+  return false;
+}
+
+}  // namespace
+
+std::optional<std::string> StatusPatch(const StatusReport& report, std::string_view object_json,
+                                       Timestamp now) {
+  // Parsing without exceptions: a malformed object reads as one without status.
+  json object = json::parse(object_json, nullptr, /*allow_exceptions=*/false);
+  json stored = json::object();
+  if (object.is_object()) {
+    auto it = object.find("status");
+    if (it != object.end() && it->is_object()) stored = *it;
+  }
+  json patch = Fields(report);
+  patch["conditions"] = Conditions(report, stored, now);
+  if (!Changes(patch, stored)) return std::nullopt;
   return patch.dump();
 }
 

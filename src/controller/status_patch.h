@@ -51,7 +51,8 @@ struct StalledPartition {
   int32_t partition = 0;
 };
 
-// What one reconcile found. Absent optionals are unknown: the field is
+// The status to write, as StatusOf (reconcile_report.h) derives it from
+// what one reconcile found. Absent optionals are unknown: the field is
 // removed from the stored status (so an unknown lag never reads as 0).
 struct StatusReport {
   int64_t observed_generation = 0;
@@ -81,7 +82,7 @@ struct StatusReport {
 };
 
 // Fills `report`'s time lag, rates, per-replica rate and stalled
-// partitions from a decision on a successful observation.
+// partitions from a decision whose lag is known (for StatusOf).
 void ReportDecision(const policy::Decision& decision, StatusReport* report);
 
 // The Stalled condition of a decision on a successful observation: True

@@ -1,6 +1,9 @@
 #include "controller/workers.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <exception>
 
 namespace groupscaler::controller {
 
@@ -18,8 +21,19 @@ Workers::~Workers() {
 
 void Workers::Loop() {
   while (std::optional<std::string> key = queue_->Get()) {
-    queue_->Done(*key, handler_(*key));
+    queue_->Done(*key, Handle(*key));
   }
+}
+
+Outcome Workers::Handle(const std::string& key) {
+  try {
+    return handler_(key);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: reconcile threw: {}", key, e.what());
+  } catch (...) {
+    spdlog::error("{}: reconcile threw a non-standard exception", key);
+  }
+  return Outcome::Failed();
 }
 
 }  // namespace groupscaler::controller

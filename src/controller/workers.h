@@ -3,6 +3,10 @@
 // N threads that take keys from a WorkQueue, hand each to a handler and
 // report its Outcome back. The queue guarantees that one key is never
 // processed by two workers at once.
+//
+// The one catch-all around the handler: an exception escaping it (adapters
+// catch their libraries' own, so this is a bug) is logged once with the key,
+// and the key backs off as after a failed reconcile; the worker goes on.
 
 #include <functional>
 #include <string>
@@ -28,6 +32,8 @@ class Workers {
 
  private:
   void Loop();
+  // The handler's Outcome for `key`; Outcome::Failed() when it threw.
+  Outcome Handle(const std::string& key);
 
   WorkQueue* queue_;
   KeyHandler handler_;

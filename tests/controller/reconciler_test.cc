@@ -469,6 +469,45 @@ TEST(Reconciler, AtPartitionCeilingWarnedWhileLagGrows) {
   EXPECT_EQ(w.scales.patches(), 0);
 }
 
+// The demand reaching the ceiling is not enough: while fewer replicas run
+// (here held back by the scale-up policy), more replicas can still help.
+TEST(Reconciler, AtPartitionCeilingWarnedOnlyWithTheReplicasAtTheCeiling) {
+  World w;
+  w.autoscalers.Put(Cr(
+      "app", {{"behavior",
+               {{"scaleUp",
+                 {{"stabilizationWindowSeconds", 0},
+                  {"policies", {{{"type", "Pods"}, {"value", 1}, {"periodSeconds", 600}}}}}}}}}));
+  w.scales.Set(kNs, "app", 2);
+  std::vector<int64_t> lags(12, 1000);
+  w.kafka.SetLag("app", "orders", lags);
+  (void)w.Reconcile("app");
+  ASSERT_EQ(w.Replicas("app"), 3) << "one pod per period";
+  for (int i = 0; i < 3; ++i) {
+    w.clock.Advance(seconds(10));
+    for (int64_t& lag : lags) lag += 500;
+    w.kafka.SetLag("app", "orders", lags);
+    (void)w.Reconcile("app");
+    EXPECT_EQ(w.ConditionStatus("app", "AtPartitionCeiling"), "True") << "the demand is there";
+  }
+  EXPECT_EQ(w.Replicas("app"), 3);
+  EXPECT_EQ(w.events.Count("AtPartitionCeiling"), 0) << "3 of 12 replicas run";
+
+  w.scales.Set(kNs, "app", 12);  // the replicas reach the ceiling
+  for (int i = 0; i < 2; ++i) {
+    w.clock.Advance(seconds(10));
+    for (int64_t& lag : lags) lag += 500;
+    w.kafka.SetLag("app", "orders", lags);
+    (void)w.Reconcile("app");
+  }
+  EXPECT_EQ(w.events.Count("AtPartitionCeiling"), 1) << "12 of 12 run and lag still grows";
+  for (const kube::Event& e : w.events.events()) {
+    if (e.reason == "AtPartitionCeiling") {
+      EXPECT_THAT(e.message, HasSubstr("still growing at the ceiling 12 (12 partitions"));
+    }
+  }
+}
+
 TEST(Reconciler, IdleMembersWarned) {
   World w;
   w.autoscalers.Put(Cr("app"));

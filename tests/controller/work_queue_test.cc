@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -282,6 +283,30 @@ TEST(Workers, ProcessEveryKeyAndNeverOneKeyConcurrently) {
   EXPECT_FALSE(overlap);
   EXPECT_EQ(processed.size(), 8u);
   EXPECT_LE(total.load(), 400);
+}
+
+// A handler that throws costs its key a backoff, not the worker: the other
+// keys go on being processed.
+TEST(Workers, AnExceptionBacksOffItsKeyAndTheWorkerGoesOn) {
+  RealClock clock;
+  WorkQueue queue(&clock);
+  std::atomic<int> good{0};
+  {
+    Workers workers(&queue, 1, [&](const std::string& key) -> Outcome {
+      if (key == "ns/bad") throw std::runtime_error("boom");
+      ++good;
+      return Outcome::Forget();
+    });
+    queue.Add("ns/bad");
+    queue.Add("ns/good");
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    while ((queue.Failures("ns/bad") == 0 || good.load() == 0) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+  EXPECT_GE(queue.Failures("ns/bad"), 1);
+  EXPECT_EQ(good.load(), 1);
 }
 
 }  // namespace
