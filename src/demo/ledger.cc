@@ -1,5 +1,6 @@
 #include "demo/ledger.h"
 
+#include <fmt/ranges.h>
 #include <algorithm>
 #include <charconv>
 #include <utility>
@@ -42,9 +43,7 @@ std::set<int32_t> ParseOwned(std::string_view text, std::string_view topic) {
 }
 
 std::string Join(const std::set<int32_t>& parts) {
-  std::string out;
-  for (int32_t p : parts) out += (out.empty() ? "" : ",") + std::to_string(p);
-  return out;
+  return fmt::format("{}", fmt::join(parts, ","));
 }
 
 }  // namespace
@@ -151,8 +150,7 @@ void Ledger::CheckOwnership(double t, double settle) {
   }
   for (const auto& [p, who] : owners) {
     if (who.size() > 1 && one_owner_.held) {
-      std::string names;
-      for (const std::string& w : who) names += (names.empty() ? "" : ", ") + w;
+      const std::string names = fmt::format("{}", fmt::join(who, ", "));
       one_owner_.held = false;
       one_owner_.detail = "at " + std::to_string(static_cast<int>(t)) + " s partition " +
                           std::to_string(p) + " has " + std::to_string(who.size()) +

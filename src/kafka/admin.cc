@@ -1,5 +1,6 @@
 #include "kafka/admin.h"
 
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafka.h>
 
 #include <functional>
@@ -53,11 +54,9 @@ Status TopicErrors(const rd_kafka_topic_result_t** results, size_t count, const 
 
 std::vector<std::pair<const char*, std::string>> ClientProperties(const ClusterConfig& cluster,
                                                                   const AuthConfig& auth) {
-  std::string servers;
-  for (const std::string& s : cluster.bootstrap_servers)
-    servers += (servers.empty() ? "" : ",") + s;
-  std::vector<std::pair<const char*, std::string>> props = {{"bootstrap.servers", servers},
-                                                            {"log_level", "0"}};
+  std::vector<std::pair<const char*, std::string>> props = {
+      {"bootstrap.servers", fmt::format("{}", fmt::join(cluster.bootstrap_servers, ","))},
+      {"log_level", "0"}};
   for (const auto& [name, value] : auth.properties) props.emplace_back(name.c_str(), value);
   return props;
 }

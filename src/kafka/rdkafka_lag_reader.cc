@@ -1,5 +1,6 @@
 #include "kafka/rdkafka_lag_reader.h"
 
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
@@ -228,11 +229,7 @@ class RdKafkaLagReader final : public LagReader {
  public:
   RdKafkaLagReader(ClusterConfig cluster, ReaderOptions options, AuthConfig auth)
       : cluster_(std::move(cluster)), options_(std::move(options)), auth_(std::move(auth)) {
-    std::string servers;
-    for (const std::string& s : cluster_.bootstrap_servers) {
-      servers += (servers.empty() ? "" : ",") + s;
-    }
-    servers_ = servers;
+    servers_ = fmt::format("{}", fmt::join(cluster_.bootstrap_servers, ","));
     if (options_.clock == nullptr) options_.clock = &real_clock_;
     for (const auto& [name, value] : auth_.properties) {
       if (name == "security.protocol") plaintext_ = value == "plaintext";

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cpprest/json.h>
+#include <cpprest/uri.h>
 #include <algorithm>
+#include <map>
 #include <vector>
 
 namespace groupscaler::kube {
@@ -94,18 +96,10 @@ Status ErrorFor(const std::string& method, const std::string& path, const HttpRe
 bool Retryable(int http_code) { return http_code == 429 || http_code >= 500; }
 
 // True when `query` ("a=b&c=d") sets `name` to true or 1.
-bool QueryFlag(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    if (pair.substr(0, pair.find('=')) == name) {
-      const std::string_view value =
-          pair.find('=') == std::string_view::npos ? "" : pair.substr(pair.find('=') + 1);
-      return value == "true" || value == "1";
-    }
-    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
-  }
-  return false;
+bool QueryFlag(std::string_view query, const std::string& name) {
+  const std::map<std::string, std::string> params = web::uri::split_query(std::string(query));
+  const auto it = params.find(name);
+  return it != params.end() && (it->second == "true" || it->second == "1");
 }
 
 }  // namespace
@@ -118,12 +112,7 @@ std::string_view RequestVerb(std::string_view method, std::string_view path_and_
       QueryFlag(path_and_query.substr(question + 1), "watch")) {
     return "WATCH";
   }
-  std::vector<std::string_view> segments;
-  for (size_t start = 0; start < path.size();) {
-    const size_t slash = std::min(path.find('/', start), path.size());
-    if (slash > start) segments.push_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
+  const std::vector<std::string> segments = web::uri::split_path(std::string(path));
   // /api/v1/... or /apis/GROUP/VERSION/..., then namespaces/NS/ for a
   // namespaced resource, then RESOURCE[/NAME[/SUBRESOURCE]].
   size_t first = segments.empty()        ? 0
