@@ -1,5 +1,6 @@
 #include "demo/demo.h"
 
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -13,6 +14,7 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -41,6 +43,9 @@ constexpr std::chrono::seconds kKafkaTimeout{10};
 // checked on it: lines of two processes handing a partition over race.
 constexpr double kSettleSeconds = 2.0;
 constexpr std::chrono::milliseconds kTick{250};
+// At the end, how long the final assignment may take to settle (a
+// rebalance; cooperative-sticky takes two rounds).
+constexpr std::chrono::seconds kFinalAssignmentWait{10};
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -67,9 +72,42 @@ std::string Fixed(double v, int decimals = 1) {
 }
 
 std::string JoinPartitions(const std::set<int32_t>& parts) {
-  std::string out;
-  for (int32_t p : parts) out += (out.empty() ? "" : ",") + std::to_string(p);
-  return out.empty() ? "none" : out;
+  return parts.empty() ? "none" : fmt::format("{}", fmt::join(parts, ","));
+}
+
+// True when each of the `partitions` partitions has one owner, a running
+// replica.
+bool EveryPartitionOwnedOnce(const AssignmentMap& assignment, int32_t partitions,
+                             const std::vector<ReplicaInfo>& running) {
+  std::map<int32_t, int> owners;
+  for (const auto& [replica, parts] : assignment) {
+    const bool runs = std::any_of(running.begin(), running.end(),
+                                  [&](const ReplicaInfo& r) { return r.name == replica; });
+    if (!runs) return false;
+    for (int32_t p : parts) ++owners[p];
+  }
+  return static_cast<int32_t>(owners.size()) == partitions &&
+         std::all_of(owners.begin(), owners.end(), [](const auto& o) { return o.second == 1; });
+}
+
+// The assignment the summary reports. A run may end mid-rebalance (a scale
+// or a replica's exit just before the end): with scaling stopped, it waits
+// at most `limit` for every partition to have one owner, and reports the
+// latest assignment seen when that does not come. No replica running (scaled
+// to zero): nothing to wait for.
+AssignmentMap FinalAssignment(const Ledger& ledger, const ReplicaSet& replicas, int32_t partitions,
+                              std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  AssignmentMap assignment = ledger.Assignment();
+  auto settled = [&] {
+    const std::vector<ReplicaInfo> running = replicas.List();
+    return running.empty() || EveryPartitionOwnedOnce(assignment, partitions, running);
+  };
+  while (!settled() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kTick);
+    assignment = ledger.Assignment();
+  }
+  return assignment;
 }
 
 std::vector<std::string> SplitServers(const std::string& bootstrap) {
@@ -619,9 +657,11 @@ int RunOn(const DemoOptions& o, const std::string& bootstrap, std::vector<std::s
   // (SIGTERM: each commits and leaves its group).
   const double ran = elapsed();
   (*producer)->Stop();
-  const AssignmentMap last_assignment = ledger.Assignment();
-  totals.final_replicas = replicas.ready();
   reconciler.Cancel();
+  const AssignmentMap last_assignment =
+      interrupted ? ledger.Assignment()
+                  : FinalAssignment(ledger, replicas, o.partitions, kFinalAssignmentWait);
+  totals.final_replicas = replicas.ready();
   replicas.StopAll(std::chrono::seconds(10));
 
   // The ground truth after the consumers committed on their way out.
@@ -689,8 +729,7 @@ int RunOnExistingKafka(const DemoOptions& o, std::ostream& out) {
   }
   std::vector<std::string> groups;
   const int ran = RunOn(o, o.bootstrap_servers, &groups, out);
-  std::string listed;
-  for (const std::string& g : groups) listed += (listed.empty() ? "" : ", ") + g;
+  const std::string listed = fmt::format("{}", fmt::join(groups, ", "));
   if (o.keep_topic) {
     out << "kept topic " << o.topic << " and group(s) " << listed << std::endl;
     return ran;
