@@ -47,6 +47,18 @@ class TlsTest : public ::testing::Test {
                           user);
   }
 
+  // ListHpas on `server` through a kubeconfig trusting `ca_pem`, no retries.
+  StatusOr<std::vector<HpaInfo>> ListHpasTrusting(const testing::KubeApiServer& server,
+                                                  const std::string& ca_pem) {
+    auto config = LoadKubeconfigFile(WriteKubeconfig(server, ca_pem, "    token: t\n"));
+    if (!config.ok()) return config.status();
+    ClientOptions options = FastOptions();
+    options.max_retries = 0;
+    auto client = KubeClient::Create(*config, options);
+    if (!client.ok()) return client.status();
+    return (*client)->ListHpas("ns");
+  }
+
   testing::TestPki pki_;
   TempDir dir_;
 };
@@ -102,13 +114,7 @@ TEST_F(TlsTest, ServerSignedByAnotherCaIsRefused) {
   ASSERT_NE(server, nullptr);
   auto other = testing::MakeTestPki();
   ASSERT_TRUE(other.ok());
-  auto config = LoadKubeconfigFile(WriteKubeconfig(*server, other->ca_pem, "    token: t\n"));
-  ASSERT_TRUE(config.ok());
-  ClientOptions options = FastOptions();
-  options.max_retries = 0;
-  auto client = KubeClient::Create(*config, options);
-  ASSERT_TRUE(client.ok());
-  auto hpas = (*client)->ListHpas("ns");
+  auto hpas = ListHpasTrusting(*server, other->ca_pem);
   ASSERT_FALSE(hpas.ok());
   EXPECT_EQ(hpas.status().code(), StatusCode::kUnavailable) << hpas.status().ToString();
   EXPECT_TRUE(server->Requests().empty()) << "no request may cross an unverified connection";
@@ -127,13 +133,7 @@ TEST_F(TlsTest, OnlyTheKubeconfigCaIsTrustedNotTheSystemRoots) {
   const char* saved = std::getenv("SSL_CERT_FILE");
   const std::string previous = saved != nullptr ? saved : "";
   ::setenv("SSL_CERT_FILE", roots.c_str(), 1);
-  auto config = LoadKubeconfigFile(WriteKubeconfig(*server, other->ca_pem, "    token: t\n"));
-  ASSERT_TRUE(config.ok());
-  ClientOptions options = FastOptions();
-  options.max_retries = 0;
-  auto client = KubeClient::Create(*config, options);
-  ASSERT_TRUE(client.ok());
-  auto hpas = (*client)->ListHpas("ns");
+  auto hpas = ListHpasTrusting(*server, other->ca_pem);
   if (saved != nullptr) {
     ::setenv("SSL_CERT_FILE", previous.c_str(), 1);
   } else {
