@@ -130,31 +130,35 @@ MskIamSettings MskIamFrom(const Get& get) {
   return msk;
 }
 
-}  // namespace
-
-StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
+Status CheckKnownAndNonEmpty(const AuthSettings& settings) {
   for (const auto& [key, value] : settings) {
     bool known = false;
     for (std::string_view k : kAuthKeys) known = known || k == key;
     if (!known) return InvalidArgumentError("unknown auth setting " + Quote(key));
     if (value.empty()) return InvalidArgumentError("auth setting " + Quote(key) + " is empty");
   }
-  auto has = [&](std::string_view key) { return settings.count(std::string(key)) > 0; };
-  auto get = [&](std::string_view key) -> std::string {
-    auto it = settings.find(std::string(key));
-    return it == settings.end() ? std::string() : it->second;
-  };
+  return Status::Ok();
+}
 
-  const std::string sasl = has("sasl") ? get("sasl") : "none";
-  const bool msk_iam = sasl == "aws_msk_iam";
-  // MSK's IAM listener (port 9098) speaks TLS only.
-  const std::string tls = has("tls") ? get("tls") : msk_iam ? "enable" : "disable";
-  if (sasl != "none" && sasl != "plain" && sasl != "scram_sha256" && sasl != "scram_sha512" &&
-      sasl != "oauthbearer" && !msk_iam) {
+// The mechanism and whether the connection is TLS.
+struct Modes {
+  std::string sasl;  // none, plain, scram_sha256, scram_sha512, oauthbearer, aws_msk_iam
+  bool tls = false;
+  bool user_password = false;  // plain or SCRAM
+};
+
+StatusOr<Modes> ModesOf(const Has& has, const Get& get) {
+  Modes modes{.sasl = has("sasl") ? get("sasl") : "none"};
+  const bool msk_iam = modes.sasl == "aws_msk_iam";
+  modes.user_password =
+      modes.sasl == "plain" || modes.sasl == "scram_sha256" || modes.sasl == "scram_sha512";
+  if (modes.sasl != "none" && !modes.user_password && modes.sasl != "oauthbearer" && !msk_iam) {
     return InvalidArgumentError(
         "auth setting \"sasl\" must be one of none, plain, scram_sha256, scram_sha512, "
         "oauthbearer, aws_msk_iam");
   }
+  // MSK's IAM listener (port 9098) speaks TLS only.
+  const std::string tls = has("tls") ? get("tls") : msk_iam ? "enable" : "disable";
   if (tls != "enable" && tls != "disable") {
     return InvalidArgumentError("auth setting \"tls\" must be enable or disable");
   }
@@ -162,42 +166,50 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
     return InvalidArgumentError(
         "auth setting \"tls\" must be enable with sasl aws_msk_iam (MSK's IAM listener is TLS)");
   }
-  if (Status s = CheckAwsKeys(has, sasl); !s.ok()) return s;
+  modes.tls = tls == "enable";
+  return modes;
+}
 
-  AuthConfig config;
-  auto set = [&](std::string name, std::string value) {
-    config.properties.emplace_back(std::move(name), std::move(value));
-  };
-
-  const bool user_password = sasl == "plain" || sasl == "scram_sha256" || sasl == "scram_sha512";
+// username and password: with plain and SCRAM, and only then.
+Status CheckUserPasswordKeys(const Has& has, const Modes& modes) {
   for (std::string_view key : {"username", "password"}) {
-    if (user_password && !has(key)) {
-      return InvalidArgumentError("auth setting " + Quote(key) + " is required with sasl " + sasl);
+    if (modes.user_password && !has(key)) {
+      return InvalidArgumentError("auth setting " + Quote(key) + " is required with sasl " +
+                                  modes.sasl);
     }
-    if (!user_password && has(key)) {
-      return InvalidArgumentError("auth setting " + Quote(key) + " given but sasl is " + sasl);
+    if (!modes.user_password && has(key)) {
+      return InvalidArgumentError("auth setting " + Quote(key) + " given but sasl is " +
+                                  modes.sasl);
     }
   }
+  return Status::Ok();
+}
+
+// The oauth* keys: only with oauthbearer, which requires the first three.
+Status CheckOAuthKeys(const Has& has, const Modes& modes) {
+  const bool oauth = modes.sasl == "oauthbearer";
   for (std::string_view key : {"oauthTokenEndpointUri", "oauthClientId", "oauthClientSecret"}) {
-    if (sasl == "oauthbearer" && !has(key)) {
-      return InvalidArgumentError("auth setting " + Quote(key) + " is required with sasl " + sasl);
+    if (oauth && !has(key)) {
+      return InvalidArgumentError("auth setting " + Quote(key) + " is required with sasl " +
+                                  modes.sasl);
     }
   }
   for (std::string_view key : {"oauthTokenEndpointUri", "oauthClientId", "oauthClientSecret",
                                "oauthScope", "oauthExtensions", "oauthCa", "oauthCaFile"}) {
-    if (sasl != "oauthbearer" && has(key)) {
-      return InvalidArgumentError("auth setting " + Quote(key) + " given but sasl is " + sasl);
+    if (!oauth && has(key)) {
+      return InvalidArgumentError("auth setting " + Quote(key) + " given but sasl is " +
+                                  modes.sasl);
     }
   }
-  if (sasl == "oauthbearer") {
-    StatusOr<OAuthClientCredentials> oauth = OAuthFrom(get);
-    if (!oauth.ok()) return oauth.status();
-    config.oauth = std::move(oauth).value();
-  }
+  return Status::Ok();
+}
 
+// The certificate keys: only with TLS, text or file but not both, a client
+// certificate with its key.
+Status CheckTlsKeys(const Has& has, bool tls) {
   for (std::string_view key :
        {"ca", "caFile", "cert", "certFile", "key", "keyFile", "keyPassword"}) {
-    if (tls != "enable" && has(key)) {
+    if (!tls && has(key)) {
       return InvalidArgumentError("auth setting " + Quote(key) + " given but tls is not enable");
     }
   }
@@ -212,48 +224,80 @@ StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
   const bool has_key = has("key") || has("keyFile");
   if (has_cert && !has_key) {
     return InvalidArgumentError(
-        "auth setting \"key\" or \"keyFile\" is required with a client "
-        "certificate");
+        "auth setting \"key\" or \"keyFile\" is required with a client certificate");
   }
   if (has_key && !has_cert) {
     return InvalidArgumentError(
-        "auth setting \"cert\" or \"certFile\" is required with a client "
-        "key");
+        "auth setting \"cert\" or \"certFile\" is required with a client key");
   }
   if (has("keyPassword") && !has_key) {
     return InvalidArgumentError(
-        "auth setting \"keyPassword\" given without \"key\" or "
-        "\"keyFile\"");
+        "auth setting \"keyPassword\" given without \"key\" or \"keyFile\"");
+  }
+  return Status::Ok();
+}
+
+using Properties = std::vector<std::pair<std::string, std::string>>;
+
+// security.protocol and the SASL mechanism with its credentials. OAUTHBEARER
+// tokens come from our refresh callback (oauth_token_refresh.h).
+Properties SaslProperties(const Get& get, const Modes& modes) {
+  const bool sasl = modes.sasl != "none";
+  Properties out = {{"security.protocol", sasl ? (modes.tls ? "sasl_ssl" : "sasl_plaintext")
+                                               : (modes.tls ? "ssl" : "plaintext")}};
+  if (modes.user_password) {
+    out.emplace_back("sasl.mechanism", modes.sasl == "plain"          ? "PLAIN"
+                                       : modes.sasl == "scram_sha256" ? "SCRAM-SHA-256"
+                                                                      : "SCRAM-SHA-512");
+    out.emplace_back("sasl.username", get("username"));
+    out.emplace_back("sasl.password", get("password"));
+  } else if (sasl) {
+    out.emplace_back("sasl.mechanism", "OAUTHBEARER");
+  }
+  return out;
+}
+
+// The TLS properties: hostname verification, and the certificates given.
+Properties TlsProperties(const Has& has, const Get& get) {
+  // librdkafka 2.x defaults to https already; set it so that no default
+  // change can turn hostname verification off behind our back.
+  Properties out = {{"ssl.endpoint.identification.algorithm", "https"}};
+  for (auto [key, property] :
+       {std::pair{"ca", "ssl.ca.pem"}, std::pair{"caFile", "ssl.ca.location"},
+        std::pair{"cert", "ssl.certificate.pem"}, std::pair{"certFile", "ssl.certificate.location"},
+        std::pair{"key", "ssl.key.pem"}, std::pair{"keyFile", "ssl.key.location"},
+        std::pair{"keyPassword", "ssl.key.password"}}) {
+    if (has(key)) out.emplace_back(property, get(key));
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<AuthConfig> BuildAuthConfig(const AuthSettings& settings) {
+  if (Status known = CheckKnownAndNonEmpty(settings); !known.ok()) return known;
+  const Has has = [&](std::string_view key) { return settings.count(std::string(key)) > 0; };
+  const Get get = [&](std::string_view key) -> std::string {
+    auto it = settings.find(std::string(key));
+    return it == settings.end() ? std::string() : it->second;
+  };
+  StatusOr<Modes> modes = ModesOf(has, get);
+  if (!modes.ok()) return modes.status();
+  for (Status s : {CheckAwsKeys(has, modes->sasl), CheckUserPasswordKeys(has, *modes),
+                   CheckOAuthKeys(has, *modes), CheckTlsKeys(has, modes->tls)}) {
+    if (!s.ok()) return s;
   }
 
-  const bool ssl = tls == "enable";
-  if (sasl == "none") {
-    set("security.protocol", ssl ? "ssl" : "plaintext");
-  } else {
-    set("security.protocol", ssl ? "sasl_ssl" : "sasl_plaintext");
+  AuthConfig config;
+  if (modes->sasl == "oauthbearer") {
+    StatusOr<OAuthClientCredentials> oauth = OAuthFrom(get);
+    if (!oauth.ok()) return oauth.status();
+    config.oauth = std::move(oauth).value();
   }
-  if (user_password) {
-    set("sasl.mechanism", sasl == "plain"          ? "PLAIN"
-                          : sasl == "scram_sha256" ? "SCRAM-SHA-256"
-                                                   : "SCRAM-SHA-512");
-    set("sasl.username", get("username"));
-    set("sasl.password", get("password"));
-  } else if (sasl == "oauthbearer" || msk_iam) {
-    // The token comes from our refresh callback (oauth_token_refresh.h).
-    set("sasl.mechanism", "OAUTHBEARER");
-    if (msk_iam) config.msk_iam = MskIamFrom(get);
-  }
-  if (ssl) {
-    // librdkafka 2.x defaults to https already; set it so that no default
-    // change can turn hostname verification off behind our back.
-    set("ssl.endpoint.identification.algorithm", "https");
-    if (has("ca")) set("ssl.ca.pem", get("ca"));
-    if (has("caFile")) set("ssl.ca.location", get("caFile"));
-    if (has("cert")) set("ssl.certificate.pem", get("cert"));
-    if (has("certFile")) set("ssl.certificate.location", get("certFile"));
-    if (has("key")) set("ssl.key.pem", get("key"));
-    if (has("keyFile")) set("ssl.key.location", get("keyFile"));
-    if (has("keyPassword")) set("ssl.key.password", get("keyPassword"));
+  if (modes->sasl == "aws_msk_iam") config.msk_iam = MskIamFrom(get);
+  config.properties = SaslProperties(get, *modes);
+  if (modes->tls) {
+    for (auto& property : TlsProperties(has, get)) config.properties.push_back(std::move(property));
   }
   for (std::string_view key : kSecretKeys) {
     if (has(key)) config.secrets.push_back(get(key));
