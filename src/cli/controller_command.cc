@@ -135,52 +135,116 @@ StatusOr<kube::RestConfig> LoadRestConfig(const ControllerFlags& flags) {
   return kube::LoadKubeconfigFile(path, flags.context);
 }
 
-int RunController(const ControllerFlags& flags) {
-  // Signals are taken synchronously by this thread (sigtimedwait below);
-  // every thread started from here on inherits the block.
+// SIGTERM and SIGINT, blocked in this thread and so in every thread started
+// from here on: WaitForStop takes them synchronously.
+sigset_t BlockStopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  ConfigureLogging(flags);
-  // Metrics first: a bad address is a usage error however the rest goes.
-  std::optional<metrics::Metrics> metrics;
-  controller::MetricsSink* sink = nullptr;
-  if (flags.metrics_bind_address != "0" && !flags.metrics_bind_address.empty()) {
-    metrics.emplace(metrics::MetricsOptions{.partition_lag = flags.metrics_partition_lag});
-    if (Status served = metrics->Serve(flags.metrics_bind_address); !served.ok()) {
-      std::cerr << "groupscaler controller: " << served.message() << "\n";
-      return kExitUsage;
-    }
-    spdlog::info("serving /metrics on port {}", metrics->port());
-    sink = &*metrics;
-    sink->SetLeader(!flags.leader_elect);
-  }
+bool Disabled(const std::string& bind_address) {
+  return bind_address == "0" || bind_address.empty();
+}
 
-  StatusOr<kube::RestConfig> config = LoadRestConfig(flags);
-  if (!config.ok()) {
-    std::cerr << "groupscaler controller: " << config.status().message() << "\n";
-    return kExitUsage;
-  }
-  kube::ClientOptions client_options;
-  client_options.qps = flags.kube_api_qps;
-  client_options.burst = flags.kube_api_burst;
-  // A call in flight at SIGTERM is waited for; with retries included it
-  // must end well inside the 5 s a pod is given to stop.
-  client_options.timeout = std::chrono::seconds(4);
+// /metrics on --metrics-bind-address; null when disabled. Error: the address.
+StatusOr<std::unique_ptr<metrics::Metrics>> ServeMetrics(const ControllerFlags& flags) {
+  if (Disabled(flags.metrics_bind_address)) return std::unique_ptr<metrics::Metrics>();
+  auto served = std::make_unique<metrics::Metrics>(
+      metrics::MetricsOptions{.partition_lag = flags.metrics_partition_lag});
+  if (Status status = served->Serve(flags.metrics_bind_address); !status.ok()) return status;
+  spdlog::info("serving /metrics on port {}", served->port());
+  served->SetLeader(!flags.leader_elect);
+  return served;
+}
+
+// The API server client: the flags' rate limits, a timeout that keeps a call
+// in flight at SIGTERM inside the 5 s a pod is given, requests counted.
+StatusOr<std::unique_ptr<kube::KubeClient>> NewKubeClient(const ControllerFlags& flags,
+                                                          const kube::RestConfig& config,
+                                                          controller::MetricsSink* sink) {
+  kube::ClientOptions options;
+  options.qps = flags.kube_api_qps;
+  options.burst = flags.kube_api_burst;
+  options.timeout = std::chrono::seconds(4);
   if (sink != nullptr) {
-    client_options.on_request = [sink](std::string_view verb, std::string_view code) {
+    options.on_request = [sink](std::string_view verb, std::string_view code) {
       sink->CountKubeRequest(verb, code);
     };
   }
-  StatusOr<std::unique_ptr<kube::KubeClient>> client =
-      kube::KubeClient::Create(*config, client_options);
-  if (!client.ok()) {
-    std::cerr << "groupscaler controller: " << client.status().message() << "\n";
-    return kExitUsage;
+  return kube::KubeClient::Create(config, options);
+}
+
+// With --leader-elect: the elector of the Lease in --leader-election-namespace,
+// else the config's namespace, else default; null without.
+std::unique_ptr<controller::LeaderElector> NewElector(const ControllerFlags& flags,
+                                                      const kube::RestConfig& config,
+                                                      kube::KubeClient& client,
+                                                      const Clock& clock) {
+  if (!flags.leader_elect) return nullptr;
+  std::string lease_namespace = flags.leader_election_namespace;
+  if (lease_namespace.empty()) lease_namespace = config.namespace_name;
+  if (lease_namespace.empty()) lease_namespace = "default";
+  return std::make_unique<controller::LeaderElector>(
+      &client, &clock,
+      controller::LeaderElectionConfig{.namespace_name = lease_namespace,
+                                       .identity = controller::DefaultIdentity()});
+}
+
+// /healthz and /readyz on --health-probe-bind-address; null when disabled.
+// A follower is ready (healthy and waiting); a leader once it has listed
+// every autoscaler.
+StatusOr<std::unique_ptr<controller::HealthServer>> ServeHealth(
+    const ControllerFlags& flags, const controller::Controller& controller,
+    const controller::LeaderElector* elector) {
+  if (Disabled(flags.health_probe_bind_address)) {
+    return std::unique_ptr<controller::HealthServer>();
   }
+  StatusOr<std::unique_ptr<controller::HealthServer>> started =
+      controller::HealthServer::Start(flags.health_probe_bind_address, [&controller, elector] {
+        if (elector != nullptr && !elector->IsLeader()) return true;
+        return controller.synced();
+      });
+  if (started.ok()) spdlog::info("serving /healthz and /readyz on port {}", (*started)->port());
+  return started;
+}
+
+// Waits for SIGTERM or SIGINT (kExitOk) or the loss of leadership
+// (kExitError: the pod restarts as a follower).
+int WaitForStop(const sigset_t& signals, const std::atomic<bool>& lost_leadership) {
+  const timespec tick{.tv_sec = 0, .tv_nsec = 200'000'000};
+  while (true) {
+    siginfo_t info;
+    if (sigtimedwait(&signals, &info, &tick) > 0) {
+      spdlog::info("received {}, stopping", info.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      return kExitOk;
+    }
+    if (lost_leadership) {
+      spdlog::error("leadership lost, exiting so that the pod restarts as a follower");
+      return kExitError;
+    }
+  }
+}
+
+int UsageError(const Status& status) {
+  std::cerr << "groupscaler controller: " << status.message() << "\n";
+  return kExitUsage;
+}
+
+int RunController(const ControllerFlags& flags) {
+  const sigset_t signals = BlockStopSignals();
+  ConfigureLogging(flags);
+  // Metrics first: a bad address is a usage error however the rest goes.
+  StatusOr<std::unique_ptr<metrics::Metrics>> metrics = ServeMetrics(flags);
+  if (!metrics.ok()) return UsageError(metrics.status());
+  controller::MetricsSink* sink = metrics->get();
+  StatusOr<kube::RestConfig> config = LoadRestConfig(flags);
+  if (!config.ok()) return UsageError(config.status());
+  StatusOr<std::unique_ptr<kube::KubeClient>> client = NewKubeClient(flags, *config, sink);
+  if (!client.ok()) return UsageError(client.status());
   kube::KubeClient& kube_client = **client;
 
   RealClock clock;
@@ -190,53 +254,28 @@ int RunController(const ControllerFlags& flags) {
   kafka::LagReaderFactory factory = kafka::RdKafkaLagReaderFactory(
       {.metadata_max_age = std::chrono::seconds(flags.kafka_metadata_max_age_seconds)});
   std::optional<controller::KafkaMetrics> kafka_metrics;
-  if (sink != nullptr) {
-    kafka_metrics.emplace(sink);
-    factory = kafka_metrics->Instrument(std::move(factory));
-  }
+  if (sink != nullptr) factory = kafka_metrics.emplace(sink).Instrument(std::move(factory));
   kafka::LagReaderPool readers(kafka::Batching(std::move(factory)));
-  const controller::ReconcilerDeps deps{.autoscalers = &kube_client,
-                                        .scales = &kube_client,
-                                        .events = &kube_client,
-                                        .secrets = &kube_client,
-                                        .hpas = &kube_client,
-                                        .workloads = &kube_client,
-                                        .readers = &readers,
-                                        .clock = &clock,
-                                        .metrics = sink};
-
-  std::optional<controller::LeaderElector> elector;
-  if (flags.leader_elect) {
-    std::string lease_namespace = flags.leader_election_namespace;
-    if (lease_namespace.empty()) lease_namespace = config->namespace_name;
-    if (lease_namespace.empty()) lease_namespace = "default";
-    elector.emplace(&kube_client, &clock,
-                    controller::LeaderElectionConfig{.namespace_name = lease_namespace,
-                                                     .identity = controller::DefaultIdentity()});
-  }
-
+  const std::unique_ptr<controller::LeaderElector> elector =
+      NewElector(flags, *config, kube_client, clock);
   controller::Controller controller(
-      deps, {.namespace_name = flags.namespace_name,
-             .workers = flags.workers,
-             .may_reconcile = elector ? std::function<bool()>([&] { return elector->IsLeader(); })
-                                      : std::function<bool()>()});
+      {.autoscalers = &kube_client,
+       .scales = &kube_client,
+       .events = &kube_client,
+       .secrets = &kube_client,
+       .hpas = &kube_client,
+       .workloads = &kube_client,
+       .readers = &readers,
+       .clock = &clock,
+       .metrics = sink},
+      {.namespace_name = flags.namespace_name,
+       .workers = flags.workers,
+       .may_reconcile = elector ? std::function<bool()>([&] { return elector->IsLeader(); })
+                                : std::function<bool()>()});
+  StatusOr<std::unique_ptr<controller::HealthServer>> health =
+      ServeHealth(flags, controller, elector.get());
+  if (!health.ok()) return UsageError(health.status());
 
-  std::unique_ptr<controller::HealthServer> health;
-  if (flags.health_probe_bind_address != "0" && !flags.health_probe_bind_address.empty()) {
-    StatusOr<std::unique_ptr<controller::HealthServer>> started =
-        controller::HealthServer::Start(flags.health_probe_bind_address, [&] {
-          // A follower is ready (it is healthy and waiting); a leader once
-          // it has listed every autoscaler.
-          if (elector && !elector->IsLeader()) return true;
-          return controller.synced();
-        });
-    if (!started.ok()) {
-      std::cerr << "groupscaler controller: " << started.status().message() << "\n";
-      return kExitUsage;
-    }
-    health = std::move(started).value();
-    spdlog::info("serving /healthz and /readyz on port {}", health->port());
-  }
   std::atomic<bool> lost_leadership{false};
   std::jthread election;
   if (elector) {
@@ -257,31 +296,18 @@ int RunController(const ControllerFlags& flags) {
   } else {
     controller.Start();
   }
+  const int exit_code = WaitForStop(signals, lost_leadership);
 
-  int exit_code = kExitOk;
-  const timespec tick{.tv_sec = 0, .tv_nsec = 200'000'000};
-  while (true) {
-    siginfo_t info;
-    if (sigtimedwait(&signals, &info, &tick) > 0) {
-      spdlog::info("received {}, stopping", info.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-      break;
-    }
-    if (lost_leadership) {
-      spdlog::error("leadership lost, exiting so that the pod restarts as a follower");
-      exit_code = kExitError;
-      break;
-    }
-  }
   // civetweb needs up to 2 s to stop: let it, while the workers stop.
   std::jthread metrics_stop;
-  if (metrics) metrics_stop = std::jthread([&] { metrics->StopServing(); });
+  if (*metrics) metrics_stop = std::jthread([&] { (*metrics)->StopServing(); });
   // Workers first, so that nothing is written once the Lease is released.
   controller.Stop();
   if (election.joinable()) {
     election.request_stop();
     election.join();  // releases the Lease
   }
-  health.reset();
+  health->reset();
   if (metrics_stop.joinable()) metrics_stop.join();
   spdlog::info("stopped");
   return exit_code;
