@@ -449,6 +449,85 @@ sim::Trace DefaultProfile() { return {.rows = {{0, 100}, {15, 3000}, {35, 600}, 
 
 namespace {
 
+// --kill-at: SIGKILLs the oldest replica at `t` and says so in an Event;
+// what it owned. Nullopt when no replica runs.
+std::optional<Failover> KillOldest(ReplicaSet& replicas, const Ledger& ledger,
+                                   int session_timeout_ms, double t, EventLog& events) {
+  const AssignmentMap before = ledger.Assignment();
+  std::optional<ReplicaInfo> killed = replicas.KillOldest();
+  if (!killed) return std::nullopt;
+  auto it = before.find(killed->name);
+  Failover failover{.replica = killed->name,
+                    .pid = killed->pid,
+                    .partitions = it == before.end() ? std::set<int32_t>{} : it->second,
+                    .killed_at = t};
+  (void)events.RecordEvent({.type = kube::EventType::kWarning,
+                            .reason = "Killed",
+                            .message = killed->name + " killed with SIGKILL, owning partitions " +
+                                       JoinPartitions(failover.partitions) +
+                                       "; they move once its session times out (" +
+                                       Fixed(session_timeout_ms / 1000.0) + " s)"});
+  return failover;
+}
+
+// Sets failover.taken_over_after (and says so in an Event) once the killed
+// process is gone and each of its partitions has an owner again.
+void NoteTakeOver(Failover& failover, const ReplicaSet& replicas, const Ledger& ledger,
+                  EventLog& events) {
+  const AssignmentMap now = ledger.Assignment();
+  const std::vector<ReplicaInfo> running = replicas.List();
+  bool all_owned = std::none_of(running.begin(), running.end(),
+                                [&](const ReplicaInfo& r) { return r.pid == failover.pid; });
+  for (int32_t p : failover.partitions) {
+    bool owned = false;
+    for (const auto& [replica, parts] : now) owned = owned || parts.contains(p);
+    all_owned = all_owned && owned;
+  }
+  if (!all_owned) return;
+  failover.taken_over_after =
+      std::round((std::max(ledger.last_change(), failover.killed_at) - failover.killed_at) * 10) /
+      10;
+  (void)events.RecordEvent({.reason = "FailedOver",
+                            .message = "partitions " + JoinPartitions(failover.partitions) +
+                                       " of " + failover.replica + " taken over after " +
+                                       Fixed(*failover.taken_over_after) + " s"});
+}
+
+// What Kafka holds once the consumers committed on their way out: each
+// partition's log end and each group's commits; `produced` the sum of the
+// log ends (kept as given when Kafka does not answer).
+struct GroundTruth {
+  std::vector<int64_t> log_end;
+  std::map<std::string, std::map<int32_t, int64_t>> committed;
+  int64_t produced = 0;
+};
+
+GroundTruth ReadGroundTruth(kafka::LagReaderPool& readers, const kafka::ClusterConfig& cluster,
+                            const DemoOptions& o, const std::set<std::string>& groups,
+                            int64_t produced) {
+  GroundTruth truth{.log_end = std::vector<int64_t>(static_cast<size_t>(o.partitions), 0),
+                    .produced = produced};
+  std::vector<kafka::GroupQuery> queries;
+  for (const std::string& g : groups) queries.push_back({.group_id = g, .topics = {o.topic}});
+  StatusOr<std::shared_ptr<kafka::LagReader>> reader = readers.Get(cluster);
+  if (!reader.ok()) return truth;
+  StatusOr<std::vector<kafka::GroupObservation>> observed =
+      (*reader)->Observe(queries, std::chrono::seconds(5));
+  if (!observed.ok()) return truth;
+  for (const kafka::GroupObservation& g : *observed) {
+    if (g.observation.failed) continue;
+    int64_t sum = 0;
+    for (const policy::PartitionObservation& p : g.observation.partitions) {
+      if (p.partition < 0 || p.partition >= o.partitions) continue;
+      truth.log_end[static_cast<size_t>(p.partition)] = p.log_end_offset;
+      sum += p.log_end_offset;
+      if (p.committed_offset) truth.committed[g.group_id][p.partition] = *p.committed_offset;
+    }
+    truth.produced = sum;
+  }
+  return truth;
+}
+
 // The demo on the Kafka at `bootstrap`, whose topic exists; the groups its
 // consumers used into `groups` (at least the group of the options).
 int RunOn(const DemoOptions& o, const std::string& bootstrap, std::vector<std::string>* groups,
@@ -556,45 +635,9 @@ int RunOn(const DemoOptions& o, const std::string& bootstrap, std::vector<std::s
     last_tick = t;
 
     if (o.kill_at_seconds && !failover && t >= *o.kill_at_seconds) {
-      const AssignmentMap before = ledger.Assignment();
-      if (std::optional<ReplicaInfo> killed = replicas.KillOldest()) {
-        auto it = before.find(killed->name);
-        failover = Failover{.replica = killed->name,
-                            .pid = killed->pid,
-                            .partitions = it == before.end() ? std::set<int32_t>{} : it->second,
-                            .killed_at = t};
-        (void)events.RecordEvent({.type = kube::EventType::kWarning,
-                                  .reason = "Killed",
-                                  .message = killed->name +
-                                             " killed with SIGKILL, owning partitions " +
-                                             JoinPartitions(failover->partitions) +
-                                             "; they move once its session times out (" +
-                                             Fixed(o.session_timeout_ms / 1000.0) + " s)"});
-      }
+      failover = KillOldest(replicas, ledger, o.session_timeout_ms, t, events);
     }
-    if (failover && !failover->taken_over_after) {
-      // Taken over once the killed process is gone and each of its
-      // partitions has an owner again.
-      const AssignmentMap now = ledger.Assignment();
-      const std::vector<ReplicaInfo> running = replicas.List();
-      bool all_owned = std::none_of(running.begin(), running.end(),
-                                    [&](const ReplicaInfo& r) { return r.pid == failover->pid; });
-      for (int32_t p : failover->partitions) {
-        bool owned = false;
-        for (const auto& [replica, parts] : now) owned = owned || parts.contains(p);
-        all_owned = all_owned && owned;
-      }
-      if (all_owned) {
-        failover->taken_over_after =
-            std::round((std::max(ledger.last_change(), failover->killed_at) - failover->killed_at) *
-                       10) /
-            10;
-        (void)events.RecordEvent({.reason = "FailedOver",
-                                  .message = "partitions " + JoinPartitions(failover->partitions) +
-                                             " of " + failover->replica + " taken over after " +
-                                             Fixed(*failover->taken_over_after) + " s"});
-      }
-    }
+    if (failover && !failover->taken_over_after) NoteTakeOver(*failover, replicas, ledger, events);
     ledger.CheckOwnership(t, kSettleSeconds);
 
     const nlohmann::json status_before = autoscalers.status();
@@ -668,33 +711,13 @@ int RunOn(const DemoOptions& o, const std::string& bootstrap, std::vector<std::s
   std::set<std::string> used = ledger.groups();
   used.insert(o.group_id);
   groups->assign(used.begin(), used.end());
-  std::vector<kafka::GroupQuery> queries;
-  for (const std::string& g : used) queries.push_back({.group_id = g, .topics = {o.topic}});
-  std::vector<int64_t> log_end(static_cast<size_t>(o.partitions), 0);
-  std::map<std::string, std::map<int32_t, int64_t>> committed;
-  int64_t produced = (*producer)->acknowledged();
-  StatusOr<std::shared_ptr<kafka::LagReader>> reader =
-      readers.Get({.bootstrap_servers = SplitServers(bootstrap), .auth = o.auth});
-  if (reader.ok()) {
-    StatusOr<std::vector<kafka::GroupObservation>> final_obs =
-        (*reader)->Observe(queries, std::chrono::seconds(5));
-    if (final_obs.ok()) {
-      for (const kafka::GroupObservation& g : *final_obs) {
-        if (g.observation.failed) continue;
-        int64_t sum = 0;
-        for (const policy::PartitionObservation& p : g.observation.partitions) {
-          if (p.partition < 0 || p.partition >= o.partitions) continue;
-          log_end[static_cast<size_t>(p.partition)] = p.log_end_offset;
-          sum += p.log_end_offset;
-          if (p.committed_offset) committed[g.group_id][p.partition] = *p.committed_offset;
-        }
-        produced = sum;
-      }
-    }
-  }
-  const Tally tally = ledger.Count(log_end, committed);
-  const nlohmann::json summary = Summarize(o, ran, interrupted, tally, produced, totals, ledger,
-                                           failover, last_assignment, events.All(), start_wall);
+  const GroundTruth truth =
+      ReadGroundTruth(readers, {.bootstrap_servers = SplitServers(bootstrap), .auth = o.auth}, o,
+                      used, (*producer)->acknowledged());
+  const Tally tally = ledger.Count(truth.log_end, truth.committed);
+  const nlohmann::json summary =
+      Summarize(o, ran, interrupted, tally, truth.produced, totals, ledger, failover,
+                last_assignment, events.All(), start_wall);
   PrintSummary(summary, out);
   if (!o.summary_json.empty()) {
     std::ofstream file(o.summary_json);
