@@ -23,6 +23,8 @@
 #include <string_view>
 
 #include "auth_checks.h"
+#include "common/base64.h"
+#include "common/manual_clock.h"
 #include "kube/config.h"
 #include "kube/kube_client.h"
 #include "support/scripted_transport.h"
@@ -33,7 +35,6 @@ namespace {
 using testing::Frame;
 using testing::ScriptedTransport;
 using testing::ScriptOptions;
-using testing::ScriptSleeper;
 
 constexpr std::string_view kSource = "auth.properties";
 
@@ -92,7 +93,7 @@ Generated Generate(FuzzedDataProvider& fdp) {
         out.secret_data[key] = value;  // raw: maybe not base64
         out.all_encoded = false;
       } else {
-        out.secret_data[key] = kube::Base64Encode(value);
+        out.secret_data[key] = Base64Encode(value);
       }
       out.secret_settings[key] = value;
     }
@@ -118,10 +119,10 @@ void CheckSecret(const Generated& generated) {
   Frame answer;
   answer.response.status_code = 200;
   answer.response.body = SecretJson(generated.secret_data);
-  ManualClock clock;
+  ManualClock clock(Timestamp(std::chrono::seconds(1'700'000'000)),
+                    ManualClock::Sleeping::kAdvance);
   auto transport = std::make_unique<ScriptedTransport>(std::deque<Frame>{std::move(answer)});
-  ScriptSleeper sleeper(&clock, transport.get());
-  kube::KubeClient client(std::move(transport), nullptr, ScriptOptions(), &clock, &sleeper);
+  kube::KubeClient client(std::move(transport), nullptr, ScriptOptions(), &clock);
   StatusOr<std::map<std::string, std::string>> data =
       client.GetSecretData("payments", "kafka-client");
   if (!data.ok()) {
