@@ -66,6 +66,146 @@ std::string ResolvePath(const std::string& file, const std::string& base_dir) {
   return p.string();
 }
 
+// The steps of ParseKubeconfig, in its order. `where` names the kubeconfig in
+// errors; a YAML::Exception they throw becomes ParseKubeconfig's error.
+
+// A context of the kubeconfig: its name, its map, and the names it gives.
+struct Context {
+  std::string name;
+  YAML::Node node;
+  std::string cluster;
+  std::string user;
+};
+
+// The context `context` names, or current-context when it is empty.
+StatusOr<Context> FindContext(const YAML::Node& root, const std::string& context,
+                              const std::string& where) {
+  std::string name = context.empty() ? Str(root, "current-context") : context;
+  if (name.empty()) {
+    return InvalidArgumentError(where + ": no current-context and no context given");
+  }
+  YAML::Node node = FindNamed(root["contexts"], name, "context");
+  if (!node || !node.IsMap()) {
+    return InvalidArgumentError(where + ": context \"" + name + "\" not found");
+  }
+  std::string cluster = Str(node, "cluster");
+  std::string user = Str(node, "user");
+  return Context{std::move(name), node, std::move(cluster), std::move(user)};
+}
+
+// The map of the cluster `ctx` names.
+StatusOr<YAML::Node> FindCluster(const YAML::Node& root, const Context& ctx,
+                                 const std::string& where) {
+  YAML::Node cluster = FindNamed(root["clusters"], ctx.cluster, "cluster");
+  if (!cluster || !cluster.IsMap()) {
+    return InvalidArgumentError(where + ": cluster \"" + ctx.cluster + "\" of context \"" +
+                                ctx.name + "\" not found");
+  }
+  return cluster;
+}
+
+// The cluster `name`'s http(s) server and CA into `config`; no insecure-skip-tls-verify.
+Status ReadCluster(const YAML::Node& cluster, const std::string& name, const std::string& base_dir,
+                   const std::string& where, RestConfig* config) {
+  config->server = Str(cluster, "server");
+  if (config->server.empty()) {
+    return InvalidArgumentError(where + ": cluster \"" + name + "\" has no server");
+  }
+  while (!config->server.empty() && config->server.back() == '/') config->server.pop_back();
+  if (config->server.rfind("https://", 0) != 0 && config->server.rfind("http://", 0) != 0) {
+    return InvalidArgumentError(where + ": server \"" + config->server +
+                                "\" must start with https:// or http://");
+  }
+  if (cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>()) {
+    return InvalidArgumentError(where + ": cluster \"" + name +
+                                "\": insecure-skip-tls-verify is not supported (TLS is always "
+                                "verified)");
+  }
+  const std::string cluster_where = where + ": cluster \"" + name + "\"";
+  return LoadPem(cluster, "certificate-authority", base_dir, cluster_where, &config->ca_pem);
+}
+
+// Whether `list` has an entry named `name` (with a body or not); reads every entry's name.
+bool HasNamed(const YAML::Node& list, const std::string& name) {
+  bool found = false;
+  if (list && list.IsSequence()) {
+    for (const auto& item : list) {
+      if (item.IsMap() && item["name"] && item["name"].as<std::string>() == name) found = true;
+    }
+  }
+  return found;
+}
+
+// Refuses the user's ways of authenticating that this client does not support.
+Status RefuseUnsupportedAuth(const YAML::Node& user, const std::string& user_where) {
+  if (user["exec"]) {
+    return UnimplementedError(user_where +
+                              ": exec credential plugins are not supported; use a token "
+                              "or client certificate");
+  }
+  if (user["auth-provider"]) {
+    return UnimplementedError(user_where +
+                              ": auth-provider is not supported; use a token or client "
+                              "certificate");
+  }
+  if (user["username"] || user["password"]) {
+    return UnimplementedError(user_where + ": basic authentication is not supported");
+  }
+  return Status::Ok();
+}
+
+// The client certificate and key into `config`: both or neither.
+Status ReadClientCertificate(const YAML::Node& user, const std::string& base_dir,
+                             const std::string& user_where, RestConfig* config) {
+  if (Status s =
+          LoadPem(user, "client-certificate", base_dir, user_where, &config->client_cert_pem);
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = LoadPem(user, "client-key", base_dir, user_where, &config->client_key_pem);
+      !s.ok()) {
+    return s;
+  }
+  if (config->client_cert_pem.empty() != config->client_key_pem.empty()) {
+    return InvalidArgumentError(user_where +
+                                ": client-certificate and client-key must be given together");
+  }
+  return Status::Ok();
+}
+
+// config->token from `token`, else from `tokenFile` (read once here to check it).
+Status ReadToken(const YAML::Node& user, const std::string& base_dir, const std::string& user_where,
+                 RestConfig* config) {
+  std::string token = Str(user, "token");
+  std::string token_file = Str(user, "tokenFile");
+  if (!token.empty()) {
+    config->token = std::make_shared<StaticTokenSource>(token);
+  } else if (!token_file.empty()) {
+    auto source = std::make_shared<FileTokenSource>(ResolvePath(token_file, base_dir));
+    if (auto t = source->Token(); !t.ok()) {
+      return InvalidArgumentError(user_where + ": tokenFile: " + t.status().message());
+    }
+    config->token = source;
+  }
+  return Status::Ok();
+}
+
+// The credentials of the user `ctx` names (if any) into `config`, refusing unsupported ones.
+Status ReadUser(const YAML::Node& root, const Context& ctx, const std::string& base_dir,
+                const std::string& where, RestConfig* config) {
+  if (ctx.user.empty()) return Status::Ok();
+  if (!HasNamed(root["users"], ctx.user)) {
+    return InvalidArgumentError(where + ": user \"" + ctx.user + "\" of context \"" + ctx.name +
+                                "\" not found");
+  }
+  YAML::Node user = FindNamed(root["users"], ctx.user, "user");
+  if (!user || !user.IsMap()) return Status::Ok();
+  const std::string user_where = where + ": user \"" + ctx.user + "\"";
+  if (Status s = RefuseUnsupportedAuth(user, user_where); !s.ok()) return s;
+  if (Status s = ReadClientCertificate(user, base_dir, user_where, config); !s.ok()) return s;
+  return ReadToken(user, base_dir, user_where, config);
+}
+
 }  // namespace
 
 StatusOr<std::string> ReadFile(const std::string& path) {
@@ -112,99 +252,15 @@ StatusOr<RestConfig> ParseKubeconfig(const std::string& yaml, const std::string&
   try {
     YAML::Node root = YAML::Load(yaml);
     if (!root.IsMap()) return InvalidArgumentError(where + ": not a kubeconfig (not a YAML map)");
-    std::string context_name = context.empty() ? Str(root, "current-context") : context;
-    if (context_name.empty()) {
-      return InvalidArgumentError(where + ": no current-context and no context given");
-    }
-    YAML::Node ctx = FindNamed(root["contexts"], context_name, "context");
-    if (!ctx || !ctx.IsMap()) {
-      return InvalidArgumentError(where + ": context \"" + context_name + "\" not found");
-    }
-    std::string cluster_name = Str(ctx, "cluster");
-    std::string user_name = Str(ctx, "user");
-    YAML::Node cluster = FindNamed(root["clusters"], cluster_name, "cluster");
-    if (!cluster || !cluster.IsMap()) {
-      return InvalidArgumentError(where + ": cluster \"" + cluster_name + "\" of context \"" +
-                                  context_name + "\" not found");
-    }
+    auto ctx = FindContext(root, context, where);
+    if (!ctx.ok()) return ctx.status();
+    auto cluster = FindCluster(root, *ctx, where);
+    if (!cluster.ok()) return cluster.status();
     RestConfig config;
-    config.source = "kubeconfig " + source + " (context " + context_name + ")";
-    config.namespace_name = Str(ctx, "namespace");
-    config.server = Str(cluster, "server");
-    if (config.server.empty()) {
-      return InvalidArgumentError(where + ": cluster \"" + cluster_name + "\" has no server");
-    }
-    while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
-    if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
-      return InvalidArgumentError(where + ": server \"" + config.server +
-                                  "\" must start with https:// or http://");
-    }
-    if (cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>()) {
-      return InvalidArgumentError(where + ": cluster \"" + cluster_name +
-                                  "\": insecure-skip-tls-verify is not supported (TLS is always "
-                                  "verified)");
-    }
-    const std::string cluster_where = where + ": cluster \"" + cluster_name + "\"";
-    if (Status s =
-            LoadPem(cluster, "certificate-authority", base_dir, cluster_where, &config.ca_pem);
-        !s.ok()) {
-      return s;
-    }
-
-    if (!user_name.empty()) {
-      YAML::Node users = root["users"];
-      bool found = false;
-      if (users && users.IsSequence()) {
-        for (const auto& u : users) {
-          if (u.IsMap() && u["name"] && u["name"].as<std::string>() == user_name) found = true;
-        }
-      }
-      if (!found) {
-        return InvalidArgumentError(where + ": user \"" + user_name + "\" of context \"" +
-                                    context_name + "\" not found");
-      }
-      YAML::Node user = FindNamed(users, user_name, "user");
-      const std::string user_where = where + ": user \"" + user_name + "\"";
-      if (user && user.IsMap()) {
-        if (user["exec"]) {
-          return UnimplementedError(user_where +
-                                    ": exec credential plugins are not supported; use a token "
-                                    "or client certificate");
-        }
-        if (user["auth-provider"]) {
-          return UnimplementedError(user_where +
-                                    ": auth-provider is not supported; use a token or client "
-                                    "certificate");
-        }
-        if (user["username"] || user["password"]) {
-          return UnimplementedError(user_where + ": basic authentication is not supported");
-        }
-        if (Status s =
-                LoadPem(user, "client-certificate", base_dir, user_where, &config.client_cert_pem);
-            !s.ok()) {
-          return s;
-        }
-        if (Status s = LoadPem(user, "client-key", base_dir, user_where, &config.client_key_pem);
-            !s.ok()) {
-          return s;
-        }
-        if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
-          return InvalidArgumentError(user_where +
-                                      ": client-certificate and client-key must be given together");
-        }
-        std::string token = Str(user, "token");
-        std::string token_file = Str(user, "tokenFile");
-        if (!token.empty()) {
-          config.token = std::make_shared<StaticTokenSource>(token);
-        } else if (!token_file.empty()) {
-          auto source = std::make_shared<FileTokenSource>(ResolvePath(token_file, base_dir));
-          if (auto t = source->Token(); !t.ok()) {
-            return InvalidArgumentError(user_where + ": tokenFile: " + t.status().message());
-          }
-          config.token = source;
-        }
-      }
-    }
+    config.source = where + " (context " + ctx->name + ")";
+    config.namespace_name = Str(ctx->node, "namespace");
+    if (Status s = ReadCluster(*cluster, ctx->cluster, base_dir, where, &config); !s.ok()) return s;
+    if (Status s = ReadUser(root, *ctx, base_dir, where, &config); !s.ok()) return s;
     return config;
   } catch (const YAML::Exception& e) {
     return InvalidArgumentError(where + ": " + e.what());
