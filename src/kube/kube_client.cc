@@ -208,6 +208,42 @@ std::string EventKey(const Event& event) {
 // The HPA versions that carry spec.scaleTargetRef, newest first.
 constexpr std::array<std::string_view, 4> kHpaVersions = {"v2", "v2beta2", "v2beta1", "v1"};
 
+// The WatchEventType named `name` (ADDED, MODIFIED, DELETED, BOOKMARK); nullopt for any other.
+std::optional<WatchEventType> ParseWatchEventType(std::string_view name) {
+  for (WatchEventType type : {WatchEventType::kAdded, WatchEventType::kModified,
+                              WatchEventType::kDeleted, WatchEventType::kBookmark}) {
+    if (WatchEventTypeName(type) == name) return type;
+  }
+  return std::nullopt;
+}
+
+// How one watch stream ended.
+struct WatchEnd {
+  Status stream;         // what the stream itself returned
+  Status event_error;    // an unreadable event, or an ERROR event other than 410
+  bool expired = false;  // an ERROR event with code 410
+  int events = 0;        // events handed to on_event
+};
+
+// What the watch loop does after a stream ended.
+enum class AfterWatch { kRelist, kBackOff, kResume };
+
+// Logs how a stream that was not stopped ended, and says what the loop does next.
+AfterWatch WhatNext(const WatchEnd& end, const std::string& rv) {
+  if (end.expired || IsExpired(end.stream)) {
+    // Events were lost: only a fresh list tells what exists now.
+    spdlog::info("kube: watch of {} expired at resourceVersion {}; relisting", kCgaResource, rv);
+    return AfterWatch::kRelist;
+  }
+  if (!end.stream.ok() || !end.event_error.ok()) {
+    spdlog::warn("kube: watch of {} failed: {}; resuming from resourceVersion {}", kCgaResource,
+                 (!end.stream.ok() ? end.stream : end.event_error).message(), rv);
+    return AfterWatch::kBackOff;
+  }
+  // A stream that ends at once, again and again, must not spin.
+  return end.events == 0 ? AfterWatch::kBackOff : AfterWatch::kResume;
+}
+
 // The list-then-watch loop of WatchAutoscalers, on its own thread.
 class AutoscalerWatch final : public WatchHandle {
  public:
@@ -223,96 +259,99 @@ class AutoscalerWatch final : public WatchHandle {
   }
 
  private:
+  // Lists, then watches from where the last stream ended, until `stop`.
   void Run(std::stop_token stop) {
-    RestClient& rest = client_->rest();
-    const ClientOptions& options = rest.options();
-    std::string rv;
-    int failures = 0;
-    auto backoff = [&] {
-      ++failures;
-      auto wait =
-          std::min(options.backoff_max, options.backoff_base * (1 << std::min(failures - 1, 20)));
-      rest.clock().SleepFor(wait, stop);
-    };
+    std::string rv;    // where the next watch starts; empty: list first
+    int failures = 0;  // in a row, for the backoff
     while (!stop.stop_requested()) {
-      if (rv.empty()) {
-        auto list = client_->ListAutoscalers(ns_);
-        if (!list.ok()) {
-          spdlog::warn("kube: listing {} failed: {}", kCgaResource, list.status().message());
-          backoff();
-          continue;
-        }
-        rv = list->resource_version;
-        if (handlers_.on_list) handlers_.on_list(*list);
-      }
-      std::string path = Path(kCgaPath, ns_, kCgaResource) +
-                         "?watch=1&allowWatchBookmarks=true&resourceVersion=" + Escape(rv) +
-                         "&timeoutSeconds=" + std::to_string(options.watch_timeout.count());
-      bool expired = false;
-      Status event_error;
-      int events = 0;
-      Status s = rest.Stream(
-          path,
-          [&](std::string_view line) {
-            value ev;
-            try {
-              ev = value::parse(std::string(line));
-            } catch (const std::exception& e) {
-              event_error = InternalError(std::string("watch event is not JSON: ") + e.what());
-              return false;
-            }
-            std::string type = Str(ev, "type");
-            const value& obj = Obj(ev, "object");
-            if (type == "ERROR") {
-              if (Int(obj, "code") == 410) {
-                expired = true;
-              } else {
-                event_error = UnavailableError("watch ERROR event: " + Str(obj, "reason") + ": " +
-                                               Str(obj, "message"));
-              }
-              return false;
-            }
-            AutoscalerEvent event;
-            if (type == "ADDED") {
-              event.type = WatchEventType::kAdded;
-            } else if (type == "MODIFIED") {
-              event.type = WatchEventType::kModified;
-            } else if (type == "DELETED") {
-              event.type = WatchEventType::kDeleted;
-            } else if (type == "BOOKMARK") {
-              event.type = WatchEventType::kBookmark;
-            } else {
-              event_error = InternalError("watch event of unknown type \"" + type + "\"");
-              return false;
-            }
-            event.object = AutoscalerOf(obj);
-            if (!event.object.metadata.resource_version.empty()) {
-              rv = event.object.metadata.resource_version;
-            }
-            ++events;
-            if (handlers_.on_event) handlers_.on_event(event);
-            return !stop.stop_requested();
-          },
-          stop);
-      if (stop.stop_requested()) break;
-      if (expired || IsExpired(s)) {
-        // Events were lost: only a fresh list tells what exists now.
-        spdlog::info("kube: watch of {} expired at resourceVersion {}; relisting", kCgaResource,
-                     rv);
-        rv.clear();
-        failures = 0;
+      if (rv.empty() && !List(&rv)) {
+        Backoff(++failures, stop);
         continue;
       }
-      if (events > 0) failures = 0;
-      if (!s.ok() || !event_error.ok()) {
-        spdlog::warn("kube: watch of {} failed: {}; resuming from resourceVersion {}", kCgaResource,
-                     (!s.ok() ? s : event_error).message(), rv);
-        backoff();
-      } else if (events == 0) {
-        // A stream that ends at once, again and again, must not spin.
-        backoff();
+      WatchEnd end = Watch(&rv, stop);
+      if (stop.stop_requested()) break;
+      if (end.events > 0) failures = 0;
+      switch (WhatNext(end, rv)) {
+        case AfterWatch::kRelist:
+          rv.clear();
+          failures = 0;
+          break;
+        case AfterWatch::kBackOff:
+          Backoff(++failures, stop);
+          break;
+        case AfterWatch::kResume:
+          break;
       }
     }
+  }
+
+  // Hands the list to on_list and sets `*rv` to its resourceVersion; false (logged) if it failed.
+  bool List(std::string* rv) {
+    auto list = client_->ListAutoscalers(ns_);
+    if (!list.ok()) {
+      spdlog::warn("kube: listing {} failed: {}", kCgaResource, list.status().message());
+      return false;
+    }
+    *rv = list->resource_version;
+    if (handlers_.on_list) handlers_.on_list(*list);
+    return true;
+  }
+
+  // Sleeps (until `stop` at most) before the next try after `failures` failures in a row.
+  void Backoff(int failures, std::stop_token stop) {
+    RestClient& rest = client_->rest();
+    const ClientOptions& options = rest.options();
+    auto wait =
+        std::min(options.backoff_max, options.backoff_base * (1 << std::min(failures - 1, 20)));
+    rest.clock().SleepFor(wait, stop);
+  }
+
+  // One watch stream from `*rv`, each line to OnLine, until it ends or `stop`.
+  WatchEnd Watch(std::string* rv, std::stop_token stop) {
+    RestClient& rest = client_->rest();
+    std::string path = Path(kCgaPath, ns_, kCgaResource) +
+                       "?watch=1&allowWatchBookmarks=true&resourceVersion=" + Escape(*rv) +
+                       "&timeoutSeconds=" + std::to_string(rest.options().watch_timeout.count());
+    WatchEnd end;
+    end.stream = rest.Stream(
+        path,
+        [&](std::string_view line) { return OnLine(line, rv, &end) && !stop.stop_requested(); },
+        stop);
+    return end;
+  }
+
+  // Hands one event to on_event and moves `*rv` past it; false (why in `end`) ends the stream.
+  bool OnLine(std::string_view line, std::string* rv, WatchEnd* end) {
+    value ev;
+    try {
+      ev = value::parse(std::string(line));
+    } catch (const std::exception& e) {
+      end->event_error = InternalError(std::string("watch event is not JSON: ") + e.what());
+      return false;
+    }
+    std::string type = Str(ev, "type");
+    const value& obj = Obj(ev, "object");
+    if (type == "ERROR") {
+      if (Int(obj, "code") == 410) {
+        end->expired = true;
+      } else {
+        end->event_error = UnavailableError("watch ERROR event: " + Str(obj, "reason") + ": " +
+                                            Str(obj, "message"));
+      }
+      return false;
+    }
+    std::optional<WatchEventType> event_type = ParseWatchEventType(type);
+    if (!event_type) {
+      end->event_error = InternalError("watch event of unknown type \"" + type + "\"");
+      return false;
+    }
+    AutoscalerEvent event{*event_type, AutoscalerOf(obj)};
+    if (!event.object.metadata.resource_version.empty()) {
+      *rv = event.object.metadata.resource_version;
+    }
+    ++end->events;
+    if (handlers_.on_event) handlers_.on_event(event);
+    return true;
   }
 
   KubeClient* client_;
