@@ -12,6 +12,24 @@ namespace {
 
 bool After(Timestamp t, Timestamp cutoff) { return t > cutoff; }
 
+// A partition's lag for the scaler: end - committed (>= 0); uncommitted: 1 if `latest`, else end.
+int64_t LagOf(const policy::PartitionObservation& p, policy::OffsetResetPolicy reset) {
+  if (p.committed_offset) return std::max<int64_t>(0, p.log_end_offset - *p.committed_offset);
+  return reset == policy::OffsetResetPolicy::kLatest ? 1 : p.log_end_offset;
+}
+
+// Why the HPA chose `desired`: a scale (limited or not), a scale-down held back, or steady.
+policy::Reason HpaReason(int32_t desired, int32_t current, int32_t recommendation, bool limited) {
+  if (desired > current) {
+    return limited ? policy::Reason::kScaleUpLimited : policy::Reason::kScaleUp;
+  }
+  if (desired < current) {
+    return limited ? policy::Reason::kScaleDownLimited : policy::Reason::kScaleDown;
+  }
+  if (recommendation < current) return policy::Reason::kScaleDownStabilized;
+  return policy::Reason::kSteady;
+}
+
 }  // namespace
 
 KedaConfig KedaConfigFromSpec(const policy::Spec& spec) {
@@ -37,138 +55,130 @@ int32_t KedaScaler::ChangeInPeriod(const std::vector<ScaleEvent>& events, Timest
 }
 
 policy::Decision KedaScaler::Sync(const policy::Observation& observation, Timestamp now) {
-  policy::Decision decision;
   const int32_t current = observation.current_replicas;
-  decision.current = current;
+  const LagMetric metric = ReadMetric(observation);
+  std::optional<Verdict> verdict = Activate(metric.total, current, now);
+  if (!verdict) verdict = HpaSync(metric, current, now);
+  return ToDecision(metric, current, *verdict);
+}
 
-  // The scaler's metric.
-  int64_t total = 0;
-  int64_t partitions_with_lag = 0;
+KedaScaler::LagMetric KedaScaler::ReadMetric(const policy::Observation& observation) const {
+  LagMetric metric;
   for (const policy::PartitionObservation& p : observation.partitions) {
-    int64_t lag = 0;
-    if (p.committed_offset) {
-      lag = std::max<int64_t>(0, p.log_end_offset - *p.committed_offset);
-    } else {
-      lag =
-          config_.offset_reset_policy == policy::OffsetResetPolicy::kLatest ? 1 : p.log_end_offset;
-    }
-    total += lag;
-    if (lag > 0) ++partitions_with_lag;
+    const int64_t lag = LagOf(p, config_.offset_reset_policy);
+    metric.total += lag;
+    if (lag > 0) ++metric.partitions_with_lag;
   }
-  const int64_t partitions = static_cast<int64_t>(observation.partitions.size());
-  int64_t ceiling = config_.max_replica_count;
-  bool capped = false;
+  metric.partitions = static_cast<int64_t>(observation.partitions.size());
+  metric.ceiling = config_.max_replica_count;
   if (!config_.allow_idle_consumers || config_.limit_to_partitions_with_lag) {
-    const int64_t bound = config_.limit_to_partitions_with_lag ? partitions_with_lag : partitions;
-    if (total / config_.lag_threshold > bound) {
-      total = bound * config_.lag_threshold;
-      capped = true;
+    const int64_t bound =
+        config_.limit_to_partitions_with_lag ? metric.partitions_with_lag : metric.partitions;
+    if (metric.total / config_.lag_threshold > bound) {
+      metric.total = bound * config_.lag_threshold;
+      metric.capped = true;
     }
-    ceiling = std::min<int64_t>(ceiling, bound);
+    metric.ceiling = std::min<int64_t>(metric.ceiling, bound);
   }
-  decision.total_lag = total;
-  decision.lag_known = true;
-  decision.partitions = static_cast<int32_t>(partitions);
-  decision.partitions_with_lag = static_cast<int32_t>(partitions_with_lag);
-  decision.ceiling = static_cast<int32_t>(ceiling);
-  const int64_t raw = (total + config_.lag_threshold - 1) / config_.lag_threshold;
-  decision.raw = static_cast<int32_t>(std::min<int64_t>(raw, INT32_MAX));
-  const std::string metric = "keda: lag " + std::to_string(total) + (capped ? " (capped)" : "") +
-                             " / lagThreshold " + std::to_string(config_.lag_threshold);
+  const int64_t raw = (metric.total + config_.lag_threshold - 1) / config_.lag_threshold;
+  metric.raw = static_cast<int32_t>(std::min<int64_t>(raw, INT32_MAX));
+  return metric;
+}
 
-  // KEDA's activation loop.
+std::optional<KedaScaler::Verdict> KedaScaler::Activate(int64_t total, int32_t current,
+                                                        Timestamp now) {
   const bool active = total > config_.activation_lag_threshold;
   if (!last_active_ || active) last_active_ = now;
   const bool poll =
       !last_poll_ || now - *last_poll_ >= std::chrono::seconds(config_.polling_interval_seconds);
   if (poll) last_poll_ = now;
   if (current == 0) {
-    decision.desired = poll && active ? std::max(config_.min_replica_count, 1) : 0;
-    decision.reason =
-        decision.desired > 0 ? policy::Reason::kScaleFromZero : policy::Reason::kSteady;
-    decision.message = metric + "; at zero, " + (active ? "active" : "not active");
-    return decision;
+    const int32_t desired = poll && active ? std::max(config_.min_replica_count, 1) : 0;
+    return Verdict{.desired = desired,
+                   .reason = desired > 0 ? policy::Reason::kScaleFromZero : policy::Reason::kSteady,
+                   .detail = std::string("at zero, ") + (active ? "active" : "not active")};
   }
   if (config_.min_replica_count == 0 && poll && !active &&
       now - *last_active_ >= std::chrono::seconds(config_.cooldown_period_seconds)) {
-    decision.desired = 0;
-    decision.reason = policy::Reason::kScaleToZero;
-    decision.message = metric + "; not active for the cooldown period";
     recommendations_.clear();
-    return decision;
+    return Verdict{.desired = 0,
+                   .reason = policy::Reason::kScaleToZero,
+                   .detail = "not active for the cooldown period"};
   }
+  return std::nullopt;
+}
 
-  // The HPA: AverageValue with tolerance.
+KedaScaler::Verdict KedaScaler::HpaSync(const LagMetric& metric, int32_t current, Timestamp now) {
   const double usage_ratio =
-      static_cast<double>(total) / (static_cast<double>(config_.lag_threshold) * current);
-  const int32_t recommendation = std::abs(1.0 - usage_ratio) <= config_.tolerance
-                                     ? current
-                                     : static_cast<int32_t>(std::min<int64_t>(raw, INT32_MAX));
-
-  // Stabilization: up 0 s (the recommendation itself), down the highest of
-  // the window.
-  const Timestamp down_cutoff =
-      now - std::chrono::seconds(config_.scale_down_stabilization_seconds);
-  std::erase_if(recommendations_,
-                [&](const Recommendation& r) { return !After(r.time, down_cutoff); });
-  int32_t down_recommendation = recommendation;
-  for (const Recommendation& r : recommendations_) {
-    down_recommendation = std::max(down_recommendation, r.replicas);
-  }
-  recommendations_.push_back({now, recommendation});
-  int32_t stabilized = std::max(current, recommendation);
-  stabilized = std::min(stabilized, down_recommendation);
-
-  // Rate limits, from the replicas at the start of the period.
+      static_cast<double>(metric.total) / (static_cast<double>(config_.lag_threshold) * current);
+  const int32_t recommendation =
+      std::abs(1.0 - usage_ratio) <= config_.tolerance ? current : metric.raw;
+  const int32_t stabilized = Stabilize(recommendation, current, now);
+  const RateLimited limited = LimitRate(stabilized, current, now);
   const int32_t hpa_min = std::max(config_.min_replica_count, 1);
-  const int32_t hpa_max = config_.max_replica_count;
+  const int32_t desired =
+      std::clamp(limited.replicas, hpa_min, std::max(hpa_min, config_.max_replica_count));
+  RecordScale(desired, current, now);
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.2f", usage_ratio);
+  return {.desired = desired,
+          .reason = HpaReason(desired, current, recommendation, limited.limited),
+          .detail = std::string("usage ratio ") + ratio + " -> " + std::to_string(recommendation) +
+                    "; stabilized " + std::to_string(stabilized) + "; desired " +
+                    std::to_string(desired) + " (current " + std::to_string(current) + ")"};
+}
+
+int32_t KedaScaler::Stabilize(int32_t recommendation, int32_t current, Timestamp now) {
+  const Timestamp cutoff = now - std::chrono::seconds(config_.scale_down_stabilization_seconds);
+  std::erase_if(recommendations_, [&](const Recommendation& r) { return !After(r.time, cutoff); });
+  int32_t highest = recommendation;
+  for (const Recommendation& r : recommendations_) highest = std::max(highest, r.replicas);
+  recommendations_.push_back({now, recommendation});
+  return std::min(std::max(current, recommendation), highest);
+}
+
+KedaScaler::RateLimited KedaScaler::LimitRate(int32_t stabilized, int32_t current,
+                                              Timestamp now) const {
   const int32_t period_start =
       current - ChangeInPeriod(scale_up_events_, now, config_.scale_period_seconds) +
       ChangeInPeriod(scale_down_events_, now, config_.scale_period_seconds);
-  int32_t desired = stabilized;
-  bool limited = false;
   if (stabilized > current) {
     int32_t limit = std::max<int32_t>(
         period_start + config_.scale_up_pods,
         static_cast<int32_t>(std::ceil(period_start * (1.0 + config_.scale_up_percent / 100.0))));
-    limit = std::min(std::max(limit, current), hpa_max);
-    if (desired > limit) {
-      desired = limit;
-      limited = true;
-    }
+    limit = std::min(std::max(limit, current), config_.max_replica_count);
+    if (stabilized > limit) return {.replicas = limit, .limited = true};
   } else if (stabilized < current) {
     int32_t limit = static_cast<int32_t>(period_start * (1.0 - config_.scale_down_percent / 100.0));
     limit = std::min(limit, current);
-    if (desired < limit) {
-      desired = limit;
-      limited = true;
-    }
+    if (stabilized < limit) return {.replicas = limit, .limited = true};
   }
-  desired = std::clamp(desired, hpa_min, std::max(hpa_min, hpa_max));
+  return {.replicas = stabilized};
+}
 
-  const Timestamp period_cutoff = now - std::chrono::seconds(config_.scale_period_seconds);
+void KedaScaler::RecordScale(int32_t desired, int32_t current, Timestamp now) {
+  const Timestamp cutoff = now - std::chrono::seconds(config_.scale_period_seconds);
   for (auto* events : {&scale_up_events_, &scale_down_events_}) {
-    std::erase_if(*events, [&](const ScaleEvent& e) { return !After(e.time, period_cutoff); });
+    std::erase_if(*events, [&](const ScaleEvent& e) { return !After(e.time, cutoff); });
   }
   if (desired > current) scale_up_events_.push_back({now, desired - current});
   if (desired < current) scale_down_events_.push_back({now, current - desired});
+}
 
-  decision.desired = desired;
-  if (desired > current) {
-    decision.reason = limited ? policy::Reason::kScaleUpLimited : policy::Reason::kScaleUp;
-  } else if (desired < current) {
-    decision.reason = limited ? policy::Reason::kScaleDownLimited : policy::Reason::kScaleDown;
-  } else if (recommendation < current) {
-    decision.reason = policy::Reason::kScaleDownStabilized;
-  } else {
-    decision.reason = policy::Reason::kSteady;
-  }
-  char ratio[32];
-  std::snprintf(ratio, sizeof ratio, "%.2f", usage_ratio);
-  decision.message = metric + "; usage ratio " + ratio + " -> " + std::to_string(recommendation) +
-                     "; stabilized " + std::to_string(stabilized) + "; desired " +
-                     std::to_string(desired) + " (current " + std::to_string(current) + ")";
-  return decision;
+policy::Decision KedaScaler::ToDecision(const LagMetric& metric, int32_t current,
+                                        const Verdict& verdict) const {
+  return {.current = current,
+          .desired = verdict.desired,
+          .raw = metric.raw,
+          .ceiling = static_cast<int32_t>(metric.ceiling),
+          .partitions = static_cast<int32_t>(metric.partitions),
+          .partitions_with_lag = static_cast<int32_t>(metric.partitions_with_lag),
+          .total_lag = metric.total,
+          .lag_known = true,
+          .reason = verdict.reason,
+          .message = "keda: lag " + std::to_string(metric.total) +
+                     (metric.capped ? " (capped)" : "") + " / lagThreshold " +
+                     std::to_string(config_.lag_threshold) + "; " + verdict.detail};
 }
 
 DecideFunction KedaScaler::AsDecideFunction() {

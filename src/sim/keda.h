@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
@@ -80,6 +81,25 @@ class KedaScaler {
   DecideFunction AsDecideFunction();
 
  private:
+  // The scaler's metric for one observation.
+  struct LagMetric {
+    int64_t total = 0;  // capped as allowIdleConsumers and limitToPartitionsWithLag say
+    bool capped = false;
+    int64_t partitions = 0;
+    int64_t partitions_with_lag = 0;
+    int64_t ceiling = 0;  // the replicas the capped total can ask for at most
+    int32_t raw = 0;      // ceil(total / lagThreshold), at most INT32_MAX
+  };
+  // What KEDA's loop or the HPA decided; `detail` follows the metric in the message.
+  struct Verdict {
+    int32_t desired = 0;
+    policy::Reason reason = policy::Reason::kSteady;
+    std::string detail;
+  };
+  struct RateLimited {
+    int32_t replicas = 0;
+    bool limited = false;  // replicas is the limit, not the stabilized recommendation
+  };
   struct Recommendation {
     Timestamp time;
     int32_t replicas;
@@ -89,9 +109,31 @@ class KedaScaler {
     int32_t change;  // > 0
   };
 
+  // The partitions' lag summed, then capped as the config says.
+  LagMetric ReadMetric(const policy::Observation& observation) const;
+
+  // KEDA's loop (tracks polls and activity): a verdict at zero or after the cooldown, else none.
+  std::optional<Verdict> Activate(int64_t total, int32_t current, Timestamp now);
+
+  // The HPA on a running target: recommend, stabilize, rate-limit, bound; records the scale.
+  Verdict HpaSync(const LagMetric& metric, int32_t current, Timestamp now);
+
+  // Up at once; down no lower than the window's highest recommendation, which now holds this one.
+  int32_t Stabilize(int32_t recommendation, int32_t current, Timestamp now);
+
+  // `stabilized` within the scale rates, counted from the replicas at the start of the period.
+  RateLimited LimitRate(int32_t stabilized, int32_t current, Timestamp now) const;
+
+  // Forgets scale events older than the period; records the change from `current` to `desired`.
+  void RecordScale(int32_t desired, int32_t current, Timestamp now);
+
   // Replicas added (or removed) within `period_seconds` before `now`.
   static int32_t ChangeInPeriod(const std::vector<ScaleEvent>& events, Timestamp now,
                                 int64_t period_seconds);
+
+  // The decision of `verdict`, with the metric's numbers and its message.
+  policy::Decision ToDecision(const LagMetric& metric, int32_t current,
+                              const Verdict& verdict) const;
 
   KedaConfig config_;
   std::vector<Recommendation> recommendations_;
