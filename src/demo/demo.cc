@@ -14,7 +14,6 @@
 #include <ostream>
 #include <set>
 #include <sstream>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -63,13 +62,7 @@ std::string Thousands(int64_t n) {
   return out;
 }
 
-std::string Fixed(double v, int decimals = 1) {
-  std::ostringstream s;
-  s.setf(std::ios::fixed);
-  s.precision(decimals);
-  s << v;
-  return s.str();
-}
+std::string Fixed(double v, int decimals = 1) { return fmt::format("{:.{}f}", v, decimals); }
 
 std::string JoinPartitions(const std::set<int32_t>& parts) {
   return parts.empty() ? "none" : fmt::format("{}", fmt::join(parts, ","));
@@ -96,15 +89,14 @@ bool EveryPartitionOwnedOnce(const AssignmentMap& assignment, int32_t partitions
 // latest assignment seen when that does not come. No replica running (scaled
 // to zero): nothing to wait for.
 AssignmentMap FinalAssignment(const Ledger& ledger, const ReplicaSet& replicas, int32_t partitions,
-                              std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+                              const Clock& clock, std::chrono::milliseconds limit) {
   AssignmentMap assignment = ledger.Assignment();
   auto settled = [&] {
     const std::vector<ReplicaInfo> running = replicas.List();
     return running.empty() || EveryPartitionOwnedOnce(assignment, partitions, running);
   };
-  while (!settled() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(kTick);
+  for (auto waited = std::chrono::milliseconds(0); !settled() && waited < limit; waited += kTick) {
+    clock.SleepFor(kTick);
     assignment = ledger.Assignment();
   }
   return assignment;
@@ -241,41 +233,74 @@ class View {
                         (e.event.type == kube::EventType::kWarning ? "Warning " : "") +
                         e.event.reason + ": " + e.event.message);
     }
-    const std::string lag = status.contains("totalLag") && status["totalLag"].is_number()
-                                ? Thousands(status["totalLag"].get<int64_t>())
-                                : "?";
-    auto num = [&](const char* key) {
-      return status.contains(key) && status[key].is_number()
-                 ? std::to_string(status[key].get<int64_t>())
-                 : std::string("?");
-    };
-    const std::string decision = status.value("reason", std::string("-")) +
-                                 (status.value("message", std::string()).empty()
-                                      ? ""
-                                      : ": " + status.value("message", std::string()));
-    if (!options_.tty) {
-      for (size_t i = printed_; i < recent_.size(); ++i) out_ << "  event " << recent_[i] << "\n";
-      printed_ = recent_.size();
-      out_ << "[" << Fixed(t) << "s] produce " << Thousands(std::lround(produce_rate))
-           << "/s consume " << Thousands(std::lround(consume_rate)) << "/s lag " << lag
-           << " replicas " << ready << "/" << num("desiredReplicas") << "/" << num("ceiling")
-           << (AtCeiling(status) ? " (at ceiling)" : "") << " | " << decision << " | "
-           << AssignmentLine(assignment) << std::endl;
-      return;
+    const Figures f{.t = t,
+                    .produce = Thousands(std::lround(produce_rate)),
+                    .consume = Thousands(std::lround(consume_rate)),
+                    .lag = status.contains("totalLag") && status["totalLag"].is_number()
+                               ? Thousands(status["totalLag"].get<int64_t>())
+                               : "?",
+                    .desired = Number(status, "desiredReplicas"),
+                    .ceiling = Number(status, "ceiling"),
+                    .at_ceiling = AtCeiling(status),
+                    .ready = ready,
+                    .decision = DecisionLine(status)};
+    if (options_.tty) {
+      RenderScreen(f, assignment, warning);
+    } else {
+      RenderLines(f, assignment);
     }
+  }
+
+ private:
+  // What one poll shows, formatted.
+  struct Figures {
+    double t = 0;
+    std::string produce;
+    std::string consume;
+    std::string lag;
+    std::string desired;
+    std::string ceiling;
+    bool at_ceiling = false;
+    int32_t ready = 0;
+    std::string decision;
+  };
+
+  static std::string Number(const nlohmann::json& status, const char* key) {
+    return status.contains(key) && status[key].is_number()
+               ? std::to_string(status[key].get<int64_t>())
+               : std::string("?");
+  }
+
+  static std::string DecisionLine(const nlohmann::json& status) {
+    const std::string message = status.value("message", std::string());
+    return status.value("reason", std::string("-")) + (message.empty() ? "" : ": " + message);
+  }
+
+  // Not a terminal: the new Events, then one line for the poll.
+  void RenderLines(const Figures& f, const AssignmentMap& assignment) {
+    for (size_t i = printed_; i < recent_.size(); ++i) out_ << "  event " << recent_[i] << "\n";
+    printed_ = recent_.size();
+    out_ << "[" << Fixed(f.t) << "s] produce " << f.produce << "/s consume " << f.consume
+         << "/s lag " << f.lag << " replicas " << f.ready << "/" << f.desired << "/" << f.ceiling
+         << (f.at_ceiling ? " (at ceiling)" : "") << " | " << f.decision << " | "
+         << AssignmentLine(assignment) << std::endl;
+  }
+
+  // A terminal: the whole screen redrawn.
+  void RenderScreen(const Figures& f, const AssignmentMap& assignment,
+                    const std::optional<std::string>& warning) {
     std::ostringstream s;
     s << "\033[H\033[2J";
-    s << "groupscaler demo   " << Fixed(t) << " s of "
+    s << "groupscaler demo   " << Fixed(f.t) << " s of "
       << Fixed(std::chrono::duration<double>(options_.duration).count(), 0) << " s   topic "
       << options_.topic << " (" << options_.partitions << " partitions)   group "
       << options_.group_id << (options_.anti_pattern ? " (ANTI-PATTERN: a group per replica)" : "")
       << "\n  " << KafkaName(options_) << " " << bootstrap_ << "\n\n";
-    s << "  produce  " << Thousands(std::lround(produce_rate)) << " msg/s    consume "
-      << Thousands(std::lround(consume_rate)) << " msg/s    lag " << lag << "\n";
-    s << "  replicas " << ready << " running / " << num("desiredReplicas") << " desired / "
-      << num("ceiling") << " ceiling" << (AtCeiling(status) ? "   AT THE PARTITION CEILING" : "")
-      << "\n";
-    s << "  decision " << decision << "\n";
+    s << "  produce  " << f.produce << " msg/s    consume " << f.consume << " msg/s    lag "
+      << f.lag << "\n";
+    s << "  replicas " << f.ready << " running / " << f.desired << " desired / " << f.ceiling
+      << " ceiling" << (f.at_ceiling ? "   AT THE PARTITION CEILING" : "") << "\n";
+    s << "  decision " << f.decision << "\n";
     if (warning) s << "\n  WARNING " << *warning << "\n";
     s << "\n  assignment (one owner per partition)\n";
     if (assignment.empty()) s << "    no members yet\n";
@@ -289,7 +314,6 @@ class View {
     out_ << s.str() << std::flush;
   }
 
- private:
   const DemoOptions& options_;
   const std::string bootstrap_;
   std::ostream& out_;
@@ -308,96 +332,113 @@ nlohmann::json RuleJson(const std::string& rule, const RuleResult& result,
       {"rule", rule}, {"held", result.held}, {"detail", result.held ? held_detail : result.detail}};
 }
 
-// The summary, as JSON; the text form is rendered from it.
-nlohmann::json Summarize(const DemoOptions& o, double ran_seconds, bool interrupted,
-                         const Tally& tally, int64_t produced, const Totals& totals,
-                         const Ledger& ledger, const std::optional<Failover>& failover,
-                         const AssignmentMap& last_assignment,
-                         const std::vector<LoggedEvent>& events, Timestamp start_wall) {
-  nlohmann::json j;
-  j["durationSeconds"] = std::round(ran_seconds * 10) / 10;
-  j["interrupted"] = interrupted;
-  j["topic"] = o.topic;
-  j["partitions"] = o.partitions;
-  j["groupId"] = o.group_id;
-  j["antiPattern"] = o.anti_pattern;
-  j["produced"] = produced;
-  j["consumed"] = tally.consumed;
-  j["processings"] = tally.processings;
-  j["processedMoreThanOnce"] = tally.duplicates;
+nlohmann::json NullOr(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nullptr; }
+
+// The summary's counts of messages, replicas and times.
+nlohmann::json SummaryCounts(const DemoOptions& o, double ran_seconds, bool interrupted,
+                             const Tally& tally, int64_t produced, const Totals& totals) {
   nlohmann::json times = nlohmann::json::object();
   for (const auto& [k, v] : tally.times_processed) times[std::to_string(k)] = v;
-  j["timesProcessed"] = times;
-  j["lost"] = tally.lost;
-  j["maxLag"] = totals.max_lag;
-  j["replicaSeconds"] = std::round(totals.replica_seconds * 10) / 10;
-  j["secondsAtCeiling"] = std::round(totals.at_ceiling_seconds * 10) / 10;
-  j["maxReplicas"] = totals.max_ready;
-  j["maxDesiredReplicas"] = totals.max_desired;
-  j["finalReplicas"] = totals.final_replicas;
-  j["firstDecisionSeconds"] =
-      totals.first_decision ? nlohmann::json(*totals.first_decision) : nlohmann::json();
-  j["firstScaleSeconds"] =
-      totals.first_scale ? nlohmann::json(*totals.first_scale) : nlohmann::json();
+  return {{"durationSeconds", std::round(ran_seconds * 10) / 10},
+          {"interrupted", interrupted},
+          {"topic", o.topic},
+          {"partitions", o.partitions},
+          {"groupId", o.group_id},
+          {"antiPattern", o.anti_pattern},
+          {"produced", produced},
+          {"consumed", tally.consumed},
+          {"processings", tally.processings},
+          {"processedMoreThanOnce", tally.duplicates},
+          {"timesProcessed", times},
+          {"lost", tally.lost},
+          {"maxLag", totals.max_lag},
+          {"replicaSeconds", std::round(totals.replica_seconds * 10) / 10},
+          {"secondsAtCeiling", std::round(totals.at_ceiling_seconds * 10) / 10},
+          {"maxReplicas", totals.max_ready},
+          {"maxDesiredReplicas", totals.max_desired},
+          {"finalReplicas", totals.final_replicas},
+          {"firstDecisionSeconds", NullOr(totals.first_decision)},
+          {"firstScaleSeconds", NullOr(totals.first_scale)}};
+}
+
+// User and system CPU time of this process so far.
+double CpuSeconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  j["cpuSeconds"] = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                    static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-  nlohmann::json assignment = nlohmann::json::object();
-  for (const auto& [replica, parts] : last_assignment) assignment[replica] = parts;
-  j["assignment"] = assignment;
-  nlohmann::json event_list = nlohmann::json::array();
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+nlohmann::json EventsJson(const std::vector<LoggedEvent>& events, Timestamp start_wall) {
+  nlohmann::json list = nlohmann::json::array();
   for (const LoggedEvent& e : events) {
-    event_list.push_back(
+    list.push_back(
         {{"atSeconds",
           std::round(std::chrono::duration<double>(e.time - start_wall).count() * 100) / 100},
          {"type", e.event.type == kube::EventType::kWarning ? "Warning" : "Normal"},
          {"reason", e.event.reason},
          {"message", e.event.message}});
   }
-  j["events"] = event_list;
+  return list;
+}
 
-  const RuleResult one_owner = ledger.one_owner();
-  const RuleResult in_group = ledger.owners_in_group();
+// The four rules the demo judges the run by.
+nlohmann::json RulesJson(const DemoOptions& o, const Tally& tally, const Totals& totals,
+                         const Ledger& ledger) {
   const bool within = totals.max_ready <= o.partitions && totals.max_desired <= o.partitions;
   const std::string settled = "no assignment was seen settled";
-  nlohmann::json rules = nlohmann::json::array();
-  rules.push_back(RuleJson("one owner per partition", one_owner,
-                           "no partition had two owners once settled", settled));
-  rules.push_back(RuleJson("no owner outside the group", in_group,
-                           "every owner was in group " + o.group_id, settled));
-  rules.push_back(RuleJson("replicas never above partitions", {.held = within, .tested = true},
-                           "at most " + std::to_string(totals.max_ready) + " running, " +
-                               std::to_string(totals.max_desired) + " desired, for " +
-                               std::to_string(o.partitions) + " partitions",
-                           ""));
   const RuleResult no_loss{
       .held = tally.lost == 0,
       .tested = tally.consumed > 0,
       .detail = Thousands(tally.lost) + " never processed, first " + tally.first_lost};
-  rules.push_back(RuleJson("no message lost", no_loss,
-                           "every message below the committed offsets was processed",
-                           "no message was processed"));
-  j["rules"] = rules;
+  return {RuleJson("one owner per partition", ledger.one_owner(),
+                   "no partition had two owners once settled", settled),
+          RuleJson("no owner outside the group", ledger.owners_in_group(),
+                   "every owner was in group " + o.group_id, settled),
+          RuleJson("replicas never above partitions", {.held = within, .tested = true},
+                   "at most " + std::to_string(totals.max_ready) + " running, " +
+                       std::to_string(totals.max_desired) + " desired, for " +
+                       std::to_string(o.partitions) + " partitions",
+                   ""),
+          RuleJson("no message lost", no_loss,
+                   "every message below the committed offsets was processed",
+                   "no message was processed")};
+}
 
+nlohmann::json WarningsJson(const Tally& tally, const Totals& totals) {
   nlohmann::json warnings = nlohmann::json::array();
-  if (totals.anti_pattern) {
-    const double multiplier =
-        tally.consumed > 0 ? static_cast<double>(tally.processings) / tally.consumed : 0;
-    warnings.push_back({{"reason", controller::kReasonPerInstanceGroupIds},
-                        {"groups", totals.anti_pattern_groups},
-                        {"multiplier", std::round(multiplier * 100) / 100},
-                        {"message", *totals.anti_pattern}});
-  }
-  j["warnings"] = warnings;
-  if (failover) {
-    j["failover"] = {{"replica", failover->replica},
-                     {"partitions", failover->partitions},
-                     {"killedAtSeconds", std::round(failover->killed_at * 10) / 10},
-                     {"takenOverAfterSeconds", failover->taken_over_after
-                                                   ? nlohmann::json(*failover->taken_over_after)
-                                                   : nlohmann::json()}};
-  }
+  if (!totals.anti_pattern) return warnings;
+  const double multiplier =
+      tally.consumed > 0 ? static_cast<double>(tally.processings) / tally.consumed : 0;
+  warnings.push_back({{"reason", controller::kReasonPerInstanceGroupIds},
+                      {"groups", totals.anti_pattern_groups},
+                      {"multiplier", std::round(multiplier * 100) / 100},
+                      {"message", *totals.anti_pattern}});
+  return warnings;
+}
+
+nlohmann::json FailoverJson(const Failover& failover) {
+  return {{"replica", failover.replica},
+          {"partitions", failover.partitions},
+          {"killedAtSeconds", std::round(failover.killed_at * 10) / 10},
+          {"takenOverAfterSeconds", NullOr(failover.taken_over_after)}};
+}
+
+// The summary, as JSON; the text form is rendered from it.
+nlohmann::json Summarize(const DemoOptions& o, double ran_seconds, bool interrupted,
+                         const Tally& tally, int64_t produced, const Totals& totals,
+                         const Ledger& ledger, const std::optional<Failover>& failover,
+                         const AssignmentMap& last_assignment,
+                         const std::vector<LoggedEvent>& events, Timestamp start_wall) {
+  nlohmann::json j = SummaryCounts(o, ran_seconds, interrupted, tally, produced, totals);
+  j["cpuSeconds"] = CpuSeconds();
+  nlohmann::json assignment = nlohmann::json::object();
+  for (const auto& [replica, parts] : last_assignment) assignment[replica] = parts;
+  j["assignment"] = assignment;
+  j["events"] = EventsJson(events, start_wall);
+  j["rules"] = RulesJson(o, tally, totals, ledger);
+  j["warnings"] = WarningsJson(tally, totals);
+  if (failover) j["failover"] = FailoverJson(*failover);
   return j;
 }
 
@@ -528,206 +569,281 @@ GroundTruth ReadGroundTruth(kafka::LagReaderPool& readers, const kafka::ClusterC
   return truth;
 }
 
-// The demo on the Kafka at `bootstrap`, whose topic exists; the groups its
-// consumers used into `groups` (at least the group of the options).
+// Marks of the previous poll, for the rates the view shows.
+struct PollMarks {
+  double at = 0;
+  int64_t acknowledged = 0;
+  int64_t processings = 0;
+};
+
+// One run of the demo on the Kafka at `bootstrap`, whose topic exists: the
+// consumers, the load, the controller's reconciler on local objects, and
+// the view, until the run's duration or a stop signal.
+class DemoRun {
+ public:
+  DemoRun(const DemoOptions& o, std::string bootstrap, std::ostream& out)
+      : o_(o),
+        bootstrap_(std::move(bootstrap)),
+        out_(out),
+        start_(std::chrono::steady_clock::now()),
+        start_wall_(clock_.Now()),
+        ledger_(o.topic, o.partitions, o.group_id),
+        replicas_(
+            ReplicaTemplateOf(o, bootstrap_),
+            [this](const std::string& replica, const std::string& group, std::string_view line) {
+              ledger_.OnLine(replica, group, line, Elapsed());
+            },
+            [this](const std::string& replica) { ledger_.OnExit(replica, Elapsed()); }),
+        readers_(RecordingReaders(observations_, !o.bootstrap_servers.empty())),
+        autoscalers_(AutoscalerObject(o, bootstrap_)),
+        scales_(o.group_id, &replicas_),
+        events_(&clock_),
+        secrets_(kAuthSecret, o.auth),
+        metrics_(MetricsIf(!o.metrics_bind_address.empty())),
+        reconciler_(Deps(), {.observe_timeout = std::chrono::milliseconds(
+                                 std::min(3000, o.poll_interval_seconds * 1000))}),
+        key_(controller::MakeKey(kNamespace, o.group_id)),
+        view_(o, bootstrap_, out) {}
+
+  // The exit code; the groups the consumers used into `groups` (at least
+  // the group of the options).
+  int Run(std::vector<std::string>* groups) {
+    *groups = {o_.group_id};
+    if (!Start()) return 1;
+    const bool interrupted = Loop();
+    return Finish(interrupted, groups);
+  }
+
+ private:
+  static ReplicaTemplate ReplicaTemplateOf(const DemoOptions& o, const std::string& bootstrap) {
+    return {.binary = o.consumer_binary,
+            .bootstrap_servers = bootstrap,
+            .auth_file = o.auth_file,
+            .topic = o.topic,
+            .group_id = o.group_id,
+            .group_per_replica = o.anti_pattern,
+            .process_ms = o.process_ms,
+            .session_timeout_ms = o.session_timeout_ms,
+            .offset_reset = o.offset_reset,
+            .stderr_path = o.consumer_log};
+  }
+
+  // Lag readers that record each observation in `observations`. The mock
+  // does not describe groups; asking it would only cost a probe.
+  static kafka::LagReaderPool RecordingReaders(std::shared_ptr<ObservationLog> observations,
+                                               bool describe_groups) {
+    return kafka::LagReaderPool([observations, describe_groups](const kafka::ClusterConfig& cluster)
+                                    -> StatusOr<std::unique_ptr<kafka::LagReader>> {
+      StatusOr<std::unique_ptr<kafka::LagReader>> inner =
+          kafka::NewRdKafkaLagReader(cluster, {.describe_groups = describe_groups});
+      if (!inner.ok()) return inner.status();
+      return std::unique_ptr<kafka::LagReader>(
+          std::make_unique<RecordingLagReader>(std::move(inner).value(), observations));
+    });
+  }
+
+  static std::optional<metrics::Metrics> MetricsIf(bool wanted) {
+    if (!wanted) return std::nullopt;
+    return std::optional<metrics::Metrics>(std::in_place);
+  }
+
+  controller::ReconcilerDeps Deps() {
+    return {.autoscalers = &autoscalers_,
+            .scales = &scales_,
+            .events = &events_,
+            .secrets = &secrets_,
+            .hpas = &hpas_,
+            .workloads = &scales_,
+            .readers = &readers_,
+            .clock = &clock_,
+            .metrics = metrics_ ? &*metrics_ : nullptr};
+  }
+
+  double Elapsed() const { return Seconds(std::chrono::steady_clock::now() - start_); }
+
+  // The load, /metrics and the first replicas; false (said on out_) when
+  // one cannot start.
+  bool Start() {
+    StatusOr<std::unique_ptr<LoadProducer>> producer =
+        LoadProducer::Start(bootstrap_, o_.auth, o_.topic, o_.partitions, o_.profile);
+    if (!producer.ok()) {
+      out_ << "groupscaler demo: cannot start the producer: " << producer.status().ToString()
+           << std::endl;
+      return false;
+    }
+    producer_ = std::move(producer).value();
+    if (metrics_) {
+      if (Status served = metrics_->Serve(o_.metrics_bind_address); !served.ok()) {
+        out_ << "groupscaler demo: --metrics-bind-address: " << served.message() << std::endl;
+        return false;
+      }
+      metrics_->SetLeader(true);  // the demo's controller is the only one
+      out_ << "serving /metrics on port " << metrics_->port() << std::endl;
+    }
+    if (Status s = replicas_.SetReplicas(o_.initial_replicas); !s.ok()) {
+      out_ << "groupscaler demo: cannot start " << o_.consumer_binary << ": " << s.ToString()
+           << std::endl;
+      return false;
+    }
+    out_ << KafkaName(o_) << " at " << bootstrap_ << " (topic " << o_.topic << ", " << o_.partitions
+         << " partitions); look with: groupscaler lag --bootstrap-servers " << bootstrap_
+         << " --group " << o_.group_id << " --topic " << o_.topic
+         << (o_.auth_file.empty() ? "" : " --auth-file " + o_.auth_file) << std::endl;
+    return true;
+  }
+
+  // Ticks until the duration is over; true when a stop signal came first.
+  bool Loop() {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    const double duration = std::chrono::duration<double>(o_.duration).count();
+    double next_poll = 0;
+    double last_tick = 0;
+    for (double t = Elapsed(); t < duration; t = Elapsed()) {
+      Tick(t, t - last_tick);
+      last_tick = t;
+      if (t >= next_poll) {
+        next_poll += o_.poll_interval_seconds;
+        Poll();
+      } else {
+        (void)replicas_.Sync();
+      }
+      totals_.max_ready = std::max(totals_.max_ready, replicas_.ready());
+      const double wait =
+          std::max(0.0, std::min({next_poll, duration, t + Seconds(kTick)}) - Elapsed());
+      const timespec ts{static_cast<time_t>(wait),
+                        static_cast<long>((wait - std::floor(wait)) * 1e9)};
+      if (sigtimedwait(&stop_signals, nullptr, &ts) > 0) return true;
+    }
+    return false;
+  }
+
+  // What happens at every tick: --kill-at, the ownership rules, and the
+  // totals that accrue over time.
+  void Tick(double t, double dt) {
+    if (o_.kill_at_seconds && !failover_ && t >= *o_.kill_at_seconds) {
+      failover_ = KillOldest(replicas_, ledger_, o_.session_timeout_ms, t, events_);
+    }
+    if (failover_ && !failover_->taken_over_after) {
+      NoteTakeOver(*failover_, replicas_, ledger_, events_);
+    }
+    ledger_.CheckOwnership(t, kSettleSeconds);
+    totals_.replica_seconds += dt * replicas_.ready();
+    if (AtCeiling(autoscalers_.status())) totals_.at_ceiling_seconds += dt;
+  }
+
+  // One reconcile, the replicas brought to its decision, and the view.
+  void Poll() {
+    (void)reconciler_.Reconcile(key_);
+    (void)replicas_.Sync();
+    const nlohmann::json status = autoscalers_.status();
+    const double now = Elapsed();
+    const std::optional<std::string> warning = PerInstanceGroupIdsWarning(status);
+    std::vector<LoggedEvent> fresh = events_.TakeNew();
+    Accrue(now, status, warning, fresh);
+    const PollMarks marks{
+        .at = now, .acknowledged = producer_->acknowledged(), .processings = ledger_.processings()};
+    const double since = std::max(1e-3, now - last_poll_.at);
+    view_.Render(now, (marks.acknowledged - last_poll_.acknowledged) / since,
+                 (marks.processings - last_poll_.processings) / since, status, replicas_.ready(),
+                 ledger_.Assignment(), fresh, start_wall_, warning);
+    last_poll_ = marks;
+  }
+
+  // The totals a poll's status and Events add to.
+  void Accrue(double now, const nlohmann::json& status, const std::optional<std::string>& warning,
+              const std::vector<LoggedEvent>& fresh) {
+    if (!totals_.first_decision && status.contains("desiredReplicas")) {
+      totals_.first_decision = std::round(now * 100) / 100;
+    }
+    if (status.contains("totalLag") && status["totalLag"].is_number()) {
+      totals_.max_lag = std::max(totals_.max_lag, status["totalLag"].get<int64_t>());
+    }
+    if (status.contains("desiredReplicas") && status["desiredReplicas"].is_number()) {
+      totals_.max_desired = std::max(totals_.max_desired, status["desiredReplicas"].get<int32_t>());
+    }
+    if (warning) {
+      totals_.anti_pattern = warning;
+      totals_.anti_pattern_groups =
+          std::max(totals_.anti_pattern_groups, static_cast<int32_t>(replicas_.List().size()));
+    }
+    for (const LoggedEvent& e : fresh) {
+      if (!totals_.first_scale && (e.event.reason == controller::kReasonScaledUp ||
+                                   e.event.reason == controller::kReasonScaledDown)) {
+        totals_.first_scale =
+            std::round(std::chrono::duration<double>(e.time - start_wall_).count() * 100) / 100;
+      }
+    }
+  }
+
+  // Stops in order (no more load, no more scaling, then every consumer,
+  // which commits and leaves its group on SIGTERM), then reads the ground
+  // truth and prints the summary.
+  int Finish(bool interrupted, std::vector<std::string>* groups) {
+    const double ran = Elapsed();
+    producer_->Stop();
+    reconciler_.Cancel();
+    const AssignmentMap last_assignment =
+        interrupted
+            ? ledger_.Assignment()
+            : FinalAssignment(ledger_, replicas_, o_.partitions, clock_, kFinalAssignmentWait);
+    totals_.final_replicas = replicas_.ready();
+    replicas_.StopAll(std::chrono::seconds(10));
+
+    std::set<std::string> used = ledger_.groups();
+    used.insert(o_.group_id);
+    groups->assign(used.begin(), used.end());
+    const GroundTruth truth =
+        ReadGroundTruth(readers_, {.bootstrap_servers = SplitServers(bootstrap_), .auth = o_.auth},
+                        o_, used, producer_->acknowledged());
+    const Tally tally = ledger_.Count(truth.log_end, truth.committed);
+    const nlohmann::json summary =
+        Summarize(o_, ran, interrupted, tally, truth.produced, totals_, ledger_, failover_,
+                  last_assignment, events_.All(), start_wall_);
+    PrintSummary(summary, out_);
+    return WriteSummary(summary);
+  }
+
+  // --summary-json; the exit code.
+  int WriteSummary(const nlohmann::json& summary) {
+    if (o_.summary_json.empty()) return 0;
+    std::ofstream file(o_.summary_json);
+    file << summary.dump(2) << "\n";
+    if (file) return 0;
+    out_ << "groupscaler demo: cannot write " << o_.summary_json << std::endl;
+    return 1;
+  }
+
+  const DemoOptions& o_;
+  const std::string bootstrap_;
+  std::ostream& out_;
+  const SteadyTime start_;
+  RealClock clock_;
+  const Timestamp start_wall_;
+  Ledger ledger_;
+  ReplicaSet replicas_;
+  std::unique_ptr<LoadProducer> producer_;
+  std::shared_ptr<ObservationLog> observations_ = std::make_shared<ObservationLog>();
+  kafka::LagReaderPool readers_;
+  LocalAutoscalerClient autoscalers_;
+  ReplicaSetScaleClient scales_;
+  EventLog events_;
+  LocalSecret secrets_;
+  NoHpas hpas_;
+  std::optional<metrics::Metrics> metrics_;
+  controller::Reconciler reconciler_;
+  const std::string key_;
+  View view_;
+  Totals totals_;
+  std::optional<Failover> failover_;
+  PollMarks last_poll_;
+};
+
 int RunOn(const DemoOptions& o, const std::string& bootstrap, std::vector<std::string>* groups,
           std::ostream& out) {
-  *groups = {o.group_id};
-  const SteadyTime start = std::chrono::steady_clock::now();
-  RealClock clock;
-  const Timestamp start_wall = clock.Now();
-  auto elapsed = [&] { return Seconds(std::chrono::steady_clock::now() - start); };
-
-  Ledger ledger(o.topic, o.partitions, o.group_id);
-  ReplicaSet replicas(
-      {.binary = o.consumer_binary,
-       .bootstrap_servers = bootstrap,
-       .auth_file = o.auth_file,
-       .topic = o.topic,
-       .group_id = o.group_id,
-       .group_per_replica = o.anti_pattern,
-       .process_ms = o.process_ms,
-       .session_timeout_ms = o.session_timeout_ms,
-       .offset_reset = o.offset_reset,
-       .stderr_path = o.consumer_log},
-      [&](const std::string& replica, const std::string& group, std::string_view line) {
-        ledger.OnLine(replica, group, line, elapsed());
-      },
-      [&](const std::string& replica) { ledger.OnExit(replica, elapsed()); });
-
-  StatusOr<std::unique_ptr<LoadProducer>> producer =
-      LoadProducer::Start(bootstrap, o.auth, o.topic, o.partitions, o.profile);
-  if (!producer.ok()) {
-    out << "groupscaler demo: cannot start the producer: " << producer.status().ToString()
-        << std::endl;
-    return 1;
-  }
-
-  auto observations = std::make_shared<ObservationLog>();
-  // The mock does not describe groups; asking would only cost a probe.
-  const bool describe_groups = !o.bootstrap_servers.empty();
-  kafka::LagReaderPool readers([observations, describe_groups](const kafka::ClusterConfig& cluster)
-                                   -> StatusOr<std::unique_ptr<kafka::LagReader>> {
-    StatusOr<std::unique_ptr<kafka::LagReader>> inner =
-        kafka::NewRdKafkaLagReader(cluster, {.describe_groups = describe_groups});
-    if (!inner.ok()) return inner.status();
-    return std::unique_ptr<kafka::LagReader>(
-        std::make_unique<RecordingLagReader>(std::move(inner).value(), observations));
-  });
-  LocalAutoscalerClient autoscalers(AutoscalerObject(o, bootstrap));
-  ReplicaSetScaleClient scales(o.group_id, &replicas);
-  EventLog events(&clock);
-  LocalSecret secrets(kAuthSecret, o.auth);
-  NoHpas hpas;
-  std::optional<metrics::Metrics> metrics;
-  if (!o.metrics_bind_address.empty()) {
-    metrics.emplace();
-    if (Status served = metrics->Serve(o.metrics_bind_address); !served.ok()) {
-      out << "groupscaler demo: --metrics-bind-address: " << served.message() << std::endl;
-      return 1;
-    }
-    metrics->SetLeader(true);  // the demo's controller is the only one
-    out << "serving /metrics on port " << metrics->port() << std::endl;
-  }
-  controller::Reconciler reconciler({.autoscalers = &autoscalers,
-                                     .scales = &scales,
-                                     .events = &events,
-                                     .secrets = &secrets,
-                                     .hpas = &hpas,
-                                     .workloads = &scales,
-                                     .readers = &readers,
-                                     .clock = &clock,
-                                     .metrics = metrics ? &*metrics : nullptr},
-                                    {.observe_timeout = std::chrono::milliseconds(
-                                         std::min(3000, o.poll_interval_seconds * 1000))});
-  const std::string key = controller::MakeKey(kNamespace, o.group_id);
-
-  if (Status s = replicas.SetReplicas(o.initial_replicas); !s.ok()) {
-    out << "groupscaler demo: cannot start " << o.consumer_binary << ": " << s.ToString()
-        << std::endl;
-    return 1;
-  }
-
-  out << KafkaName(o) << " at " << bootstrap << " (topic " << o.topic << ", " << o.partitions
-      << " partitions); look with: groupscaler lag --bootstrap-servers " << bootstrap << " --group "
-      << o.group_id << " --topic " << o.topic
-      << (o.auth_file.empty() ? "" : " --auth-file " + o.auth_file) << std::endl;
-  View view(o, bootstrap, out);
-  Totals totals;
-  std::optional<Failover> failover;
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-
-  const double duration = std::chrono::duration<double>(o.duration).count();
-  const double poll = o.poll_interval_seconds;
-  double next_poll = 0;
-  double last_tick = 0;
-  double last_poll = 0;
-  int64_t last_acked = 0;
-  int64_t last_processings = 0;
-  bool interrupted = false;
-  while (true) {
-    const double t = elapsed();
-    if (t >= duration) break;
-    const double dt = t - last_tick;
-    last_tick = t;
-
-    if (o.kill_at_seconds && !failover && t >= *o.kill_at_seconds) {
-      failover = KillOldest(replicas, ledger, o.session_timeout_ms, t, events);
-    }
-    if (failover && !failover->taken_over_after) NoteTakeOver(*failover, replicas, ledger, events);
-    ledger.CheckOwnership(t, kSettleSeconds);
-
-    const nlohmann::json status_before = autoscalers.status();
-    totals.replica_seconds += dt * replicas.ready();
-    if (AtCeiling(status_before)) totals.at_ceiling_seconds += dt;
-
-    if (t >= next_poll) {
-      next_poll += poll;
-      (void)reconciler.Reconcile(key);
-      (void)replicas.Sync();
-      const nlohmann::json status = autoscalers.status();
-      const double now = elapsed();
-      if (!totals.first_decision && status.contains("desiredReplicas")) {
-        totals.first_decision = std::round(now * 100) / 100;
-      }
-      if (status.contains("totalLag") && status["totalLag"].is_number()) {
-        totals.max_lag = std::max(totals.max_lag, status["totalLag"].get<int64_t>());
-      }
-      if (status.contains("desiredReplicas") && status["desiredReplicas"].is_number()) {
-        totals.max_desired = std::max(totals.max_desired, status["desiredReplicas"].get<int32_t>());
-      }
-      const std::optional<std::string> warning = PerInstanceGroupIdsWarning(status);
-      if (warning) {
-        totals.anti_pattern = warning;
-        totals.anti_pattern_groups =
-            std::max(totals.anti_pattern_groups, static_cast<int32_t>(replicas.List().size()));
-      }
-      std::vector<LoggedEvent> fresh = events.TakeNew();
-      for (const LoggedEvent& e : fresh) {
-        if (!totals.first_scale && (e.event.reason == controller::kReasonScaledUp ||
-                                    e.event.reason == controller::kReasonScaledDown)) {
-          totals.first_scale =
-              std::round(std::chrono::duration<double>(e.time - start_wall).count() * 100) / 100;
-        }
-      }
-      const int64_t acked = (*producer)->acknowledged();
-      const int64_t processings = ledger.processings();
-      const double since = std::max(1e-3, now - last_poll);
-      view.Render(now, (acked - last_acked) / since, (processings - last_processings) / since,
-                  status, replicas.ready(), ledger.Assignment(), fresh, start_wall, warning);
-      last_acked = acked;
-      last_processings = processings;
-      last_poll = now;
-    } else {
-      (void)replicas.Sync();
-    }
-    totals.max_ready = std::max(totals.max_ready, replicas.ready());
-
-    const double wait =
-        std::max(0.0, std::min({next_poll, duration, t + Seconds(kTick)}) - elapsed());
-    const timespec ts{static_cast<time_t>(wait),
-                      static_cast<long>((wait - std::floor(wait)) * 1e9)};
-    if (sigtimedwait(&stop_signals, nullptr, &ts) > 0) {
-      interrupted = true;
-      break;
-    }
-  }
-
-  // Stop in order: no more load, no more scaling, then every consumer
-  // (SIGTERM: each commits and leaves its group).
-  const double ran = elapsed();
-  (*producer)->Stop();
-  reconciler.Cancel();
-  const AssignmentMap last_assignment =
-      interrupted ? ledger.Assignment()
-                  : FinalAssignment(ledger, replicas, o.partitions, kFinalAssignmentWait);
-  totals.final_replicas = replicas.ready();
-  replicas.StopAll(std::chrono::seconds(10));
-
-  // The ground truth after the consumers committed on their way out.
-  std::set<std::string> used = ledger.groups();
-  used.insert(o.group_id);
-  groups->assign(used.begin(), used.end());
-  const GroundTruth truth =
-      ReadGroundTruth(readers, {.bootstrap_servers = SplitServers(bootstrap), .auth = o.auth}, o,
-                      used, (*producer)->acknowledged());
-  const Tally tally = ledger.Count(truth.log_end, truth.committed);
-  const nlohmann::json summary =
-      Summarize(o, ran, interrupted, tally, truth.produced, totals, ledger, failover,
-                last_assignment, events.All(), start_wall);
-  PrintSummary(summary, out);
-  if (!o.summary_json.empty()) {
-    std::ofstream file(o.summary_json);
-    file << summary.dump(2) << "\n";
-    if (!file) {
-      out << "groupscaler demo: cannot write " << o.summary_json << std::endl;
-      return 1;
-    }
-  }
-  return 0;
+  return DemoRun(o, bootstrap, out).Run(groups);
 }
 
 int RunOnEmbeddedKafka(const DemoOptions& o, std::ostream& out) {
