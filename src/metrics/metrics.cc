@@ -105,56 +105,59 @@ std::string_view Version() { return GROUPSCALER_VERSION; }
 
 Metrics::Metrics(MetricsOptions options)
     : options_(std::move(options)), registry_(std::make_shared<prometheus::Registry>()) {
-  prometheus::Registry& r = *registry_;
-  lag_ = &RegisterGauge(
-      r, "groupscaler_consumer_group_lag_messages",
-      "Messages the consumer group has not consumed yet, over all its topics; absent "
-      "while unknown");
-  topic_lag_ = &RegisterGauge(r, "groupscaler_topic_lag_messages",
-                              "Messages the consumer group has not consumed yet, per topic");
-  partition_lag_ = &RegisterGauge(r, "groupscaler_partition_lag_messages",
-                                  "Messages the consumer group has not consumed yet, per partition "
-                                  "(only with --metrics-partition-lag)");
-  partitions_ = &RegisterGauge(r, "groupscaler_partitions", "Partitions of the group's topics");
-  ceiling_ = &RegisterGauge(r, "groupscaler_replica_ceiling",
-                            "Most replicas that can have work: min(maxReplicas, partitions / "
-                            "consumersPerReplica)");
-  current_replicas_ =
-      &RegisterGauge(r, "groupscaler_current_replicas", "Replicas of the scale target");
-  desired_replicas_ =
-      &RegisterGauge(r, "groupscaler_desired_replicas", "Replicas groupscaler decided");
-  members_ = &RegisterGauge(r, "groupscaler_group_members",
-                            "Members of the consumer group, where the broker reports them");
-  produce_rate_ = &RegisterGauge(r, "groupscaler_produce_rate_messages_per_second",
-                                 "Messages produced to the topic per second, smoothed");
-  consume_rate_ = &RegisterGauge(r, "groupscaler_consume_rate_messages_per_second",
-                                 "Messages the group consumed from the topic per second, smoothed");
+  RegisterAutoscalerSeries(*registry_);
+  RegisterControllerSeries(*registry_);
+}
+
+void Metrics::RegisterAutoscalerSeries(prometheus::Registry& r) {
+  const struct {
+    GaugeFamily** family;
+    const char* name;
+    const char* help;
+  } gauges[] = {
+      {&lag_, "groupscaler_consumer_group_lag_messages",
+       "Messages the consumer group has not consumed yet, over all its topics; absent while "
+       "unknown"},
+      {&topic_lag_, "groupscaler_topic_lag_messages",
+       "Messages the consumer group has not consumed yet, per topic"},
+      {&partition_lag_, "groupscaler_partition_lag_messages",
+       "Messages the consumer group has not consumed yet, per partition (only with "
+       "--metrics-partition-lag)"},
+      {&partitions_, "groupscaler_partitions", "Partitions of the group's topics"},
+      {&ceiling_, "groupscaler_replica_ceiling",
+       "Most replicas that can have work: min(maxReplicas, partitions / consumersPerReplica)"},
+      {&current_replicas_, "groupscaler_current_replicas", "Replicas of the scale target"},
+      {&desired_replicas_, "groupscaler_desired_replicas", "Replicas groupscaler decided"},
+      {&members_, "groupscaler_group_members",
+       "Members of the consumer group, where the broker reports them"},
+      {&produce_rate_, "groupscaler_produce_rate_messages_per_second",
+       "Messages produced to the topic per second, smoothed"},
+      {&consume_rate_, "groupscaler_consume_rate_messages_per_second",
+       "Messages the group consumed from the topic per second, smoothed"},
+      {&at_ceiling_, "groupscaler_at_partition_ceiling",
+       "1 when lag asks for at least the replica ceiling: more replicas cannot help, more "
+       "partitions can"},
+      {&idle_members_, "groupscaler_idle_members",
+       "1 when current replicas or group members exceed the ceiling and some stay idle"},
+      {&spec_valid_, "groupscaler_spec_valid", "1 when the autoscaler's spec is valid"},
+      {&kafka_reachable_, "groupscaler_kafka_reachable",
+       "1 when the last observation of the group succeeded"},
+      {&last_observation_, "groupscaler_last_observation_timestamp_seconds",
+       "Unix time of the last successful observation of the group"},
+      {&max_time_lag_, "groupscaler_max_time_lag_seconds",
+       "Age of the oldest unconsumed message over the group's partitions, where known"},
+      {&stalled_partitions_, "groupscaler_stalled_partitions",
+       "Partitions with lag whose committed offset stopped moving"},
+  };
+  for (const auto& g : gauges) *g.family = &RegisterGauge(r, g.name, g.help);
   scale_events_ =
       &RegisterCounter(r, "groupscaler_scale_events_total",
                        "Changes of the target's replicas made by groupscaler, by direction");
-  at_ceiling_ =
-      &RegisterGauge(r, "groupscaler_at_partition_ceiling",
-                     "1 when lag asks for at least the replica ceiling: more replicas cannot "
-                     "help, more partitions can");
-  idle_members_ =
-      &RegisterGauge(r, "groupscaler_idle_members",
-                     "1 when current replicas or group members exceed the ceiling and some "
-                     "stay idle");
-  spec_valid_ =
-      &RegisterGauge(r, "groupscaler_spec_valid", "1 when the autoscaler's spec is valid");
-  kafka_reachable_ = &RegisterGauge(r, "groupscaler_kafka_reachable",
-                                    "1 when the last observation of the group succeeded");
-  last_observation_ = &RegisterGauge(r, "groupscaler_last_observation_timestamp_seconds",
-                                     "Unix time of the last successful observation of the group");
-  max_time_lag_ =
-      &RegisterGauge(r, "groupscaler_max_time_lag_seconds",
-                     "Age of the oldest unconsumed message over the group's partitions, "
-                     "where known");
-  stalled_partitions_ = &RegisterGauge(r, "groupscaler_stalled_partitions",
-                                       "Partitions with lag whose committed offset stopped moving");
   rebalances_ = &RegisterCounter(r, "groupscaler_rebalances_caused_total",
                                  "Consumer group rebalances caused by groupscaler's scale changes");
+}
 
+void Metrics::RegisterControllerSeries(prometheus::Registry& r) {
   reconciles_ = &RegisterCounter(r, "groupscaler_reconciles_total", "Reconciles, by result");
   for (auto result : {controller::ReconcileResult::kSuccess, controller::ReconcileResult::kError,
                       controller::ReconcileResult::kHold}) {
@@ -269,6 +272,12 @@ void Metrics::RecordAutoscaler(const controller::AutoscalerSample& s) {
   if (s.group.empty()) return;
   const Labels l = GroupLabels(s.namespace_name, s.name, s.group);
 
+  SetGroupGauges(l, s);
+  SetTopicSeries(l, s, e);
+  CountChanges(l, s, e);
+}
+
+void Metrics::SetGroupGauges(const Labels& l, const controller::AutoscalerSample& s) {
   SetOrRemove(*lag_, l, s.total_lag);
   SetOrRemove(*partitions_, l, s.partition_count);
   SetOrRemove(*ceiling_, l, s.ceiling);
@@ -284,7 +293,9 @@ void Metrics::RecordAutoscaler(const controller::AutoscalerSample& s) {
     last_observation_->Add(l).Set(
         std::chrono::duration<double>(s.observed_at->time_since_epoch()).count());
   }
+}
 
+void Metrics::SetTopicSeries(const Labels& l, const controller::AutoscalerSample& s, Exported& e) {
   std::map<Labels, double> topic_lag, produce, consume, partition_lag;
   for (const controller::TopicSample& t : s.topics) {
     const Labels tl = With(l, "topic", t.topic);
@@ -302,24 +313,25 @@ void Metrics::RecordAutoscaler(const controller::AutoscalerSample& s) {
   SetSeries(*produce_rate_, produce, e);
   SetSeries(*consume_rate_, consume, e);
   SetSeries(*partition_lag_, partition_lag, e);
+}
 
-  // Counters: both directions exist from the start, so that rate() sees
-  // the first scale event.
+void Metrics::CountChanges(const Labels& l, const controller::AutoscalerSample& s, Exported& e) {
+  // Both directions exist from the start, so that rate() sees the first
+  // scale event.
   prometheus::Counter& up = scale_events_->Add(With(l, "direction", "up"));
   prometheus::Counter& down = scale_events_->Add(With(l, "direction", "down"));
   if (s.scaled > 0) up.Increment();
   if (s.scaled < 0) down.Increment();
-  if (s.rebalances_caused) {
-    // The decision's count restarts with its history (a new object under
-    // this name): so does the counter.
-    if (e.rebalances && *s.rebalances_caused >= *e.rebalances) {
-      rebalances_->Add(l).Increment(static_cast<double>(*s.rebalances_caused - *e.rebalances));
-    } else {
-      Remove(*rebalances_, l);
-      rebalances_->Add(l).Increment(static_cast<double>(*s.rebalances_caused));
-    }
-    e.rebalances = s.rebalances_caused;
+  if (!s.rebalances_caused) return;
+  // The decision's count restarts with its history (a new object under this
+  // name): so does the counter.
+  if (e.rebalances && *s.rebalances_caused >= *e.rebalances) {
+    rebalances_->Add(l).Increment(static_cast<double>(*s.rebalances_caused - *e.rebalances));
+  } else {
+    Remove(*rebalances_, l);
+    rebalances_->Add(l).Increment(static_cast<double>(*s.rebalances_caused));
   }
+  e.rebalances = s.rebalances_caused;
 }
 
 void Metrics::ForgetAutoscaler(const std::string& namespace_name, const std::string& name) {

@@ -107,6 +107,18 @@ class Metrics final : public controller::MetricsSink {
     std::optional<int64_t> rebalances;
   };
 
+  // The constructor's two halves: the families of each autoscaler's series,
+  // and those of the controller itself.
+  void RegisterAutoscalerSeries(prometheus::Registry& r);
+  void RegisterControllerSeries(prometheus::Registry& r);
+
+  // RecordAutoscaler's steps, under mu_, for the group labels `l`: the
+  // one-value gauges; the per-topic and per-partition series; the scale
+  // and rebalance counters.
+  void SetGroupGauges(const Labels& l, const controller::AutoscalerSample& s);
+  void SetTopicSeries(const Labels& l, const controller::AutoscalerSample& s, Exported& e);
+  void CountChanges(const Labels& l, const controller::AutoscalerSample& s, Exported& e);
+
   void RemoveGroupSeriesLocked(const std::string& namespace_name, const std::string& name,
                                const Exported& exported);
   // Sets `family` to exactly `wanted` among the series recorded in
