@@ -313,64 +313,20 @@ class RdKafkaLagReader final : public LagReader {
       rd_kafka_poll(rk_.get(), 0);
       return md;
     }
-
-    std::vector<TopicPartition> tps;
-    for (const std::string& topic : wanted) {
-      auto it = topics_.find(topic);
-      if (it == topics_.end() || it->second.err) continue;
-      for (int32_t p = 0; p < it->second.partitions; ++p) tps.push_back({topic, p});
-    }
-
-    // Log ends, log starts and committed offsets are all in flight at once:
-    // a broker that does not answer costs the cycle its deadline once, not
-    // three times, and cannot starve the other requests of time.
-    std::future<std::map<TopicPartition, OffsetResult>> ends_future, starts_future;
-    broker_answered_ = tps.empty();
-    if (!tps.empty()) {
-      ends_future = std::async(std::launch::async,
-                               [&] { return QueryOffsets(tps, RD_KAFKA_OFFSET_END, deadline); });
-      starts_future = std::async(std::launch::async, [&] {
-        return QueryOffsets(tps, RD_KAFKA_OFFSET_BEGINNING, deadline);
-      });
-    }
-    // The group requests go out only once a broker has answered this cycle:
-    // with every broker down they could only wait for a coordinator (see
-    // kCoordinatorRequestTimeoutMs).
-    std::vector<CommittedResult> committed(groups.size());
-    DescribeResult described;
-    if (AwaitBrokerAnswer(ends_future, starts_future, deadline)) {
-      // Describe runs on its own handle, concurrently with OffsetFetch.
-      const bool describing = StartDescribe(groups, deadline);
-      committed = FetchCommitted(groups, deadline);
-      described = FinishDescribe(describing, deadline);
-    } else {
-      for (CommittedResult& c : committed) {
-        c.status = UnavailableError("kafka " + servers_ + ": no broker answered");
-      }
-      described.missing = "no broker answered";
-    }
-    std::map<TopicPartition, OffsetResult> ends, starts;
-    if (!tps.empty()) {
-      ends = ends_future.get();
-      starts = starts_future.get();
-      const bool all_failed = std::all_of(tps.begin(), tps.end(), [&](const TopicPartition& tp) {
-        return ends[tp].err != RD_KAFKA_RESP_ERR_NO_ERROR;
-      });
-      if (all_failed) {
-        const rd_kafka_resp_err_t err = ends[tps.front()].err;
-        rd_kafka_poll(rk_.get(), 0);
-        return Status(CodeFor(err) == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded
-                                                                    : StatusCode::kUnavailable,
-                      "kafka " + servers_ + ": no log-end offset could be read within " +
-                          std::to_string(timeout.count()) + "ms: " + ErrText(err) +
-                          (md.ok() ? "" : "; " + md.message()));
-      }
+    const std::vector<TopicPartition> tps = KnownPartitions(wanted);
+    OffsetQueries queries = StartOffsetQueries(tps, deadline);
+    GroupAnswers answers = AskGroups(groups, queries, deadline);
+    StatusOr<Offsets> offsets = CollectOffsets(tps, queries, md, timeout);
+    if (!offsets.ok()) {
+      rd_kafka_poll(rk_.get(), 0);
+      return offsets.status();
     }
 
     std::vector<GroupObservation> out;
     out.reserve(groups.size());
     for (size_t i = 0; i < groups.size(); ++i) {
-      out.push_back(Assemble(groups[i], committed[i], ends, starts, described));
+      out.push_back(Assemble(groups[i], answers.committed[i], offsets->ends, offsets->starts,
+                             answers.described));
     }
     ApplyRecordCounts(RecordCounts(out, deadline), &out);
     rd_kafka_poll(rk_.get(), 0);  // serve statistics
@@ -625,6 +581,88 @@ class RdKafkaLagReader final : public LagReader {
     return out;
   }
 
+  // The partitions of the `wanted` topics whose metadata is known.
+  std::vector<TopicPartition> KnownPartitions(const std::set<std::string>& wanted) const {
+    std::vector<TopicPartition> tps;
+    for (const std::string& topic : wanted) {
+      auto it = topics_.find(topic);
+      if (it == topics_.end() || it->second.err) continue;
+      for (int32_t p = 0; p < it->second.partitions; ++p) tps.push_back({topic, p});
+    }
+    return tps;
+  }
+
+  using OffsetMap = std::map<TopicPartition, OffsetResult>;
+  struct OffsetQueries {
+    std::future<OffsetMap> ends;
+    std::future<OffsetMap> starts;
+  };
+
+  // Log ends and log starts of `tps`, both in flight at once (with the
+  // committed offsets after): a broker that does not answer costs the cycle
+  // its deadline once, not three times, and cannot starve the other requests
+  // of time. `tps` must outlive the futures' results. None for no partition.
+  OffsetQueries StartOffsetQueries(const std::vector<TopicPartition>& tps,
+                                   SteadyClock::time_point deadline) {
+    broker_answered_ = tps.empty();
+    if (tps.empty()) return {};
+    return {.ends = std::async(std::launch::async,
+                               [this, &tps, deadline] {
+                                 return QueryOffsets(tps, RD_KAFKA_OFFSET_END, deadline);
+                               }),
+            .starts = std::async(std::launch::async, [this, &tps, deadline] {
+              return QueryOffsets(tps, RD_KAFKA_OFFSET_BEGINNING, deadline);
+            })};
+  }
+
+  struct GroupAnswers {
+    std::vector<CommittedResult> committed;  // one per group
+    DescribeResult described;
+  };
+
+  // The groups' committed offsets and descriptions. They are asked for only
+  // once a broker has answered this cycle: with every broker down they could
+  // only wait for a coordinator (see kCoordinatorRequestTimeoutMs).
+  GroupAnswers AskGroups(const std::vector<GroupQuery>& groups, const OffsetQueries& queries,
+                         SteadyClock::time_point deadline) {
+    GroupAnswers answers{.committed = std::vector<CommittedResult>(groups.size())};
+    if (!AwaitBrokerAnswer(queries.ends, queries.starts, deadline)) {
+      for (CommittedResult& c : answers.committed) {
+        c.status = UnavailableError("kafka " + servers_ + ": no broker answered");
+      }
+      answers.described.missing = "no broker answered";
+      return answers;
+    }
+    // Describe runs on its own handle, concurrently with OffsetFetch.
+    const bool describing = StartDescribe(groups, deadline);
+    answers.committed = FetchCommitted(groups, deadline);
+    answers.described = FinishDescribe(describing, deadline);
+    return answers;
+  }
+
+  struct Offsets {
+    OffsetMap ends;
+    OffsetMap starts;
+  };
+
+  // The results of `queries`; an error when no log-end offset of `tps`
+  // could be read (`md`: how the metadata refresh went, for the message).
+  StatusOr<Offsets> CollectOffsets(const std::vector<TopicPartition>& tps, OffsetQueries& queries,
+                                   const Status& md, milliseconds timeout) {
+    if (tps.empty()) return Offsets{};
+    Offsets offsets{.ends = queries.ends.get(), .starts = queries.starts.get()};
+    const bool all_failed = std::all_of(tps.begin(), tps.end(), [&](const TopicPartition& tp) {
+      return offsets.ends[tp].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+    });
+    if (!all_failed) return offsets;
+    const rd_kafka_resp_err_t err = offsets.ends[tps.front()].err;
+    return Status(CodeFor(err) == StatusCode::kDeadlineExceeded ? StatusCode::kDeadlineExceeded
+                                                                : StatusCode::kUnavailable,
+                  "kafka " + servers_ + ": no log-end offset could be read within " +
+                      std::to_string(timeout.count()) + "ms: " + ErrText(err) +
+                      (md.ok() ? "" : "; " + md.message()));
+  }
+
   // Until a broker answered this cycle's ListOffsets (true), or both
   // queries ended or the deadline passed without an answer (false).
   bool AwaitBrokerAnswer(const std::future<std::map<TopicPartition, OffsetResult>>& ends,
@@ -758,87 +796,122 @@ class RdKafkaLagReader final : public LagReader {
   // is still unanswered.
   std::vector<CommittedResult> FetchCommitted(const std::vector<GroupQuery>& groups,
                                               SteadyClock::time_point deadline) {
-    std::vector<CommittedResult> results(groups.size());
-    std::vector<PartitionListPtr> lists(groups.size());
-    std::vector<int> attempts(groups.size(), 0);
     if (!offsets_queue_) offsets_queue_.reset(rd_kafka_queue_new(rk_.get()));
-    const std::set<std::string> unanswered = UnansweredOffsetFetches();
-    std::map<uintptr_t, size_t> sent;  // this cycle's requests: id -> group index
-    auto send = [&](size_t i) {
-      ++attempts[i];
-      const uintptr_t id = ++last_offset_fetch_;
-      offset_fetches_[id] = groups[i].group_id;
-      sent[id] = i;
-      ListGroupOffsetsPtr request(
-          rd_kafka_ListConsumerGroupOffsets_new(groups[i].group_id.c_str(), lists[i].get()));
-      AdminOptionsPtr options =
-          NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
-      rd_kafka_AdminOptions_set_opaque(options.get(), reinterpret_cast<void*>(id));
-      rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
-      rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(),
-                                        offsets_queue_.get());
-    };
+    FetchCycle cycle{.groups = groups,
+                     .deadline = deadline,
+                     .results = std::vector<CommittedResult>(groups.size()),
+                     .lists = std::vector<PartitionListPtr>(groups.size()),
+                     .attempts = std::vector<int>(groups.size(), 0),
+                     .done = std::vector<bool>(groups.size(), false)};
+    SendFetches(cycle);
+    AwaitFetches(cycle);
+    return Conclude(cycle);
+  }
+
+  // One cycle's OffsetFetch requests, one per group (index into `groups`).
+  struct FetchCycle {
+    const std::vector<GroupQuery>& groups;
+    SteadyClock::time_point deadline;
+    std::vector<CommittedResult> results;
+    std::vector<PartitionListPtr> lists;
+    std::vector<int> attempts;
+    std::vector<bool> done;
+    std::map<uintptr_t, size_t> sent;  // request id -> group index
     size_t outstanding = 0;
-    std::vector<bool> done(groups.size(), false);
-    for (size_t i = 0; i < groups.size(); ++i) {
-      lists[i].reset(rd_kafka_topic_partition_list_new(8));
-      for (const std::string& topic : groups[i].topics) {
-        auto it = topics_.find(topic);
-        if (it == topics_.end() || it->second.err) continue;
-        for (int32_t p = 0; p < it->second.partitions; ++p) {
-          rd_kafka_topic_partition_list_add(lists[i].get(), topic.c_str(), p);
-        }
+  };
+
+  // The known partitions of `group`'s topics, as librdkafka lists them.
+  PartitionListPtr PartitionListOf(const GroupQuery& group) const {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(8));
+    for (const std::string& topic : group.topics) {
+      auto it = topics_.find(topic);
+      if (it == topics_.end() || it->second.err) continue;
+      for (int32_t p = 0; p < it->second.partitions; ++p) {
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
       }
+    }
+    return list;
+  }
+
+  // Sends group i's request (again, on a retry).
+  void SendFetch(FetchCycle& c, size_t i) {
+    ++c.attempts[i];
+    const uintptr_t id = ++last_offset_fetch_;
+    offset_fetches_[id] = c.groups[i].group_id;
+    c.sent[id] = i;
+    ListGroupOffsetsPtr request(
+        rd_kafka_ListConsumerGroupOffsets_new(c.groups[i].group_id.c_str(), c.lists[i].get()));
+    AdminOptionsPtr options =
+        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c.deadline);
+    rd_kafka_AdminOptions_set_opaque(options.get(), reinterpret_cast<void*>(id));
+    rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
+    rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), offsets_queue_.get());
+  }
+
+  // The first request of every group that has partitions and no request of
+  // an earlier cycle still unanswered.
+  void SendFetches(FetchCycle& c) {
+    const std::set<std::string> unanswered = UnansweredOffsetFetches();
+    for (size_t i = 0; i < c.groups.size(); ++i) {
+      c.lists[i] = PartitionListOf(c.groups[i]);
       // The mock broker answers an empty list with nothing, and a real one
       // with every topic: never send one.
-      if (lists[i]->cnt == 0) {
-        done[i] = true;
+      if (c.lists[i]->cnt == 0) {
+        c.done[i] = true;
         continue;
       }
-      if (unanswered.contains(groups[i].group_id)) {
-        results[i].status = UnavailableError(
+      if (unanswered.contains(c.groups[i].group_id)) {
+        c.results[i].status = UnavailableError(
             "the group coordinator has not answered an OffsetFetch of an earlier cycle yet");
-        done[i] = true;
+        c.done[i] = true;
         continue;
       }
-      send(i);
-      ++outstanding;
+      SendFetch(c, i);
+      ++c.outstanding;
     }
-    while (outstanding > 0) {
-      const int remaining = RemainingMs(deadline);
-      if (remaining <= 0) break;
+  }
+
+  // Takes the answers until every group has one or the deadline passes,
+  // retrying a retriable error while time allows.
+  void AwaitFetches(FetchCycle& c) {
+    while (c.outstanding > 0) {
+      const int remaining = RemainingMs(c.deadline);
+      if (remaining <= 0) return;
       EventPtr event(rd_kafka_queue_poll(offsets_queue_.get(), remaining));
       if (!event) continue;
       const auto id = reinterpret_cast<uintptr_t>(rd_kafka_event_opaque(event.get()));
       offset_fetches_.erase(id);
-      auto it = sent.find(id);
-      if (it == sent.end()) continue;  // a late answer to an earlier cycle
+      auto it = c.sent.find(id);
+      if (it == c.sent.end()) continue;  // a late answer to an earlier cycle
       const size_t i = it->second;
-      if (done[i]) continue;
+      if (c.done[i]) continue;
       CommittedResult r = ParseCommitted(event.get());
-      if (!r.status.ok() && Retriable(last_group_err_) && attempts[i] < kMaxAttempts &&
-          RemainingMs(deadline) > 2 * kRetryBackoff.count()) {
+      if (!r.status.ok() && Retriable(last_group_err_) && c.attempts[i] < kMaxAttempts &&
+          RemainingMs(c.deadline) > 2 * kRetryBackoff.count()) {
         options_.clock->SleepFor(kRetryBackoff);
-        send(i);
+        SendFetch(c, i);
         continue;
       }
       renew_handle_ = renew_handle_ || last_group_err_ == RD_KAFKA_RESP_ERR_NOT_COORDINATOR;
-      results[i] = std::move(r);
-      done[i] = true;
-      --outstanding;
+      c.results[i] = std::move(r);
+      c.done[i] = true;
+      --c.outstanding;
     }
-    for (size_t i = 0; i < groups.size(); ++i) {
-      if (!done[i]) {
-        results[i].status =
-            DeadlineExceededError("no answer to OffsetFetch before the cycle's deadline");
+  }
+
+  // The results, each failure naming the cluster and the group.
+  std::vector<CommittedResult> Conclude(FetchCycle& c) const {
+    for (size_t i = 0; i < c.groups.size(); ++i) {
+      CommittedResult& r = c.results[i];
+      if (!c.done[i]) {
+        r.status = DeadlineExceededError("no answer to OffsetFetch before the cycle's deadline");
       }
-      if (!results[i].status.ok()) {
-        results[i].status = Status(results[i].status.code(),
-                                   "kafka " + servers_ + ": committed offsets of group " +
-                                       groups[i].group_id + ": " + results[i].status.message());
+      if (!r.status.ok()) {
+        r.status = Status(r.status.code(), "kafka " + servers_ + ": committed offsets of group " +
+                                               c.groups[i].group_id + ": " + r.status.message());
       }
     }
-    return results;
+    return std::move(c.results);
   }
 
   // Whether a DescribeConsumerGroups call for `groups` is now in flight:
