@@ -234,6 +234,57 @@ int UsageError(const Status& status) {
   return kExitUsage;
 }
 
+// One reader per Kafka cluster, shared by its autoscalers, whose concurrent
+// observations are merged into shared cycles (each counted once by the
+// metrics, through `kafka_metrics` when there is a `sink`).
+kafka::LagReaderPool NewReaderPool(const ControllerFlags& flags, controller::MetricsSink* sink,
+                                   std::optional<controller::KafkaMetrics>& kafka_metrics) {
+  kafka::LagReaderFactory factory = kafka::RdKafkaLagReaderFactory(
+      {.metadata_max_age = std::chrono::seconds(flags.kafka_metadata_max_age_seconds)});
+  if (sink != nullptr) factory = kafka_metrics.emplace(sink).Instrument(std::move(factory));
+  return kafka::LagReaderPool(kafka::Batching(std::move(factory)));
+}
+
+// Starts `controller` now without an elector; with one, a thread that
+// starts it when this process becomes leader and sets `lost_leadership`
+// when it stops being leader.
+std::jthread StartOrCampaign(controller::LeaderElector* elector, controller::Controller& controller,
+                             controller::MetricsSink* sink, std::atomic<bool>& lost_leadership) {
+  if (!elector) {
+    controller.Start();
+    return {};
+  }
+  spdlog::info("leader election: {} waiting for lease {}/{}", elector->config().identity,
+               elector->config().namespace_name, elector->config().name);
+  return std::jthread([elector, &controller, sink, &lost_leadership](std::stop_token stop) {
+    elector->Run(
+        stop,
+        [&] {
+          if (sink != nullptr) sink->SetLeader(true);
+          controller.Start();
+        },
+        [&] {
+          if (sink != nullptr) sink->SetLeader(false);
+          lost_leadership = true;
+        });
+  });
+}
+
+// Stops in order: the workers first, so that nothing is written once the
+// Lease is released, then the election (which releases it) and the health
+// probes; /metrics stops alongside (civetweb needs up to 2 s).
+void Shutdown(metrics::Metrics* metrics, controller::Controller& controller, std::jthread& election,
+              std::unique_ptr<controller::HealthServer>& health) {
+  std::jthread metrics_stop;
+  if (metrics) metrics_stop = std::jthread([metrics] { metrics->StopServing(); });
+  controller.Stop();
+  if (election.joinable()) {
+    election.request_stop();
+    election.join();
+  }
+  health.reset();
+}
+
 int RunController(const ControllerFlags& flags) {
   const sigset_t signals = BlockStopSignals();
   ConfigureLogging(flags);
@@ -248,14 +299,8 @@ int RunController(const ControllerFlags& flags) {
   kube::KubeClient& kube_client = **client;
 
   RealClock clock;
-  // One reader per Kafka cluster, shared by its autoscalers, whose
-  // concurrent observations are merged into shared cycles (each counted
-  // once by the metrics).
-  kafka::LagReaderFactory factory = kafka::RdKafkaLagReaderFactory(
-      {.metadata_max_age = std::chrono::seconds(flags.kafka_metadata_max_age_seconds)});
   std::optional<controller::KafkaMetrics> kafka_metrics;
-  if (sink != nullptr) factory = kafka_metrics.emplace(sink).Instrument(std::move(factory));
-  kafka::LagReaderPool readers(kafka::Batching(std::move(factory)));
+  kafka::LagReaderPool readers = NewReaderPool(flags, sink, kafka_metrics);
   const std::unique_ptr<controller::LeaderElector> elector =
       NewElector(flags, *config, kube_client, clock);
   controller::Controller controller(
@@ -277,38 +322,9 @@ int RunController(const ControllerFlags& flags) {
   if (!health.ok()) return UsageError(health.status());
 
   std::atomic<bool> lost_leadership{false};
-  std::jthread election;
-  if (elector) {
-    spdlog::info("leader election: {} waiting for lease {}/{}", elector->config().identity,
-                 elector->config().namespace_name, elector->config().name);
-    election = std::jthread([&](std::stop_token stop) {
-      elector->Run(
-          stop,
-          [&] {
-            if (sink != nullptr) sink->SetLeader(true);
-            controller.Start();
-          },
-          [&] {
-            if (sink != nullptr) sink->SetLeader(false);
-            lost_leadership = true;
-          });
-    });
-  } else {
-    controller.Start();
-  }
+  std::jthread election = StartOrCampaign(elector.get(), controller, sink, lost_leadership);
   const int exit_code = WaitForStop(signals, lost_leadership);
-
-  // civetweb needs up to 2 s to stop: let it, while the workers stop.
-  std::jthread metrics_stop;
-  if (*metrics) metrics_stop = std::jthread([&] { (*metrics)->StopServing(); });
-  // Workers first, so that nothing is written once the Lease is released.
-  controller.Stop();
-  if (election.joinable()) {
-    election.request_stop();
-    election.join();  // releases the Lease
-  }
-  health->reset();
-  if (metrics_stop.joinable()) metrics_stop.join();
+  Shutdown(metrics->get(), controller, election, *health);
   spdlog::info("stopped");
   return exit_code;
 }
