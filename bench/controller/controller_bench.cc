@@ -71,7 +71,8 @@ int Fail(const std::string& what) {
 int main(int argc, char** argv) {
   const int autoscalers = argc > 1 ? std::atoi(argv[1]) : 1000;
   const int groups = argc > 2 ? std::atoi(argv[2]) : 100;
-  const std::string workers = argc > 3 ? argv[3] : "8";
+  // The most workers; the controller's default when not given.
+  const std::string workers = argc > 3 ? argv[3] : "";
   if (autoscalers < 1 || groups < 1 || groups > autoscalers) return Fail("bad arguments");
 
   auto server = gs::testing::KubeApiServer::Start();
@@ -130,11 +131,20 @@ int main(int argc, char** argv) {
                             << "current-context: b\n";
   (*server)->ClearRequests();
   const auto start = Steady::now();
-  auto spawned = gs::testing::Subprocess::SpawnLogged(
-      {GROUPSCALER_BINARY, "controller", "--kubeconfig", kubeconfig, "--workers", workers,
-       "--kube-api-qps", "1000", "--kube-api-burst", "2000", "--health-probe-bind-address", "0",
-       "--log-level", "warn"},
-      (dir / "controller.log").string());
+  std::vector<std::string> command = {GROUPSCALER_BINARY,
+                                      "controller",
+                                      "--kubeconfig",
+                                      kubeconfig,
+                                      "--kube-api-qps",
+                                      "1000",
+                                      "--kube-api-burst",
+                                      "2000",
+                                      "--health-probe-bind-address",
+                                      "0",
+                                      "--log-level",
+                                      "warn"};
+  if (!workers.empty()) command.insert(command.end(), {"--workers", workers});
+  auto spawned = gs::testing::Subprocess::SpawnLogged(command, (dir / "controller.log").string());
   if (!spawned.ok()) return Fail(spawned.status().ToString());
   gs::testing::Subprocess& controller = **spawned;
 
@@ -205,7 +215,8 @@ int main(int argc, char** argv) {
   std::printf(
       "autoscalers %d, groups %d (%d per group), topics %d x %d partitions, poll %d s, workers "
       "%s\n",
-      autoscalers, groups, per_group, kTopics, kPartitions, kPollSeconds, workers.c_str());
+      autoscalers, groups, per_group, kTopics, kPartitions, kPollSeconds,
+      workers.empty() ? "default (grow with the work)" : ("at most " + workers).c_str());
   std::printf("first full pass (all statuses written): %.0f ms\n", first_pass_ms);
   std::printf("API requests in one steady %d s poll interval: %d\n", kPollSeconds, total);
   for (const auto& [kind, n] : by_kind) std::printf("  %-20s %d\n", kind.c_str(), n);

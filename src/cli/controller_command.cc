@@ -39,7 +39,7 @@ struct ControllerFlags {
   std::string namespace_name;
   bool leader_elect = false;
   std::string leader_election_namespace;
-  int workers = 8;
+  int workers = 64;
   double kube_api_qps = 20;
   int kube_api_burst = 30;
   int kafka_metadata_max_age_seconds = 60;
@@ -314,7 +314,7 @@ int RunController(const ControllerFlags& flags) {
        .clock = &clock,
        .metrics = sink},
       {.namespace_name = flags.namespace_name,
-       .workers = flags.workers,
+       .workers = {.initial = std::min(2, flags.workers), .most = flags.workers},
        .may_reconcile = elector ? std::function<bool()>([&] { return elector->IsLeader(); })
                                 : std::function<bool()>()});
   StatusOr<std::unique_ptr<controller::HealthServer>> health =
@@ -349,11 +349,11 @@ Command AddControllerCommand(CLI::App& parent) {
   app->add_option("--leader-election-namespace", flags->leader_election_namespace,
                   "Namespace of the Lease (default: the kubeconfig's or the pod's namespace)");
   app->add_option("--workers", flags->workers,
-                  "Concurrent reconciles; their Kafka observations of one cluster share cycles, "
-                  "so more workers also mean fewer, larger cycles (about 32 for 1,000 "
-                  "autoscalers at a 10 s poll)")
+                  "The most concurrent reconciles: the controller starts 2 workers and adds "
+                  "one whenever an autoscaler due for a reconcile finds every worker busy "
+                  "(groupscaler_workers shows how many run)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(CLI::Range(1, 1024));
   app->add_option("--kube-api-qps", flags->kube_api_qps,
                   "Client-side limit of API requests per second (0: none)")
       ->capture_default_str()

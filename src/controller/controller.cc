@@ -26,15 +26,16 @@ void Controller::Start() {
   std::lock_guard lock(mu_);
   if (started_ || stopped_) return;
   started_ = true;
-  workers_ = std::make_unique<Workers>(&queue_, options_.workers,
-                                       [this](const std::string& key) { return Handle(key); });
+  workers_ = std::make_unique<Workers>(
+      &queue_, options_.workers, [this](const std::string& key) { return Handle(key); },
+      deps_.metrics);
   watch_ = cache_.WatchAutoscalers(
       options_.namespace_name,
       {.on_list = [this](const kube::AutoscalerList& list) { OnList(list); },
        .on_event = [this](const kube::AutoscalerEvent& event) { OnEvent(event); }});
-  spdlog::info("controller started: namespace {}, {} workers",
+  spdlog::info("controller started: namespace {}, {} workers growing to at most {}",
                options_.namespace_name.empty() ? "(all)" : options_.namespace_name,
-               options_.workers);
+               workers_->count(), options_.workers.most);
 }
 
 void Controller::Stop() {

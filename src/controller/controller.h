@@ -32,7 +32,8 @@ namespace groupscaler::controller {
 struct ControllerOptions {
   // Empty: every namespace.
   std::string namespace_name;
-  int workers = 2;
+  // Concurrent reconciles: they start at `initial` and grow with the work.
+  WorkerLimits workers;
   ReconcilerOptions reconciler;
   // While this returns false, workers do not reconcile (not the leader):
   // keys are put back for later. Null: always reconcile.

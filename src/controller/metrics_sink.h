@@ -104,6 +104,8 @@ class MetricsSink {
 
   // Keys due and waiting for a worker.
   virtual void SetWorkQueueDepth(size_t depth) = 0;
+  // Worker threads started (they grow with the work; see workers.h).
+  virtual void SetWorkers(size_t workers) = 0;
   // How long a key waited from its due time until a worker took it.
   virtual void ObserveWorkQueueWait(std::chrono::duration<double> wait) = 0;
 

@@ -151,6 +151,11 @@ size_t WorkQueue::Waiting() const {
   return ready_.size();
 }
 
+bool WorkQueue::HasDue() const {
+  std::lock_guard lock(mu_);
+  return !ready_.empty() && std::get<0>(*ready_.begin()) <= clock_->Now();
+}
+
 size_t WorkQueue::Processing() const {
   std::lock_guard lock(mu_);
   return std::count_if(entries_.begin(), entries_.end(),

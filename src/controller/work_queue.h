@@ -99,6 +99,8 @@ class WorkQueue {
   int Failures(const std::string& key) const;
   // Keys waiting (not counting keys in processing that are not re-added).
   size_t Waiting() const;
+  // Some key is due now and waits for a worker.
+  bool HasDue() const;
   size_t Processing() const;
 
   void ShutDown();

@@ -7,22 +7,55 @@
 
 namespace groupscaler::controller {
 
-Workers::Workers(WorkQueue* queue, int count, KeyHandler handler)
-    : queue_(queue), handler_(std::move(handler)) {
-  count = std::max(count, 1);
-  threads_.reserve(count);
-  for (int i = 0; i < count; ++i) threads_.emplace_back([this] { Loop(); });
+Workers::Workers(WorkQueue* queue, WorkerLimits limits, KeyHandler handler, MetricsSink* metrics)
+    : queue_(queue),
+      most_(std::max(limits.most, 1)),
+      handler_(std::move(handler)),
+      metrics_(metrics) {
+  std::lock_guard lock(mu_);
+  threads_.reserve(static_cast<size_t>(most_));
+  const int initial = std::clamp(limits.initial, 1, most_);
+  for (int i = 0; i < initial; ++i) StartThreadLocked();
 }
 
 Workers::~Workers() {
   queue_->ShutDown();
-  threads_.clear();  // joins
+  std::vector<std::jthread> threads;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    threads.swap(threads_);
+  }
+  threads.clear();  // joins
+}
+
+int Workers::count() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(threads_.size());
+}
+
+void Workers::StartThreadLocked() {
+  threads_.emplace_back([this] { Loop(); });
+  if (metrics_ != nullptr) metrics_->SetWorkers(threads_.size());
 }
 
 void Workers::Loop() {
   while (std::optional<std::string> key = queue_->Get()) {
-    queue_->Done(*key, Handle(*key));
+    ++busy_;
+    GrowIfSaturated();
+    const Outcome outcome = Handle(*key);
+    --busy_;
+    queue_->Done(*key, outcome);
   }
+}
+
+void Workers::GrowIfSaturated() {
+  if (!queue_->HasDue()) return;
+  std::lock_guard lock(mu_);
+  const int running = static_cast<int>(threads_.size());
+  if (stopping_ || running >= most_ || busy_.load() < running) return;
+  StartThreadLocked();
+  spdlog::debug("workers: {} (a due autoscaler found every worker busy)", running + 1);
 }
 
 Outcome Workers::Handle(const std::string& key) {

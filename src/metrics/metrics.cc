@@ -171,6 +171,10 @@ void Metrics::RegisterControllerSeries(prometheus::Registry& r) {
   workqueue_depth_ = &RegisterGauge(r, "groupscaler_workqueue_depth",
                                     "Autoscalers due for a reconcile and waiting for a worker")
                           .Add({});
+  workers_ = &RegisterGauge(r, "groupscaler_workers",
+                            "Worker threads reconciling: they grow while due autoscalers wait "
+                            "for a busy pool, up to --workers")
+                  .Add({});
   workqueue_wait_ = &prometheus::BuildHistogram()
                          .Name("groupscaler_workqueue_queue_duration_seconds")
                          .Help("Time an autoscaler waited for a worker once due")
@@ -350,6 +354,8 @@ void Metrics::RecordReconcile(controller::ReconcileResult result,
 }
 
 void Metrics::SetWorkQueueDepth(size_t depth) { workqueue_depth_->Set(static_cast<double>(depth)); }
+
+void Metrics::SetWorkers(size_t workers) { workers_->Set(static_cast<double>(workers)); }
 
 void Metrics::ObserveWorkQueueWait(std::chrono::duration<double> wait) {
   workqueue_wait_->Observe(wait.count());

@@ -87,6 +87,7 @@ class Metrics final : public controller::MetricsSink {
                        std::chrono::duration<double> duration) override;
   void SetWorkQueueDepth(size_t depth) override;
   void ObserveWorkQueueWait(std::chrono::duration<double> wait) override;
+  void SetWorkers(size_t workers) override;
   void AddKafkaRequests(const kafka::RequestCounts& delta) override;
   void CountKafkaError(controller::KafkaErrorKind kind) override;
   void CountKubeRequest(std::string_view verb, std::string_view code) override;
@@ -154,6 +155,7 @@ class Metrics final : public controller::MetricsSink {
   CounterFamily* reconciles_;
   prometheus::Histogram* reconcile_duration_;
   prometheus::Gauge* workqueue_depth_;
+  prometheus::Gauge* workers_;
   prometheus::Histogram* workqueue_wait_;
   CounterFamily* kafka_requests_;
   CounterFamily* kafka_errors_;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -259,7 +260,7 @@ TEST(Workers, ProcessEveryKeyAndNeverOneKeyConcurrently) {
   bool overlap = false;
   std::atomic<int> total{0};
   {
-    Workers workers(&queue, 4, [&](const std::string& key) {
+    Workers workers(&queue, {.initial = 4, .most = 4}, [&](const std::string& key) {
       {
         std::lock_guard lock(mu);
         if (in_flight[key]++ > 0) overlap = true;
@@ -292,7 +293,7 @@ TEST(Workers, AnExceptionBacksOffItsKeyAndTheWorkerGoesOn) {
   WorkQueue queue(&clock);
   std::atomic<int> good{0};
   {
-    Workers workers(&queue, 1, [&](const std::string& key) -> Outcome {
+    Workers workers(&queue, {.initial = 1, .most = 1}, [&](const std::string& key) -> Outcome {
       if (key == "ns/bad") throw std::runtime_error("boom");
       ++good;
       return Outcome::Forget();
@@ -307,6 +308,61 @@ TEST(Workers, AnExceptionBacksOffItsKeyAndTheWorkerGoesOn) {
   }
   EXPECT_GE(queue.Failures("ns/bad"), 1);
   EXPECT_EQ(good.load(), 1);
+}
+
+// Keys due while every worker is busy add workers, up to the limit and no
+// further: five handlers blocked at once from one initial worker.
+TEST(Workers, GrowWhileDueKeysWaitForABusyPoolUpToTheLimit) {
+  RealClock clock;
+  WorkQueue queue(&clock);
+  std::mutex mu;
+  std::condition_variable released_cv;
+  bool released = false;
+  std::atomic<int> in_flight{0};
+  std::atomic<int> most_in_flight{0};
+  {
+    Workers workers(&queue, {.initial = 1, .most = 5}, [&](const std::string&) {
+      const int now = ++in_flight;
+      int seen = most_in_flight.load();
+      while (now > seen && !most_in_flight.compare_exchange_weak(seen, now)) {
+      }
+      std::unique_lock lock(mu);
+      released_cv.wait(lock, [&] { return released; });
+      --in_flight;
+      return Outcome::Forget();
+    });
+    for (int k = 0; k < 10; ++k) queue.Add("ns/k" + std::to_string(k));
+    EXPECT_TRUE(groupscaler::testing::WaitFor([&] { return in_flight.load() == 5; }, seconds(10)));
+    std::this_thread::sleep_for(milliseconds(50));
+    EXPECT_EQ(workers.count(), 5);
+    EXPECT_EQ(in_flight.load(), 5);
+    {
+      std::lock_guard lock(mu);
+      released = true;
+    }
+    released_cv.notify_all();
+    EXPECT_TRUE(groupscaler::testing::WaitFor(
+        [&] { return queue.Waiting() == 0 && queue.Processing() == 0; }, seconds(10)));
+    EXPECT_EQ(workers.count(), 5);
+  }
+  EXPECT_EQ(most_in_flight.load(), 5);
+}
+
+// Keys that never wait for a worker add none: one key at a time, each done
+// before the next is due, leaves the pool at its initial size.
+TEST(Workers, KeysThatDoNotWaitAddNoWorker) {
+  RealClock clock;
+  WorkQueue queue(&clock);
+  std::atomic<int> done{0};
+  Workers workers(&queue, {.initial = 1, .most = 8}, [&](const std::string&) {
+    ++done;
+    return Outcome::Forget();
+  });
+  for (int k = 0; k < 20; ++k) {
+    queue.Add("ns/k" + std::to_string(k));
+    EXPECT_TRUE(groupscaler::testing::WaitFor([&] { return done.load() == k + 1; }, seconds(10)));
+  }
+  EXPECT_EQ(workers.count(), 1);
 }
 
 }  // namespace

@@ -121,6 +121,7 @@ TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
   EXPECT_GT(Value(text, "groupscaler_reconcile_duration_seconds_count").value_or(0), 0);
   EXPECT_GT(Value(text, "groupscaler_workqueue_queue_duration_seconds_count").value_or(0), 0);
   EXPECT_TRUE(Value(text, "groupscaler_workqueue_depth").has_value());
+  EXPECT_GE(Value(text, "groupscaler_workers").value_or(0), 2) << "the initial workers";
   const double unreachable =
       Value(text, R"(groupscaler_kafka_errors_total{kind="unreachable"})").value_or(0) +
       Value(text, R"(groupscaler_kafka_errors_total{kind="timeout"})").value_or(0);

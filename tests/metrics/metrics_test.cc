@@ -247,6 +247,7 @@ TEST(Metrics, ControllerSeries) {
   m.RecordReconcile(ReconcileResult::kSuccess, std::chrono::milliseconds(30));
   m.RecordReconcile(ReconcileResult::kHold, std::chrono::seconds(2));
   m.SetWorkQueueDepth(5);
+  m.SetWorkers(3);
   m.ObserveWorkQueueWait(std::chrono::milliseconds(250));
   m.AddKafkaRequests({.by_api = {{"OffsetFetch", 3}, {"Metadata", 1}}});
   m.AddKafkaRequests({.by_api = {{"OffsetFetch", 2}}});
@@ -269,6 +270,7 @@ TEST(Metrics, ControllerSeries) {
            {R"(groupscaler_reconcile_duration_seconds_bucket{le="0.025"})", 1},
            {R"(groupscaler_reconcile_duration_seconds_bucket{le="2.5"})", 3},
            {"groupscaler_workqueue_depth", 5},
+           {"groupscaler_workers", 3},
            {"groupscaler_workqueue_queue_duration_seconds_count", 1},
            {"groupscaler_workqueue_queue_duration_seconds_sum", 0.25},
            {R"(groupscaler_kafka_requests_total{api="OffsetFetch"})", 5},

@@ -161,7 +161,7 @@ void EndToEndTest::StartController(const InProcessOptions& options) {
                                  .clock = &clock_},
       controller::ControllerOptions{
           .namespace_name = options.namespace_name,
-          .workers = options.workers,
+          .workers = {.initial = options.workers, .most = options.workers},
           .reconciler = {.observe_timeout = std::chrono::milliseconds(1500)}});
   controller_->Start();
 }
