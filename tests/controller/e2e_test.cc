@@ -169,7 +169,11 @@ TEST_F(ControllerE2E, DeletedAutoscalerLeavesReplicasAlone) {
                   cluster_->bootstrap_servers(), "app",
                   {{"orders", 0, 100}, {"orders", 1, 100}, {"orders", 2, 100}, {"orders", 3, 100}})
                   .ok());
-  std::this_thread::sleep_for(seconds(2 * kPollSeconds));
+  // A witness autoscaler polls twice: the deleted one, were it still
+  // reconciled, would have seen the zero lag by then.
+  Put("deployments", Deployment("witness", 1));
+  Put("consumergroupautoscalers", Autoscaler("witness", cluster_->bootstrap_servers()));
+  ASSERT_TRUE(WaitForPolls("witness", 2));
   EXPECT_EQ(Replicas("app"), 4);
   EXPECT_EQ(ScalePatches("app"), 1);
 }
