@@ -1,5 +1,6 @@
 #include "controller/status_patch.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.h"
+#include "kube/client.h"
 
 namespace groupscaler::controller {
 namespace {
@@ -156,15 +158,92 @@ json Conditions(const StatusReport& report, const json& stored, Timestamp now) {
   return conditions;
 }
 
-// Whether merging `patch` into `stored` changes it.
-bool Changes(const json& patch, const json& stored) {
-  for (auto it = patch.begin(); it != patch.end(); ++it) {
-    auto old = stored.find(it.key());
-    const bool changed = it.value().is_null() ? old != stored.end() && !old->is_null()
-                                              : old == stored.end() || *old != it.value();
-    if (changed) return true;
+// The figures (see the write rule in the header) and the floor of each.
+struct Figure {
+  const char* field;
+  double floor;
+};
+constexpr Figure kFigures[] = {
+    {"totalLag", kLagFloor},
+    {"maxLagSeconds", kTimeLagFloorSeconds},
+    {"totalLagSeconds", kTimeLagFloorSeconds},
+    {"produceRate", kRateFloorPerSecond},
+    {"consumeRate", kRateFloorPerSecond},
+    {"perReplicaRate", kRateFloorPerSecond},
+};
+
+const Figure* FindFigure(const std::string& field) {
+  for (const Figure& f : kFigures) {
+    if (field == f.field) return &f;
   }
-  return false;
+  return nullptr;
+}
+
+// Whether `stored` holds `field` with a value (null is none).
+bool Known(const json& stored, const std::string& field) {
+  auto it = stored.find(field);
+  return it != stored.end() && !it->is_null();
+}
+
+// Whether writing `value` (null: remove) as the figure's field moves the
+// stored one: it became known or unknown, or moved beyond the tolerance and
+// the floor.
+bool FigureMoved(const Figure& figure, const json& value, const json& stored) {
+  const bool known = !value.is_null();
+  if (known != Known(stored, figure.field)) return true;
+  if (!known) return false;
+  const json& old = stored.at(figure.field);
+  if (!old.is_number()) return true;
+  const double before = old.get<double>();
+  const double after = value.get<double>();
+  const double moved = std::abs(after - before);
+  return moved > kFigureTolerance * std::max(std::abs(before), std::abs(after)) &&
+         moved > figure.floor;
+}
+
+// Whether writing `value` (null: remove) as `field` changes `stored`.
+bool FieldChanges(const std::string& field, const json& value, const json& stored) {
+  if (value.is_null()) return Known(stored, field);
+  auto old = stored.find(field);
+  return old == stored.end() || *old != value;
+}
+
+// `conditions` without their messages, for comparing what they decide.
+json WithoutMessages(json conditions) {
+  if (!conditions.is_array()) return conditions;
+  for (json& c : conditions) {
+    if (c.is_object()) c.erase("message");
+  }
+  return conditions;
+}
+
+// Whether the stored figures are too old to keep: older than
+// kFiguresMaxAge, of no known time (an older controller wrote them), or of
+// a time ahead of `now` (another replica's clock).
+bool FiguresStale(const json& stored, Timestamp now) {
+  auto it = stored.find("observedTime");
+  if (it == stored.end() || !it->is_string()) return true;
+  const StatusOr<Timestamp> at = kube::ParseTime(it->get<std::string>());
+  return !at.ok() || *at > now || now - *at >= kFiguresMaxAge;
+}
+
+// Whether writing `value` as `field` changes what the write rule
+// (status_patch.h) watches in `stored`.
+bool Changes(const std::string& field, const json& value, const json& stored) {
+  if (field == "message" || field == "observedTime") return false;
+  if (field == "conditions") {
+    return WithoutMessages(value) != WithoutMessages(stored.value("conditions", json()));
+  }
+  if (const Figure* figure = FindFigure(field)) return FigureMoved(*figure, value, stored);
+  return FieldChanges(field, value, stored);
+}
+
+// The write rule: whether `patch` is worth writing over `stored`.
+bool WorthWriting(const json& patch, const json& stored, Timestamp now) {
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    if (Changes(it.key(), it.value(), stored)) return true;
+  }
+  return FiguresStale(stored, now);
 }
 
 }  // namespace
@@ -180,7 +259,8 @@ std::optional<std::string> StatusPatch(const StatusReport& report, std::string_v
   }
   json patch = Fields(report);
   patch["conditions"] = Conditions(report, stored, now);
-  if (!Changes(patch, stored)) return std::nullopt;
+  patch["observedTime"] = FormatRfc3339(now);
+  if (!WorthWriting(patch, stored, now)) return std::nullopt;
   return patch.dump();
 }
 

@@ -3,10 +3,33 @@
 // The status subresource of a ConsumerGroupAutoscaler as the controller
 // writes it, and the merge patch that brings the stored status there.
 //
-// The patch is computed against the object as last read, so a reconcile that
-// would change nothing writes nothing: the API server sees a status write
-// only when a field or a condition really changed.
+// The patch is computed against the object as last read, and written only
+// when something a user would act on changed. A reconcile runs every poll,
+// and the lag, the rates and the messages that quote them move a little each
+// time; writing them all would write the status at almost every poll. So:
+//
+//  * Decisive fields: any change writes. observedGeneration, partitions,
+//    currentReplicas, desiredReplicas, ceiling, members, reason,
+//    rebalancesCaused, stalledPartitions, lastScaleTime, and each
+//    condition's type, status, reason, observedGeneration (and so its
+//    lastTransitionTime). Every field not named below is decisive.
+//  * Figures: totalLag, maxLagSeconds, totalLagSeconds, produceRate,
+//    consumeRate, perReplicaRate. One writes when it moved by more than
+//    kFigureTolerance of the larger of its old and new magnitude AND by more
+//    than its floor (kLagFloor, kTimeLagFloorSeconds, kRateFloorPerSecond),
+//    or when the stored figures are kFiguresMaxAge old. A figure that
+//    becomes unknown, or known again, writes at once, as a decisive field.
+//  * Messages, the status's and the conditions': never write by themselves.
+//
+// A write carries the whole status as it is now, messages and figures
+// included, and sets observedTime to `now`: the time of the figures, whose
+// age the next reconciles measure from it. A stored status without one
+// (written by an older controller), or with one ahead of `now` (written on
+// another replica's clock), counts as stale. So even when nothing moves, the
+// status is written every kFiguresMaxAge, and observedTime says the
+// controller still observes.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,6 +40,16 @@
 #include "policy/types.h"
 
 namespace groupscaler::controller {
+
+// The write rule above. A figure moved when |new - old| exceeds both
+// kFigureTolerance * max(|old|, |new|) and its floor, so that neither the
+// noise of a large figure nor small absolute steps near zero (lag 0 -> 40)
+// cause a write; figures older than kFiguresMaxAge are written anyway.
+inline constexpr double kFigureTolerance = 0.10;
+inline constexpr double kLagFloor = 100;           // totalLag, messages
+inline constexpr double kTimeLagFloorSeconds = 1;  // maxLagSeconds, totalLagSeconds
+inline constexpr double kRateFloorPerSecond = 1;   // produce, consume, per-replica rate
+inline constexpr std::chrono::minutes kFiguresMaxAge{5};
 
 // Condition types, in the order they are written.
 inline constexpr const char* kConditionReady = "Ready";
@@ -69,7 +102,7 @@ struct StatusReport {
   std::optional<double> max_lag_seconds;
   std::optional<double> total_lag_seconds;
   // Messages/s over all topics, and what one replica sustains. Written to
-  // 0.01/s, so that noise below that causes no status write.
+  // 0.01/s.
   std::optional<double> produce_rate;
   std::optional<double> consume_rate;
   std::optional<double> per_replica_rate;
@@ -92,12 +125,12 @@ void ReportDecision(const policy::Decision& decision, StatusReport* report);
 Condition StalledCondition(const policy::Decision& decision, int64_t stall_seconds);
 
 // The JSON object to merge-patch into `status` (kube::AutoscalerClient::
-// PatchAutoscalerStatus), or nullopt when `object_json`'s status already
-// holds all of `report`. A condition's lastTransitionTime is carried over
-// from the stored condition of that type when its status is unchanged, and
-// is `now` otherwise; each condition carries observedGeneration.
-// `object_json` is the whole object as read (unparsable: treated as having
-// no status).
+// PatchAutoscalerStatus): the whole of `report`, with observedTime `now`; or
+// nullopt when the write rule above finds nothing in `object_json`'s status
+// worth writing. A condition's lastTransitionTime is carried over from the
+// stored condition of that type when its status is unchanged, and is `now`
+// otherwise; each condition carries observedGeneration. `object_json` is the
+// whole object as read (unparsable: treated as having no status).
 std::optional<std::string> StatusPatch(const StatusReport& report, std::string_view object_json,
                                        Timestamp now);
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time_format.h"
 #include "controller/status_patch.h"
 #include "fakes.h"
 #include "kafka/lag_reader.h"
@@ -309,12 +310,46 @@ TEST(Reconciler, StatusWrittenOnlyWhenSomethingChanged) {
   w.clock.Advance(seconds(10));
   (void)w.Reconcile("app");
   EXPECT_EQ(w.autoscalers.status_patches(), 2) << "nothing changed, nothing written";
+  // The lag moves by 5%: within the tolerance, not worth a write.
   w.kafka.SetLag("app", "orders", {1000, 900});
   w.clock.Advance(seconds(10));
   (void)w.Reconcile("app");
-  EXPECT_EQ(w.autoscalers.status_patches(), 3);
-  EXPECT_EQ(w.Status("app")["totalLag"], 1900);
+  EXPECT_EQ(w.autoscalers.status_patches(), 2) << "lag 2000 -> 1900";
+  EXPECT_EQ(w.Status("app")["totalLag"], 2000);
+  w.kafka.SetLag("app", "orders", {1000, 500});
+  w.clock.Advance(seconds(10));
+  (void)w.Reconcile("app");
+  EXPECT_EQ(w.autoscalers.status_patches(), 3) << "lag 2000 -> 1500";
+  EXPECT_EQ(w.Status("app")["totalLag"], 1500);
   EXPECT_EQ(w.scales.patches(), 0);
+}
+
+TEST(Reconciler, SteadyStatusWrittenAgainOnceItsFiguresAreFiveMinutesOld) {
+  World w;
+  // The fake group never commits: a stall would be a change of its own.
+  w.autoscalers.Put(Cr("app", {{"policy", {{"stallSeconds", 3600}}}}));
+  w.scales.Set(kNs, "app", 2);
+  w.kafka.SetLag("app", "orders", {1000, 1000});
+  (void)w.Reconcile("app");
+  w.clock.Advance(seconds(10));
+  (void)w.Reconcile("app");
+  ASSERT_EQ(w.autoscalers.status_patches(), 2) << "rates became known";
+  const json written = w.Status("app");
+  EXPECT_EQ(written["observedTime"], FormatRfc3339(w.clock.Now()));
+  for (int i = 0; i < 29; ++i) {
+    w.clock.Advance(seconds(10));
+    (void)w.Reconcile("app");
+  }
+  EXPECT_EQ(w.autoscalers.status_patches(), 2);
+  w.clock.Advance(seconds(10));
+  (void)w.Reconcile("app");
+  EXPECT_EQ(w.autoscalers.status_patches(), 3);
+  json status = w.Status("app");
+  EXPECT_EQ(status["observedTime"], FormatRfc3339(w.clock.Now()));
+  status.erase("observedTime");
+  json unchanged = written;
+  unchanged.erase("observedTime");
+  EXPECT_EQ(status, unchanged);
 }
 
 TEST(Reconciler, TransitionTimeMovesOnlyWhenAConditionFlips) {

@@ -1,20 +1,28 @@
 // The status fields beyond lag: time lag, rates, rebalances, stalled
-// partitions and the Stalled condition.
+// partitions and the Stalled condition; and the write rule (when a status
+// is worth writing at all).
 
 #include "controller/status_patch.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "common/time_format.h"
 
 namespace groupscaler::controller {
 namespace {
 
 using nlohmann::json;
+using std::chrono::minutes;
+using std::chrono::seconds;
 using ::testing::HasSubstr;
 
 json PatchOf(const StatusReport& report, const std::string& stored = "{}") {
@@ -32,7 +40,7 @@ policy::Decision Stalled() {
   return d;
 }
 
-TEST(StatusFields, WrittenRoundedSoNoiseWritesNothing) {
+TEST(StatusFields, WrittenRounded) {
   StatusReport report;
   report.max_lag_seconds = 12.34;
   report.total_lag_seconds = 40.06;
@@ -49,15 +57,6 @@ TEST(StatusFields, WrittenRoundedSoNoiseWritesNothing) {
   EXPECT_EQ(patch["perReplicaRate"].dump(), "250.0");
   EXPECT_EQ(patch["rebalancesCaused"], 7);
   EXPECT_EQ(patch["stalledPartitions"], json::parse(R"([{"topic":"orders","partition":4}])"));
-
-  // Stored as written, a reading that differs below the rounding writes
-  // nothing.
-  const std::string stored = json{{"status", patch}}.dump();
-  report.max_lag_seconds = 12.31;
-  report.produce_rate = 1234.571;
-  EXPECT_EQ(StatusPatch(report, stored, Timestamp{}), std::nullopt);
-  report.max_lag_seconds = 12.4;
-  EXPECT_EQ(PatchOf(report, stored)["maxLagSeconds"].dump(), "12.4");
 }
 
 TEST(StatusFields, UnknownRemovesThemEmptyListStays) {
@@ -88,6 +87,189 @@ TEST(StatusFields, EmptyStringsAreLeftOut) {
   EXPECT_EQ(patch.dump().find(R"("")"), std::string::npos) << patch.dump();
   // Stored as written, the same report writes nothing.
   EXPECT_EQ(StatusPatch(report, json{{"status", patch}}.dump(), Timestamp{}), std::nullopt);
+}
+
+// The write rule: Steady() was written at kWritten and is stored as written;
+// each test changes something and asks a minute later.
+constexpr Timestamp kWritten{seconds(1'800'000'000)};
+
+StatusReport Steady() {
+  return {.observed_generation = 2,
+          .partitions = 12,
+          .total_lag = 5000,
+          .current_replicas = 3,
+          .desired_replicas = 3,
+          .ceiling = 12,
+          .members = 3,
+          .reason = "Steady",
+          .message = "lag 5000 at 400/s: 3 replicas drain it in time",
+          .max_lag_seconds = 20,
+          .total_lag_seconds = 90,
+          .produce_rate = 400,
+          .consume_rate = 410,
+          .per_replica_rate = 150,
+          .rebalances_caused = 1,
+          .stalled_partitions = std::vector<StalledPartition>{},
+          .conditions = {{kConditionReady, ConditionStatus::kTrue, "Reconciled", "3 replicas"},
+                         {kConditionActive, ConditionStatus::kTrue, "LagAboveActivation",
+                          "lag 5000 above 0"}}};
+}
+
+// `report` as stored after a write at `at`.
+std::string StoredAt(const StatusReport& report, Timestamp at) {
+  return json{{"status", json::parse(StatusPatch(report, "{}", at).value())}}.dump();
+}
+
+// The patch of `report` over Steady() stored, `after` the write (null: none).
+json PatchAfter(const StatusReport& report, Timestamp::duration after = seconds(60)) {
+  const std::optional<std::string> patch =
+      StatusPatch(report, StoredAt(Steady(), kWritten), kWritten + after);
+  return patch ? json::parse(*patch) : json(nullptr);
+}
+
+TEST(WriteRule, NothingChangedWritesNothing) { EXPECT_EQ(PatchAfter(Steady()), nullptr); }
+
+TEST(WriteRule, FiguresWithinToleranceWriteNothing) {
+  StatusReport report = Steady();
+  report.total_lag = 5450;          // +9%, 450 messages
+  report.max_lag_seconds = 21.9;    // +8.7%
+  report.total_lag_seconds = 81.5;  // -9.4%
+  report.produce_rate = 365;        // -8.8%
+  report.consume_rate = 450;        // +8.9%
+  report.per_replica_rate = 160;    // +6.3%
+  EXPECT_EQ(PatchAfter(report), nullptr);
+}
+
+TEST(WriteRule, AFigureBeyondToleranceWrites) {
+  const std::vector<std::function<void(StatusReport&)>> moves = {
+      [](StatusReport& r) { r.total_lag = 5600; },          // +12%
+      [](StatusReport& r) { r.max_lag_seconds = 17.5; },    // -12.5%
+      [](StatusReport& r) { r.total_lag_seconds = 101; },   // +12%
+      [](StatusReport& r) { r.produce_rate = 460; },        // +15%
+      [](StatusReport& r) { r.consume_rate = 360; },        // -12%
+      [](StatusReport& r) { r.per_replica_rate = 120.5; },  // -20%
+  };
+  for (size_t i = 0; i < moves.size(); ++i) {
+    StatusReport report = Steady();
+    moves[i](report);
+    EXPECT_NE(PatchAfter(report), nullptr) << "move " << i;
+  }
+  StatusReport report = Steady();
+  report.total_lag = 5600;
+  EXPECT_EQ(PatchAfter(report)["totalLag"], 5600);
+}
+
+TEST(WriteRule, SmallStepsNearZeroWriteNothing) {
+  StatusReport idle = Steady();
+  idle.total_lag = 0;
+  idle.max_lag_seconds = 0;
+  idle.produce_rate = 0;
+  const std::string stored = StoredAt(idle, kWritten);
+  StatusReport report = idle;
+  report.total_lag = 40;         // +100%, but 40 messages
+  report.max_lag_seconds = 0.8;  // +100%, but under a second
+  report.produce_rate = 0.9;     // +100%, but under 1/s
+  EXPECT_EQ(StatusPatch(report, stored, kWritten + seconds(60)), std::nullopt);
+  report.total_lag = 150;
+  EXPECT_NE(StatusPatch(report, stored, kWritten + seconds(60)), std::nullopt);
+}
+
+TEST(WriteRule, AFigureBecomingUnknownOrKnownWrites) {
+  StatusReport report = Steady();
+  report.total_lag = std::nullopt;
+  const json patch = PatchAfter(report);
+  ASSERT_TRUE(patch.is_object());
+  EXPECT_TRUE(patch["totalLag"].is_null()) << "removed, never read as 0";
+  // And back: the same lag as before, known again.
+  const std::string unknown = StoredAt(report, kWritten);
+  EXPECT_NE(StatusPatch(Steady(), unknown, kWritten + seconds(60)), std::nullopt);
+}
+
+TEST(WriteRule, MessagesAloneWriteNothing) {
+  StatusReport report = Steady();
+  report.message = "lag 5100 at 405/s: 3 replicas drain it in time";
+  report.conditions[1].message = "lag 5100 above 0";
+  EXPECT_EQ(PatchAfter(report), nullptr);
+}
+
+TEST(WriteRule, AConditionStatusOrReasonChangeWrites) {
+  StatusReport report = Steady();
+  report.conditions[1] = {kConditionActive, ConditionStatus::kFalse, "LagAtActivation",
+                          "lag 0 at or below 0"};
+  json patch = PatchAfter(report);
+  ASSERT_TRUE(patch.is_object());
+  EXPECT_EQ(patch["conditions"][1]["status"], "False");
+  EXPECT_EQ(patch["conditions"][1]["message"], "lag 0 at or below 0");
+  EXPECT_EQ(patch["conditions"][1]["lastTransitionTime"], FormatRfc3339(kWritten + seconds(60)));
+  report = Steady();
+  report.conditions[0].reason = "Held";
+  EXPECT_NE(PatchAfter(report), nullptr);
+}
+
+TEST(WriteRule, EveryDecisiveFieldWrites) {
+  const std::vector<std::function<void(StatusReport&)>> changes = {
+      [](StatusReport& r) { r.observed_generation = 3; },
+      [](StatusReport& r) { r.partitions = 16; },
+      [](StatusReport& r) { r.current_replicas = 4; },
+      [](StatusReport& r) { r.desired_replicas = 4; },
+      [](StatusReport& r) { r.ceiling = 16; },
+      [](StatusReport& r) { r.members = 2; },
+      [](StatusReport& r) { r.members = std::nullopt; },
+      [](StatusReport& r) { r.reason = "ScaleUp"; },
+      [](StatusReport& r) { r.rebalances_caused = 2; },
+      [](StatusReport& r) {
+        r.stalled_partitions = {{"orders", 4}};
+      },
+      [](StatusReport& r) { r.stalled_partitions = std::nullopt; },
+      [](StatusReport& r) { r.last_scale_time = kWritten + seconds(60); },
+      [](StatusReport& r) { r.conditions.pop_back(); },
+  };
+  for (size_t i = 0; i < changes.size(); ++i) {
+    StatusReport report = Steady();
+    changes[i](report);
+    EXPECT_NE(PatchAfter(report), nullptr) << "change " << i;
+  }
+}
+
+TEST(WriteRule, ADecisiveChangeCarriesTheCurrentFiguresAndMessages) {
+  StatusReport report = Steady();
+  report.desired_replicas = 4;
+  report.total_lag = 5100;  // within tolerance, written all the same
+  report.produce_rate = 405;
+  report.message = "lag 5100 at 405/s: 4 replicas drain it in time";
+  report.conditions[1].message = "lag 5100 above 0";
+  const json patch = PatchAfter(report, seconds(90));
+  ASSERT_TRUE(patch.is_object());
+  EXPECT_EQ(patch["desiredReplicas"], 4);
+  EXPECT_EQ(patch["totalLag"], 5100);
+  EXPECT_EQ(patch["produceRate"], 405.0);
+  EXPECT_EQ(patch["message"], report.message);
+  EXPECT_EQ(patch["conditions"][1]["message"], "lag 5100 above 0");
+  EXPECT_EQ(patch["observedTime"], FormatRfc3339(kWritten + seconds(90)));
+}
+
+TEST(WriteRule, StaleFiguresWrite) {
+  StatusReport report = Steady();
+  report.total_lag = 5100;
+  EXPECT_EQ(PatchAfter(report, kFiguresMaxAge - seconds(1)), nullptr);
+  const json patch = PatchAfter(report, kFiguresMaxAge);
+  ASSERT_TRUE(patch.is_object());
+  EXPECT_EQ(patch["totalLag"], 5100);
+  EXPECT_EQ(patch["observedTime"], FormatRfc3339(kWritten + kFiguresMaxAge));
+  // Nothing moved at all: written too, so observedTime stays within the age.
+  EXPECT_NE(PatchAfter(Steady(), minutes(6)), nullptr);
+}
+
+TEST(WriteRule, MissingOrFutureObservedTimeWrites) {
+  json stored = json::parse(StoredAt(Steady(), kWritten));
+  stored["status"].erase("observedTime");  // an older controller wrote it
+  const std::optional<std::string> patch =
+      StatusPatch(Steady(), stored.dump(), kWritten + seconds(10));
+  ASSERT_TRUE(patch.has_value());
+  EXPECT_EQ(json::parse(*patch)["observedTime"], FormatRfc3339(kWritten + seconds(10)));
+  // Written on a clock an hour ahead (another replica's).
+  EXPECT_NE(StatusPatch(Steady(), StoredAt(Steady(), kWritten + minutes(60)), kWritten),
+            std::nullopt);
 }
 
 TEST(ReportDecision, SumsTopicRatesAndListsStalledPartitions) {
