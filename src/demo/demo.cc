@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -28,6 +29,7 @@
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "metrics/metrics.h"
+#include "policy/policy.h"
 
 namespace groupscaler::demo {
 namespace {
@@ -197,6 +199,29 @@ bool AtCeiling(const nlohmann::json& status) {
   return false;
 }
 
+// The group's lag at this poll: unknown when the status says so (a lag
+// becoming unknown or known is written at once), else the sum over the
+// latest observation, this poll's, counted as the decision counts it. Not
+// the status's totalLag, which is written only once it moved by 10%
+// (status_patch.h): too coarse for the view and the summary's max lag.
+std::optional<int64_t> CurrentLag(const nlohmann::json& status, const ObservationLog& observations,
+                                  const DemoOptions& o) {
+  const std::optional<kafka::GroupObservation> last = observations.Last(o.group_id);
+  if (!status.contains("totalLag") || !last) return std::nullopt;
+  const policy::OffsetResetPolicy reset = o.offset_reset == "latest"
+                                              ? policy::OffsetResetPolicy::kLatest
+                                              : policy::OffsetResetPolicy::kEarliest;
+  int64_t total = 0;
+  for (const policy::PartitionObservation& p : last->observation.partitions) {
+    const policy::PartitionLag lag = policy::ComputePartitionLag(p, reset, p.log_end_offset);
+    if (!lag.known) continue;
+    total = total > std::numeric_limits<int64_t>::max() - lag.lag
+                ? std::numeric_limits<int64_t>::max()
+                : total + lag.lag;
+  }
+  return total;
+}
+
 // Replica names sort by ordinal, not as text ("replica-10" after "-9").
 std::vector<std::pair<std::string, std::set<int32_t>>> ByOrdinal(const AssignmentMap& map) {
   std::vector<std::pair<std::string, std::set<int32_t>>> out(map.begin(), map.end());
@@ -223,8 +248,8 @@ class View {
   View(const DemoOptions& options, std::string bootstrap, std::ostream& out)
       : options_(options), bootstrap_(std::move(bootstrap)), out_(out) {}
 
-  void Render(double t, double produce_rate, double consume_rate, const nlohmann::json& status,
-              int32_t ready, const AssignmentMap& assignment,
+  void Render(double t, double produce_rate, double consume_rate, std::optional<int64_t> total_lag,
+              const nlohmann::json& status, int32_t ready, const AssignmentMap& assignment,
               const std::vector<LoggedEvent>& new_events, Timestamp start_wall,
               const std::optional<std::string>& warning) {
     for (const LoggedEvent& e : new_events) {
@@ -236,9 +261,7 @@ class View {
     const Figures f{.t = t,
                     .produce = Thousands(std::lround(produce_rate)),
                     .consume = Thousands(std::lround(consume_rate)),
-                    .lag = status.contains("totalLag") && status["totalLag"].is_number()
-                               ? Thousands(status["totalLag"].get<int64_t>())
-                               : "?",
+                    .lag = total_lag ? Thousands(*total_lag) : "?",
                     .desired = Number(status, "desiredReplicas"),
                     .ceiling = Number(status, "ceiling"),
                     .at_ceiling = AtCeiling(status),
@@ -742,25 +765,24 @@ class DemoRun {
     const double now = Elapsed();
     const std::optional<std::string> warning = PerInstanceGroupIdsWarning(status);
     std::vector<LoggedEvent> fresh = events_.TakeNew();
-    Accrue(now, status, warning, fresh);
+    const std::optional<int64_t> lag = CurrentLag(status, *observations_, o_);
+    Accrue(now, status, lag, warning, fresh);
     const PollMarks marks{
         .at = now, .acknowledged = producer_->acknowledged(), .processings = ledger_.processings()};
     const double since = std::max(1e-3, now - last_poll_.at);
     view_.Render(now, (marks.acknowledged - last_poll_.acknowledged) / since,
-                 (marks.processings - last_poll_.processings) / since, status, replicas_.ready(),
-                 ledger_.Assignment(), fresh, start_wall_, warning);
+                 (marks.processings - last_poll_.processings) / since, lag, status,
+                 replicas_.ready(), ledger_.Assignment(), fresh, start_wall_, warning);
     last_poll_ = marks;
   }
 
   // The totals a poll's status and Events add to.
-  void Accrue(double now, const nlohmann::json& status, const std::optional<std::string>& warning,
-              const std::vector<LoggedEvent>& fresh) {
+  void Accrue(double now, const nlohmann::json& status, std::optional<int64_t> lag,
+              const std::optional<std::string>& warning, const std::vector<LoggedEvent>& fresh) {
     if (!totals_.first_decision && status.contains("desiredReplicas")) {
       totals_.first_decision = std::round(now * 100) / 100;
     }
-    if (status.contains("totalLag") && status["totalLag"].is_number()) {
-      totals_.max_lag = std::max(totals_.max_lag, status["totalLag"].get<int64_t>());
-    }
+    if (lag) totals_.max_lag = std::max(totals_.max_lag, *lag);
     if (status.contains("desiredReplicas") && status["desiredReplicas"].is_number()) {
       totals_.max_desired = std::max(totals_.max_desired, status["desiredReplicas"].get<int32_t>());
     }
