@@ -35,14 +35,9 @@ std::string_view KafkaErrorKindName(KafkaErrorKind kind) {
   return "other";
 }
 
-void AddDecision(const policy::Decision& decision, bool observed, AutoscalerSample& sample) {
-  sample.rebalances_caused = decision.rebalances_caused;
-  if (!observed) return;
-  sample.partition_count = decision.partitions;
-  sample.ceiling = decision.ceiling;
+void AddDecision(const policy::Decision& decision, AutoscalerSample& sample) {
   sample.at_ceiling = decision.flags.at_ceiling;
   sample.idle_members = decision.flags.idle_members;
-  sample.max_time_lag_seconds = decision.max_time_lag_seconds;
   sample.stalled_partitions = static_cast<int32_t>(decision.stalled_partitions.size());
 
   // Topics in name order, each with what is known of it.
@@ -53,7 +48,6 @@ void AddDecision(const policy::Decision& decision, bool observed, AutoscalerSamp
     return t;
   };
   if (decision.lag_known) {
-    sample.total_lag = decision.total_lag;
     for (const policy::PartitionLag& p : decision.partition_lags) {
       if (!p.known) continue;
       sample.partitions.push_back({.topic = p.topic, .partition = p.partition, .lag = p.lag});

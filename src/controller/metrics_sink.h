@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "controller/group_figures.h"
 #include "kafka/lag_reader.h"
 #include "policy/types.h"
 
@@ -66,30 +67,23 @@ struct AutoscalerSample {
   std::optional<bool> kafka_reachable;
   // When this reconcile observed the group successfully.
   std::optional<Timestamp> observed_at;
-  std::optional<int32_t> current_replicas;
-  std::optional<int32_t> desired_replicas;
-  std::optional<int32_t> members;
+  // Its rebalances_caused only where this reconcile decided (see SampleOf).
+  GroupFigures figures;
   // From the decision of a successful observation.
-  std::optional<int64_t> total_lag;
   std::vector<TopicSample> topics;
   std::vector<PartitionSample> partitions;  // only partitions whose lag is known
-  std::optional<int32_t> partition_count;
-  std::optional<int32_t> ceiling;
   std::optional<bool> at_ceiling;
   std::optional<bool> idle_members;
-  std::optional<double> max_time_lag_seconds;
   std::optional<int32_t> stalled_partitions;
-  // From any decision: the rebalances Decide caused since its history began.
-  std::optional<int64_t> rebalances_caused;
   // +1: this reconcile scaled the target up; -1: down; 0: not at all.
   int scaled = 0;
 };
 
-// Fills `sample`'s decision fields from `decision` (for SampleOf,
-// reconcile_report.h). `observed`: the decision
-// came from a successful observation (otherwise only rebalances_caused is
-// taken: lag, partitions, rates and the rest mean nothing then).
-void AddDecision(const policy::Decision& decision, bool observed, AutoscalerSample& sample);
+// Fills `sample`'s topics, partitions, flags and stalled partitions from
+// `decision`, which came from a successful observation (for SampleOf,
+// reconcile_report.h; a failed observation's lag, partitions, rates and the
+// rest mean nothing). The figures are FiguresOf's.
+void AddDecision(const policy::Decision& decision, AutoscalerSample& sample);
 
 class MetricsSink {
  public:

@@ -77,26 +77,31 @@ std::vector<Condition> ReconcileReport::InitialConditions() {
   };
 }
 
+GroupFigures FiguresOf(const ReconcileReport& report) {
+  GroupFigures figures{.current_replicas = report.current_replicas,
+                       .desired_replicas = report.desired_replicas,
+                       .members = report.members,
+                       .rebalances_caused = report.rebalances_caused};
+  // A failed observation's decision holds only its replicas and reason.
+  if (!report.decision || !report.kafka_reachable.value_or(false)) return figures;
+  const policy::Decision& d = *report.decision;
+  figures.partitions = d.partitions;
+  figures.ceiling = d.ceiling;
+  if (d.lag_known) {
+    figures.total_lag = d.total_lag;
+    figures.max_time_lag_seconds = d.max_time_lag_seconds;
+  }
+  return figures;
+}
+
 StatusReport StatusOf(const ReconcileReport& report) {
   StatusReport status{.observed_generation = report.observed_generation,
-                      .current_replicas = report.current_replicas,
-                      .desired_replicas = report.desired_replicas,
-                      .members = report.members,
+                      .figures = FiguresOf(report),
                       .reason = report.reason,
                       .message = report.message,
-                      .rebalances_caused = report.rebalances_caused,
                       .conditions = report.conditions};
   if (report.scaled) status.last_scale_time = report.now;
-  if (!report.decision) return status;
-  const policy::Decision& d = *report.decision;
-  if (report.kafka_reachable.value_or(false)) {
-    status.partitions = d.partitions;
-    status.ceiling = d.ceiling;
-  }
-  if (d.lag_known) {
-    status.total_lag = d.total_lag;
-    ReportDecision(d, &status);
-  }
+  if (report.decision && report.decision->lag_known) ReportDecision(*report.decision, &status);
   return status;
 }
 
@@ -107,12 +112,14 @@ AutoscalerSample SampleOf(const ReconcileReport& report) {
                           .spec_valid = report.spec_valid,
                           .group = report.group,
                           .kafka_reachable = report.kafka_reachable,
-                          .current_replicas = report.current_replicas,
-                          .desired_replicas = report.desired_replicas,
-                          .members = report.members};
+                          .figures = FiguresOf(report)};
+  // The status keeps the history's count through a hold; the counter takes
+  // it from a decision only, so that a hold leaves its series as it is.
+  sample.figures.rebalances_caused =
+      report.decision ? std::optional(report.decision->rebalances_caused) : std::nullopt;
   if (observed) sample.observed_at = report.now;
   if (report.scaled) sample.scaled = report.scaled->to > report.scaled->from ? 1 : -1;
-  if (report.decision) AddDecision(*report.decision, observed, sample);
+  if (report.decision && observed) AddDecision(*report.decision, sample);
   return sample;
 }
 

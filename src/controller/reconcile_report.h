@@ -6,6 +6,7 @@
 // * the status subresource: StatusOf (then StatusPatch, status_patch.h);
 // * the Events: Announce, which also keeps the warnings' bookkeeping;
 // * the metrics: SampleOf (metrics_sink.h).
+// The figures both the status and the metrics show come from FiguresOf.
 
 #include <cstdint>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "controller/group_figures.h"
 #include "controller/metrics_sink.h"
 #include "controller/status_patch.h"
 #include "kube/client.h"
@@ -73,6 +75,9 @@ struct ReconcileReport {
   const Condition& Get(const std::string& type) const;
   static std::vector<Condition> InitialConditions();
 };
+
+// The group's figures (group_figures.h), for both StatusOf and SampleOf.
+GroupFigures FiguresOf(const ReconcileReport& report);
 
 // The status to write.
 StatusReport StatusOf(const ReconcileReport& report);

@@ -58,7 +58,6 @@ const json* FindCondition(const json& status, const std::string& type) {
 }  // namespace
 
 void ReportDecision(const policy::Decision& decision, StatusReport* report) {
-  report->max_lag_seconds = decision.max_time_lag_seconds;
   report->total_lag_seconds = decision.total_time_lag_seconds;
   for (const policy::TopicRate& rate : decision.topic_rates) {
     if (rate.produce_rate)
@@ -107,20 +106,21 @@ namespace {
 json Fields(const StatusReport& report) {
   json fields = json::object();
   fields["observedGeneration"] = report.observed_generation;
-  fields["partitions"] = OrNull(report.partitions);
-  fields["totalLag"] = OrNull(report.total_lag);
-  fields["currentReplicas"] = OrNull(report.current_replicas);
-  fields["desiredReplicas"] = OrNull(report.desired_replicas);
-  fields["ceiling"] = OrNull(report.ceiling);
-  fields["members"] = OrNull(report.members);
+  const GroupFigures& figures = report.figures;
+  fields["partitions"] = OrNull(figures.partitions);
+  fields["totalLag"] = OrNull(figures.total_lag);
+  fields["currentReplicas"] = OrNull(figures.current_replicas);
+  fields["desiredReplicas"] = OrNull(figures.desired_replicas);
+  fields["ceiling"] = OrNull(figures.ceiling);
+  fields["members"] = OrNull(figures.members);
   fields["reason"] = NonEmptyOrNull(report.reason);
   fields["message"] = NonEmptyOrNull(report.message);
-  fields["maxLagSeconds"] = Rounded(report.max_lag_seconds, 1);
+  fields["maxLagSeconds"] = Rounded(figures.max_time_lag_seconds, 1);
   fields["totalLagSeconds"] = Rounded(report.total_lag_seconds, 1);
   fields["produceRate"] = Rounded(report.produce_rate, 2);
   fields["consumeRate"] = Rounded(report.consume_rate, 2);
   fields["perReplicaRate"] = Rounded(report.per_replica_rate, 2);
-  fields["rebalancesCaused"] = OrNull(report.rebalances_caused);
+  fields["rebalancesCaused"] = OrNull(figures.rebalances_caused);
   if (report.stalled_partitions) {
     json stalled = json::array();
     for (const StalledPartition& p : *report.stalled_partitions) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "controller/group_figures.h"
 #include "policy/types.h"
 
 namespace groupscaler::controller {
@@ -89,24 +90,19 @@ struct StalledPartition {
 // removed from the stored status (so an unknown lag never reads as 0).
 struct StatusReport {
   int64_t observed_generation = 0;
-  std::optional<int32_t> partitions;
-  std::optional<int64_t> total_lag;
-  std::optional<int32_t> current_replicas;
-  std::optional<int32_t> desired_replicas;
-  std::optional<int32_t> ceiling;
-  std::optional<int32_t> members;
+  // partitions, ceiling, currentReplicas, desiredReplicas, members,
+  // totalLag, maxLagSeconds (written to 0.1 s), rebalancesCaused.
+  GroupFigures figures;
   std::string reason;
   std::string message;
-  // Time lag: the oldest unconsumed message's age, seconds (max and sum
-  // over partitions). Written to 0.1 s.
-  std::optional<double> max_lag_seconds;
+  // Time lag: the oldest unconsumed message's age summed over partitions,
+  // seconds (the max is figures.max_time_lag_seconds). Written to 0.1 s.
   std::optional<double> total_lag_seconds;
   // Messages/s over all topics, and what one replica sustains. Written to
   // 0.01/s.
   std::optional<double> produce_rate;
   std::optional<double> consume_rate;
   std::optional<double> per_replica_rate;
-  std::optional<int64_t> rebalances_caused;
   // Unset: unknown; empty: none stalled.
   std::optional<std::vector<StalledPartition>> stalled_partitions;
   // Set when this reconcile scaled; otherwise the stored value is kept.
@@ -114,7 +110,7 @@ struct StatusReport {
   std::vector<Condition> conditions;
 };
 
-// Fills `report`'s time lag, rates, per-replica rate and stalled
+// Fills `report`'s total time lag, rates, per-replica rate and stalled
 // partitions from a decision whose lag is known (for StatusOf).
 void ReportDecision(const policy::Decision& decision, StatusReport* report);
 

@@ -282,16 +282,16 @@ void Metrics::RecordAutoscaler(const controller::AutoscalerSample& s) {
 }
 
 void Metrics::SetGroupGauges(const Labels& l, const controller::AutoscalerSample& s) {
-  SetOrRemove(*lag_, l, s.total_lag);
-  SetOrRemove(*partitions_, l, s.partition_count);
-  SetOrRemove(*ceiling_, l, s.ceiling);
-  SetOrRemove(*current_replicas_, l, s.current_replicas);
-  SetOrRemove(*desired_replicas_, l, s.desired_replicas);
-  SetOrRemove(*members_, l, s.members);
+  SetOrRemove(*lag_, l, s.figures.total_lag);
+  SetOrRemove(*partitions_, l, s.figures.partitions);
+  SetOrRemove(*ceiling_, l, s.figures.ceiling);
+  SetOrRemove(*current_replicas_, l, s.figures.current_replicas);
+  SetOrRemove(*desired_replicas_, l, s.figures.desired_replicas);
+  SetOrRemove(*members_, l, s.figures.members);
   SetOrRemove(*at_ceiling_, l, ZeroOne(s.at_ceiling));
   SetOrRemove(*idle_members_, l, ZeroOne(s.idle_members));
   SetOrRemove(*kafka_reachable_, l, ZeroOne(s.kafka_reachable));
-  SetOrRemove(*max_time_lag_, l, s.max_time_lag_seconds);
+  SetOrRemove(*max_time_lag_, l, s.figures.max_time_lag_seconds);
   SetOrRemove(*stalled_partitions_, l, s.stalled_partitions);
   if (s.observed_at) {
     last_observation_->Add(l).Set(
@@ -326,16 +326,17 @@ void Metrics::CountChanges(const Labels& l, const controller::AutoscalerSample& 
   prometheus::Counter& down = scale_events_->Add(With(l, "direction", "down"));
   if (s.scaled > 0) up.Increment();
   if (s.scaled < 0) down.Increment();
-  if (!s.rebalances_caused) return;
+  const std::optional<int64_t>& rebalances = s.figures.rebalances_caused;
+  if (!rebalances) return;
   // The decision's count restarts with its history (a new object under this
   // name): so does the counter.
-  if (e.rebalances && *s.rebalances_caused >= *e.rebalances) {
-    rebalances_->Add(l).Increment(static_cast<double>(*s.rebalances_caused - *e.rebalances));
+  if (e.rebalances && *rebalances >= *e.rebalances) {
+    rebalances_->Add(l).Increment(static_cast<double>(*rebalances - *e.rebalances));
   } else {
     Remove(*rebalances_, l);
-    rebalances_->Add(l).Increment(static_cast<double>(*s.rebalances_caused));
+    rebalances_->Add(l).Increment(static_cast<double>(*rebalances));
   }
-  e.rebalances = s.rebalances_caused;
+  e.rebalances = rebalances;
 }
 
 void Metrics::ForgetAutoscaler(const std::string& namespace_name, const std::string& name) {

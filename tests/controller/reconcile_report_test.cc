@@ -121,19 +121,19 @@ TEST(StatusOf, PartitionsAndLagOnlyFromAGoodObservation) {
   report.kafka_reachable = true;
   StatusReport status = StatusOf(report);
   EXPECT_EQ(status.observed_generation, 4);
-  EXPECT_EQ(status.partitions, 4);
-  EXPECT_EQ(status.ceiling, 4);
-  EXPECT_EQ(status.total_lag, 70);
-  EXPECT_EQ(status.desired_replicas, 3);
+  EXPECT_EQ(status.figures.partitions, 4);
+  EXPECT_EQ(status.figures.ceiling, 4);
+  EXPECT_EQ(status.figures.total_lag, 70);
+  EXPECT_EQ(status.figures.desired_replicas, 3);
   EXPECT_EQ(status.conditions.size(), ReconcileReport::InitialConditions().size());
   EXPECT_EQ(status.last_scale_time, std::nullopt);
 
   report.kafka_reachable = false;
   report.decision->lag_known = false;
   status = StatusOf(report);
-  EXPECT_EQ(status.partitions, std::nullopt);
-  EXPECT_EQ(status.ceiling, std::nullopt);
-  EXPECT_EQ(status.total_lag, std::nullopt) << "an unknown lag is never written as 0";
+  EXPECT_EQ(status.figures.partitions, std::nullopt);
+  EXPECT_EQ(status.figures.ceiling, std::nullopt);
+  EXPECT_EQ(status.figures.total_lag, std::nullopt) << "an unknown lag is never written as 0";
 }
 
 TEST(StatusOf, ScaledSetsTheScaleTime) {
@@ -159,15 +159,15 @@ TEST(SampleOf, FromTheSameReport) {
   EXPECT_EQ(s.kafka_reachable, true);
   EXPECT_EQ(s.observed_at, report.now);
   EXPECT_EQ(s.scaled, -1);
-  EXPECT_EQ(s.total_lag, 70);
-  EXPECT_EQ(s.partition_count, 4);
+  EXPECT_EQ(s.figures.total_lag, 70);
+  EXPECT_EQ(s.figures.partitions, 4);
 
   report.kafka_reachable = false;
   report.scaled.reset();
   const AutoscalerSample failed = SampleOf(report);
   EXPECT_EQ(failed.observed_at, std::nullopt);
-  EXPECT_EQ(failed.total_lag, std::nullopt);
-  EXPECT_EQ(failed.rebalances_caused, 2);
+  EXPECT_EQ(failed.figures.total_lag, std::nullopt);
+  EXPECT_EQ(failed.figures.rebalances_caused, 2);
   EXPECT_EQ(failed.scaled, 0);
 }
 

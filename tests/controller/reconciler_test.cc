@@ -586,7 +586,7 @@ TEST(SplitKey, Cases) {
 }
 
 TEST(StatusPatch, UnknownLagRemovesTheFieldNeverWritesZero) {
-  StatusReport report{.observed_generation = 3, .total_lag = std::nullopt};
+  StatusReport report{.observed_generation = 3, .figures = {.total_lag = std::nullopt}};
   const std::optional<std::string> patch =
       StatusPatch(report, R"({"status":{"totalLag":5}})", Timestamp{});
   ASSERT_TRUE(patch.has_value());

@@ -11,11 +11,13 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.h"
+#include "controller/reconcile_report.h"
 
 namespace groupscaler::controller {
 namespace {
@@ -42,12 +44,12 @@ policy::Decision Stalled() {
 
 TEST(StatusFields, WrittenRounded) {
   StatusReport report;
-  report.max_lag_seconds = 12.34;
+  report.figures.max_time_lag_seconds = 12.34;
   report.total_lag_seconds = 40.06;
   report.produce_rate = 1234.5678;
   report.consume_rate = 0.004;
   report.per_replica_rate = 250.0;
-  report.rebalances_caused = 7;
+  report.figures.rebalances_caused = 7;
   report.stalled_partitions = {{"orders", 4}};
   const json patch = PatchOf(report);
   EXPECT_EQ(patch["maxLagSeconds"].dump(), "12.3");
@@ -95,20 +97,20 @@ constexpr Timestamp kWritten{seconds(1'800'000'000)};
 
 StatusReport Steady() {
   return {.observed_generation = 2,
-          .partitions = 12,
-          .total_lag = 5000,
-          .current_replicas = 3,
-          .desired_replicas = 3,
-          .ceiling = 12,
-          .members = 3,
+          .figures = {.partitions = 12,
+                      .ceiling = 12,
+                      .current_replicas = 3,
+                      .desired_replicas = 3,
+                      .members = 3,
+                      .total_lag = 5000,
+                      .max_time_lag_seconds = 20,
+                      .rebalances_caused = 1},
           .reason = "Steady",
           .message = "lag 5000 at 400/s: 3 replicas drain it in time",
-          .max_lag_seconds = 20,
           .total_lag_seconds = 90,
           .produce_rate = 400,
           .consume_rate = 410,
           .per_replica_rate = 150,
-          .rebalances_caused = 1,
           .stalled_partitions = std::vector<StalledPartition>{},
           .conditions = {{kConditionReady, ConditionStatus::kTrue, "Reconciled", "3 replicas"},
                          {kConditionActive, ConditionStatus::kTrue, "LagAboveActivation",
@@ -131,23 +133,23 @@ TEST(WriteRule, NothingChangedWritesNothing) { EXPECT_EQ(PatchAfter(Steady()), n
 
 TEST(WriteRule, FiguresWithinToleranceWriteNothing) {
   StatusReport report = Steady();
-  report.total_lag = 5450;          // +9%, 450 messages
-  report.max_lag_seconds = 21.9;    // +8.7%
-  report.total_lag_seconds = 81.5;  // -9.4%
-  report.produce_rate = 365;        // -8.8%
-  report.consume_rate = 450;        // +8.9%
-  report.per_replica_rate = 160;    // +6.3%
+  report.figures.total_lag = 5450;             // +9%, 450 messages
+  report.figures.max_time_lag_seconds = 21.9;  // +8.7%
+  report.total_lag_seconds = 81.5;             // -9.4%
+  report.produce_rate = 365;                   // -8.8%
+  report.consume_rate = 450;                   // +8.9%
+  report.per_replica_rate = 160;               // +6.3%
   EXPECT_EQ(PatchAfter(report), nullptr);
 }
 
 TEST(WriteRule, AFigureBeyondToleranceWrites) {
   const std::vector<std::function<void(StatusReport&)>> moves = {
-      [](StatusReport& r) { r.total_lag = 5600; },          // +12%
-      [](StatusReport& r) { r.max_lag_seconds = 17.5; },    // -12.5%
-      [](StatusReport& r) { r.total_lag_seconds = 101; },   // +12%
-      [](StatusReport& r) { r.produce_rate = 460; },        // +15%
-      [](StatusReport& r) { r.consume_rate = 360; },        // -12%
-      [](StatusReport& r) { r.per_replica_rate = 120.5; },  // -20%
+      [](StatusReport& r) { r.figures.total_lag = 5600; },             // +12%
+      [](StatusReport& r) { r.figures.max_time_lag_seconds = 17.5; },  // -12.5%
+      [](StatusReport& r) { r.total_lag_seconds = 101; },              // +12%
+      [](StatusReport& r) { r.produce_rate = 460; },                   // +15%
+      [](StatusReport& r) { r.consume_rate = 360; },                   // -12%
+      [](StatusReport& r) { r.per_replica_rate = 120.5; },             // -20%
   };
   for (size_t i = 0; i < moves.size(); ++i) {
     StatusReport report = Steady();
@@ -155,28 +157,28 @@ TEST(WriteRule, AFigureBeyondToleranceWrites) {
     EXPECT_NE(PatchAfter(report), nullptr) << "move " << i;
   }
   StatusReport report = Steady();
-  report.total_lag = 5600;
+  report.figures.total_lag = 5600;
   EXPECT_EQ(PatchAfter(report)["totalLag"], 5600);
 }
 
 TEST(WriteRule, SmallStepsNearZeroWriteNothing) {
   StatusReport idle = Steady();
-  idle.total_lag = 0;
-  idle.max_lag_seconds = 0;
+  idle.figures.total_lag = 0;
+  idle.figures.max_time_lag_seconds = 0;
   idle.produce_rate = 0;
   const std::string stored = StoredAt(idle, kWritten);
   StatusReport report = idle;
-  report.total_lag = 40;         // +100%, but 40 messages
-  report.max_lag_seconds = 0.8;  // +100%, but under a second
-  report.produce_rate = 0.9;     // +100%, but under 1/s
+  report.figures.total_lag = 40;              // +100%, but 40 messages
+  report.figures.max_time_lag_seconds = 0.8;  // +100%, but under a second
+  report.produce_rate = 0.9;                  // +100%, but under 1/s
   EXPECT_EQ(StatusPatch(report, stored, kWritten + seconds(60)), std::nullopt);
-  report.total_lag = 150;
+  report.figures.total_lag = 150;
   EXPECT_NE(StatusPatch(report, stored, kWritten + seconds(60)), std::nullopt);
 }
 
 TEST(WriteRule, AFigureBecomingUnknownOrKnownWrites) {
   StatusReport report = Steady();
-  report.total_lag = std::nullopt;
+  report.figures.total_lag = std::nullopt;
   const json patch = PatchAfter(report);
   ASSERT_TRUE(patch.is_object());
   EXPECT_TRUE(patch["totalLag"].is_null()) << "removed, never read as 0";
@@ -209,14 +211,14 @@ TEST(WriteRule, AConditionStatusOrReasonChangeWrites) {
 TEST(WriteRule, EveryDecisiveFieldWrites) {
   const std::vector<std::function<void(StatusReport&)>> changes = {
       [](StatusReport& r) { r.observed_generation = 3; },
-      [](StatusReport& r) { r.partitions = 16; },
-      [](StatusReport& r) { r.current_replicas = 4; },
-      [](StatusReport& r) { r.desired_replicas = 4; },
-      [](StatusReport& r) { r.ceiling = 16; },
-      [](StatusReport& r) { r.members = 2; },
-      [](StatusReport& r) { r.members = std::nullopt; },
+      [](StatusReport& r) { r.figures.partitions = 16; },
+      [](StatusReport& r) { r.figures.current_replicas = 4; },
+      [](StatusReport& r) { r.figures.desired_replicas = 4; },
+      [](StatusReport& r) { r.figures.ceiling = 16; },
+      [](StatusReport& r) { r.figures.members = 2; },
+      [](StatusReport& r) { r.figures.members = std::nullopt; },
       [](StatusReport& r) { r.reason = "ScaleUp"; },
-      [](StatusReport& r) { r.rebalances_caused = 2; },
+      [](StatusReport& r) { r.figures.rebalances_caused = 2; },
       [](StatusReport& r) {
         r.stalled_partitions = {{"orders", 4}};
       },
@@ -233,8 +235,8 @@ TEST(WriteRule, EveryDecisiveFieldWrites) {
 
 TEST(WriteRule, ADecisiveChangeCarriesTheCurrentFiguresAndMessages) {
   StatusReport report = Steady();
-  report.desired_replicas = 4;
-  report.total_lag = 5100;  // within tolerance, written all the same
+  report.figures.desired_replicas = 4;
+  report.figures.total_lag = 5100;  // within tolerance, written all the same
   report.produce_rate = 405;
   report.message = "lag 5100 at 405/s: 4 replicas drain it in time";
   report.conditions[1].message = "lag 5100 above 0";
@@ -250,7 +252,7 @@ TEST(WriteRule, ADecisiveChangeCarriesTheCurrentFiguresAndMessages) {
 
 TEST(WriteRule, StaleFiguresWrite) {
   StatusReport report = Steady();
-  report.total_lag = 5100;
+  report.figures.total_lag = 5100;
   EXPECT_EQ(PatchAfter(report, kFiguresMaxAge - seconds(1)), nullptr);
   const json patch = PatchAfter(report, kFiguresMaxAge);
   ASSERT_TRUE(patch.is_object());
@@ -272,16 +274,22 @@ TEST(WriteRule, MissingOrFutureObservedTimeWrites) {
             std::nullopt);
 }
 
+// The status of a reconcile that observed the group and decided `d`: its
+// figures from FiguresOf, the rest from ReportDecision.
+StatusReport StatusOfObserved(policy::Decision d) {
+  return StatusOf({.kafka_reachable = true, .decision = std::move(d)});
+}
+
 TEST(ReportDecision, SumsTopicRatesAndListsStalledPartitions) {
   policy::Decision d = Stalled();
+  d.lag_known = true;
   d.max_time_lag_seconds = 30;
   d.total_time_lag_seconds = 45;
   d.per_replica_rate = 80;
   d.topic_rates = {{.topic = "orders", .produce_rate = 100, .consume_rate = 90},
                    {.topic = "refunds", .produce_rate = 5, .consume_rate = std::nullopt}};
-  StatusReport report;
-  ReportDecision(d, &report);
-  EXPECT_EQ(report.max_lag_seconds, 30);
+  const StatusReport report = StatusOfObserved(d);
+  EXPECT_EQ(report.figures.max_time_lag_seconds, 30);
   EXPECT_EQ(report.total_lag_seconds, 45);
   EXPECT_EQ(report.produce_rate, 105);
   EXPECT_EQ(report.consume_rate, 90);
@@ -294,12 +302,12 @@ TEST(ReportDecision, SumsTopicRatesAndListsStalledPartitions) {
 
 TEST(ReportDecision, RatesUnknownStayUnknown) {
   policy::Decision d;
+  d.lag_known = true;
   d.topic_rates = {{.topic = "orders"}};
-  StatusReport report;
-  ReportDecision(d, &report);
+  const StatusReport report = StatusOfObserved(d);
   EXPECT_EQ(report.produce_rate, std::nullopt);
   EXPECT_EQ(report.consume_rate, std::nullopt);
-  EXPECT_EQ(report.max_lag_seconds, std::nullopt);
+  EXPECT_EQ(report.figures.max_time_lag_seconds, std::nullopt);
   EXPECT_EQ(report.stalled_partitions->size(), 0u);
 }
 

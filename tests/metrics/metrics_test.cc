@@ -43,22 +43,22 @@ AutoscalerSample Full() {
           .group = "app-group",
           .kafka_reachable = true,
           .observed_at = Timestamp{std::chrono::milliseconds(1'800'000'000'500)},
-          .current_replicas = 2,
-          .desired_replicas = 3,
-          .members = 2,
-          .total_lag = 2500,
+          .figures = {.partitions = 3,
+                      .ceiling = 3,
+                      .current_replicas = 2,
+                      .desired_replicas = 3,
+                      .members = 2,
+                      .total_lag = 2500,
+                      .max_time_lag_seconds = 12.5,
+                      .rebalances_caused = 4},
           .topics = {{.topic = "orders", .lag = 2000, .produce_rate = 40.5, .consume_rate = 30},
                      {.topic = "refunds", .lag = 500}},
           .partitions = {{.topic = "orders", .partition = 0, .lag = 1500},
                          {.topic = "orders", .partition = 1, .lag = 500},
                          {.topic = "refunds", .partition = 0, .lag = 500}},
-          .partition_count = 3,
-          .ceiling = 3,
           .at_ceiling = true,
           .idle_members = false,
-          .max_time_lag_seconds = 12.5,
-          .stalled_partitions = 1,
-          .rebalances_caused = 4};
+          .stalled_partitions = 1};
 }
 
 TEST(Metrics, FullSampleExportsEverySeries) {
@@ -131,14 +131,13 @@ TEST(Metrics, UnknownLagRemovesTheSeriesNeverZero) {
   Metrics m({.partition_lag = true});
   m.RecordAutoscaler(Full());
   // Kafka became unreachable: what the reconciler reports then.
-  m.RecordAutoscaler({.namespace_name = "payments",
-                      .name = "app",
-                      .spec_valid = true,
-                      .group = "app-group",
-                      .kafka_reachable = false,
-                      .current_replicas = 2,
-                      .desired_replicas = 2,
-                      .rebalances_caused = 4});
+  m.RecordAutoscaler(
+      {.namespace_name = "payments",
+       .name = "app",
+       .spec_valid = true,
+       .group = "app-group",
+       .kafka_reachable = false,
+       .figures = {.current_replicas = 2, .desired_replicas = 2, .rebalances_caused = 4}});
   const std::string text = m.Scrape();
   for (const char* gone :
        {"groupscaler_consumer_group_lag_messages", "groupscaler_topic_lag_messages",
@@ -221,7 +220,7 @@ TEST(Metrics, ScaleEventsAndRebalancesCount) {
   m.RecordAutoscaler(s);
   m.RecordAutoscaler(s);
   s.scaled = -1;
-  s.rebalances_caused = 7;
+  s.figures.rebalances_caused = 7;
   m.RecordAutoscaler(s);
   std::string text = m.Scrape();
   const std::string up =
@@ -234,7 +233,7 @@ TEST(Metrics, ScaleEventsAndRebalancesCount) {
   EXPECT_EQ(Value(text, down), 1);
   EXPECT_EQ(Value(text, Series("groupscaler_rebalances_caused_total")), 7);
   // A new object under the same name: its decision history starts over.
-  s.rebalances_caused = 1;
+  s.figures.rebalances_caused = 1;
   s.scaled = 0;
   m.RecordAutoscaler(s);
   text = m.Scrape();

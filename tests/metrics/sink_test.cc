@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "controller/fakes.h"
 #include "controller/kafka_metrics.h"
 #include "controller/metrics_sink.h"
+#include "controller/reconcile_report.h"
 #include "controller/reconciler.h"
 #include "controller/work_queue.h"
 #include "kube/rest_client.h"
@@ -38,7 +40,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // ---------------------------------------------------------------------------
-// AddDecision: which decision fields become which sample fields.
+// AddDecision (and FiguresOf), through SampleOf: which decision fields become
+// which sample fields.
 
 policy::Decision Observed() {
   return {.current = 2,
@@ -55,17 +58,22 @@ policy::Decision Observed() {
           .rebalances_caused = 2};
 }
 
+// The sample of a reconcile that decided `d`, on a successful observation
+// (`observed`) or a failed one.
+AutoscalerSample SampleOfDecision(policy::Decision d, bool observed) {
+  return SampleOf({.kafka_reachable = observed, .decision = std::move(d)});
+}
+
 TEST(AddDecision, ObservedDecisionGivesLagByTopicAndPartition) {
-  AutoscalerSample s;
-  AddDecision(Observed(), /*observed=*/true, s);
-  EXPECT_EQ(s.total_lag, 70);
-  EXPECT_EQ(s.partition_count, 4);
-  EXPECT_EQ(s.ceiling, 4);
+  const AutoscalerSample s = SampleOfDecision(Observed(), /*observed=*/true);
+  EXPECT_EQ(s.figures.total_lag, 70);
+  EXPECT_EQ(s.figures.partitions, 4);
+  EXPECT_EQ(s.figures.ceiling, 4);
   EXPECT_EQ(s.at_ceiling, false);
   EXPECT_EQ(s.idle_members, true);
   EXPECT_EQ(s.stalled_partitions, 0);
-  EXPECT_EQ(s.rebalances_caused, 2);
-  EXPECT_EQ(s.max_time_lag_seconds, std::nullopt) << "unset until the policy knows it";
+  EXPECT_EQ(s.figures.rebalances_caused, 2);
+  EXPECT_EQ(s.figures.max_time_lag_seconds, std::nullopt) << "unset until the policy knows it";
   ASSERT_EQ(s.topics.size(), 2u);
   EXPECT_EQ(s.topics[0].topic, "a");
   EXPECT_EQ(s.topics[0].lag, 60);
@@ -78,21 +86,19 @@ TEST(AddDecision, ObservedDecisionGivesLagByTopicAndPartition) {
 TEST(AddDecision, UnknownLagGivesNoLagAtAll) {
   policy::Decision d = Observed();
   d.lag_known = false;
-  AutoscalerSample s;
-  AddDecision(d, /*observed=*/true, s);
-  EXPECT_EQ(s.total_lag, std::nullopt);
+  const AutoscalerSample s = SampleOfDecision(d, /*observed=*/true);
+  EXPECT_EQ(s.figures.total_lag, std::nullopt);
   EXPECT_TRUE(s.topics.empty());
   EXPECT_TRUE(s.partitions.empty());
-  EXPECT_EQ(s.partition_count, 4);
+  EXPECT_EQ(s.figures.partitions, 4);
 }
 
 TEST(AddDecision, FailedObservationGivesOnlyTheRebalanceCount) {
-  AutoscalerSample s;
-  AddDecision(Observed(), /*observed=*/false, s);
-  EXPECT_EQ(s.rebalances_caused, 2);
-  EXPECT_EQ(s.total_lag, std::nullopt);
-  EXPECT_EQ(s.partition_count, std::nullopt);
-  EXPECT_EQ(s.ceiling, std::nullopt);
+  const AutoscalerSample s = SampleOfDecision(Observed(), /*observed=*/false);
+  EXPECT_EQ(s.figures.rebalances_caused, 2);
+  EXPECT_EQ(s.figures.total_lag, std::nullopt);
+  EXPECT_EQ(s.figures.partitions, std::nullopt);
+  EXPECT_EQ(s.figures.ceiling, std::nullopt);
   EXPECT_EQ(s.at_ceiling, std::nullopt);
   EXPECT_EQ(s.stalled_partitions, std::nullopt);
   EXPECT_TRUE(s.topics.empty());
@@ -105,14 +111,13 @@ TEST(AddDecision, RatesTimeLagAndStalls) {
                    {.topic = "b", .consume_rate = 1}};
   d.max_time_lag_seconds = 42;
   d.stalled_partitions = {{"a", 1}};
-  AutoscalerSample s;
-  AddDecision(d, /*observed=*/true, s);
+  const AutoscalerSample s = SampleOfDecision(d, /*observed=*/true);
   ASSERT_EQ(s.topics.size(), 2u);
   EXPECT_EQ(s.topics[0].produce_rate, 5.5);
   EXPECT_EQ(s.topics[0].consume_rate, 4);
   EXPECT_EQ(s.topics[1].produce_rate, std::nullopt);
   EXPECT_EQ(s.topics[1].consume_rate, 1);
-  EXPECT_EQ(s.max_time_lag_seconds, 42);
+  EXPECT_EQ(s.figures.max_time_lag_seconds, 42);
   EXPECT_EQ(s.stalled_partitions, 1);
 }
 
