@@ -229,7 +229,8 @@ Command AddDemoCommand(CLI::App& parent) {
                 "Give each replica its own group.id, the mistake: every message is processed "
                 "once per replica");
   app->add_option("--kill-at", flags->kill_at,
-                  "Seconds after start to SIGKILL the oldest consumer, to show failover")
+                  "Seconds after start to SIGKILL the oldest consumer (once every partition has "
+                  "one owner), to show failover")
       ->check(CLI::Range(0.0, 86400.0));
   app->add_option("--summary-json", o.summary_json, "Also write the summary to FILE as JSON");
   app->add_option("--consumer-binary", o.consumer_binary,

@@ -746,7 +746,9 @@ class DemoRun {
   // What happens at every tick: --kill-at, the ownership rules, and the
   // totals that accrue over time.
   void Tick(double t, double dt) {
-    if (o_.kill_at_seconds && !failover_ && t >= *o_.kill_at_seconds) {
+    // Not mid-rebalance: the killed replica's partitions are what it owned.
+    if (o_.kill_at_seconds && !failover_ && t >= *o_.kill_at_seconds &&
+        EveryPartitionOwnedOnce(ledger_.Assignment(), o_.partitions, replicas_.List())) {
       failover_ = KillOldest(replicas_, ledger_, o_.session_timeout_ms, t, events_);
     }
     if (failover_ && !failover_->taken_over_after) {
