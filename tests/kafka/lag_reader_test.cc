@@ -21,6 +21,7 @@
 #include "support/fake_lag_reader.h"
 #include "support/mock_cluster.h"
 #include "support/subprocess.h"
+#include "support/timing.h"
 
 namespace groupscaler::kafka {
 namespace {
@@ -370,16 +371,6 @@ INSTANTIATE_TEST_SUITE_P(Kafka, ClusterDownTest,
                                            DownCase{"nothing_listening", false, true}),
                          [](const auto& info) { return info.param.name; });
 
-// How far past its deadline a cycle may end: under a sanitizer, with a dozen
-// test processes on two cores, 1 s was overrun by 0.4 s (a 2 s cycle took
-// 3.4 s); librdkafka's own request timeouts, which the deadline must cut,
-// are tens of seconds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr milliseconds kDeadlineOverrun{3000};
-#else
-constexpr milliseconds kDeadlineOverrun{1000};
-#endif
-
 TEST(LagReader, OneBrokerDownFailsOnlyItsPartitions) {
   World w = StartWorld();
   for (int32_t p = 0; p < 6; ++p) {
@@ -394,7 +385,8 @@ TEST(LagReader, OneBrokerDownFailsOnlyItsPartitions) {
 
   const auto start = std::chrono::steady_clock::now();
   auto result = reader->Observe({{"orders", {"six"}}}, milliseconds(2000));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000) + kDeadlineOverrun);
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            milliseconds(2000) + groupscaler::testing::Overrun(milliseconds(1000)));
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   const auto& partitions = (*result)[0].observation.partitions;
   ASSERT_EQ(partitions.size(), 6u);

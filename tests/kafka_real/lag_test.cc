@@ -26,6 +26,7 @@
 #include "support/kube_api_server.h"
 #include "support/mock_cluster.h"
 #include "support/subprocess.h"
+#include "support/timing.h"
 
 namespace groupscaler::testing {
 namespace {
@@ -233,7 +234,7 @@ TEST(RealKafkaAuth, WrongPasswordIsOneLineNamingBrokerAndMechanism) {
       Lag({"--bootstrap-servers", kafka->bootstrap(c.listener), "--group", Unique("group"),
            "--topic", "any", "--auth-file", WriteAuthFile(c.name, AuthText(c, wrong)).string(),
            "--timeout-ms", "5000"});
-  EXPECT_LT(SecondsSince(start), 5 + 3);
+  EXPECT_LT(SecondsSince(start), 5 + 3 * groupscaler::testing::kSlowdown);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr(kafka->address(0, c.listener)));
@@ -253,7 +254,7 @@ TEST(RealKafkaAuth, UnknownCaIsOneLineNamingTheBroker) {
            "--topic", "any", "--auth-file",
            WriteAuthFile("other-ca", "tls=enable\ncaFile=" + ca.string() + "\n").string(),
            "--timeout-ms", "5000"});
-  EXPECT_LT(SecondsSince(start), 5 + 3);
+  EXPECT_LT(SecondsSince(start), 5 + 3 * groupscaler::testing::kSlowdown);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr(kafka->address(0, KafkaListener::kSsl)));
@@ -271,7 +272,7 @@ TEST(RealKafkaAuth, CertificateForAnotherHostIsOneLineNamingTheBroker) {
        WriteAuthFile("other-host", "tls=enable\ncaFile=" + kafka->ca_path().string() + "\n")
            .string(),
        "--timeout-ms", "5000"});
-  EXPECT_LT(SecondsSince(start), 5 + 3);
+  EXPECT_LT(SecondsSince(start), 5 + 3 * groupscaler::testing::kSlowdown);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr(address));
