@@ -39,28 +39,38 @@ struct Autoscaler {
   std::string json;  // the whole object as the API server sent it
 };
 
-struct AutoscalerList {
-  std::vector<Autoscaler> items;
+// A list of objects, with the resourceVersion a watch starts from.
+template <typename T>
+struct ObjectList {
+  std::vector<T> items;
   std::string resource_version;  // of the list: where a watch starts
 };
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark };
 std::string_view WatchEventTypeName(WatchEventType type);
 
-struct AutoscalerEvent {
+template <typename T>
+struct WatchEvent {
   WatchEventType type;
   // For kBookmark only metadata.resource_version is meaningful.
-  Autoscaler object;
+  T object;
 };
 
 // Callbacks of a list-and-watch, called on the watch's own thread, one at a
 // time. on_list comes first and again after every relist (when the server
 // said 410 Gone): it is the complete current set, so objects missing from it
-// were deleted while the watch was away.
-struct WatchHandlers {
-  std::function<void(const AutoscalerList&)> on_list;
-  std::function<void(const AutoscalerEvent&)> on_event;
+// were deleted while the watch was away. on_list_error is told each list
+// that failed (it is retried after a backoff).
+template <typename T>
+struct ListWatchHandlers {
+  std::function<void(const ObjectList<T>&)> on_list;
+  std::function<void(const WatchEvent<T>&)> on_event;
+  std::function<void(const Status&)> on_list_error;
 };
+
+using AutoscalerList = ObjectList<Autoscaler>;
+using AutoscalerEvent = WatchEvent<Autoscaler>;
+using WatchHandlers = ListWatchHandlers<Autoscaler>;
 
 // A running list-and-watch. Destroying it stops the watch and waits for its
 // thread: the open stream is cancelled at once, and a handler that is
@@ -97,6 +107,7 @@ class AutoscalerClient {
 enum class WorkloadKind { kDeployment, kStatefulSet };
 // "Deployment" / "StatefulSet" (the CR's scaleTargetRef.kind).
 StatusOr<WorkloadKind> ParseWorkloadKind(std::string_view kind);
+std::string_view WorkloadKindName(WorkloadKind kind);
 
 struct WorkloadRef {
   WorkloadKind kind = WorkloadKind::kDeployment;
@@ -148,6 +159,30 @@ class WorkloadReader {
   virtual ~WorkloadReader() = default;
   // GET the Deployment or StatefulSet `ref` and return its pod template.
   virtual StatusOr<PodTemplate> GetPodTemplate(const WorkloadRef& ref) = 0;
+};
+
+// --- Deployments and StatefulSets, listed and watched ---
+
+// A Deployment or StatefulSet trimmed to what the controller reads of it:
+// the rest of the object is dropped as it arrives, so that a cache of ten
+// thousand costs little.
+struct Workload {
+  ObjectMeta metadata;
+  Scale scale;  // what GET .../scale would answer now
+  PodTemplate pod_template;
+};
+
+using WorkloadList = ObjectList<Workload>;
+using WorkloadEvent = WatchEvent<Workload>;
+
+class WorkloadWatcher {
+ public:
+  virtual ~WorkloadWatcher() = default;
+  // Lists (in pages) and watches the Deployments or StatefulSets of
+  // `namespace_name` (empty: every namespace), as WatchAutoscalers does.
+  virtual std::unique_ptr<WatchHandle> WatchWorkloads(WorkloadKind kind,
+                                                      const std::string& namespace_name,
+                                                      ListWatchHandlers<Workload> handlers) = 0;
 };
 
 // --- core/v1 Events ---

@@ -161,10 +161,91 @@ StatusOr<Scale> ScaleFromJson(const std::string& body) {
   return s;
 }
 
+// The strings of the array `v[key]`, appended to `out`; non-strings skipped.
+void AppendStrings(const value& v, const char* key, std::vector<std::string>* out) {
+  const value& list = Obj(v, key);
+  if (!list.is_array()) return;
+  for (const auto& item : list.as_array()) {
+    if (item.is_string()) out->push_back(item.as_string());
+  }
+}
+
+// spec.template.spec.containers of a Deployment or StatefulSet.
+PodTemplate PodTemplateOf(const value& workload) {
+  PodTemplate out;
+  const value& containers = Obj(Obj(Obj(Obj(workload, "spec"), "template"), "spec"), "containers");
+  if (!containers.is_array()) return out;
+  for (const auto& c : containers.as_array()) {
+    ContainerSpec& container = out.containers.emplace_back();
+    container.name = Str(c, "name");
+    AppendStrings(c, "command", &container.command_and_args);
+    AppendStrings(c, "args", &container.command_and_args);
+    const value& env = Obj(c, "env");
+    if (!env.is_array()) continue;
+    for (const auto& e : env.as_array()) {
+      container.env.push_back(
+          {.name = Str(e, "name"),
+           .value = Str(e, "value"),
+           .field_path = Str(Obj(Obj(e, "valueFrom"), "fieldRef"), "fieldPath")});
+    }
+  }
+  return out;
+}
+
+// One requirement of a label selector as labels.Selector.String() writes
+// it: "k=v", "k in (a,b)", "k notin (a,b)", "k", "!k"; values sorted.
+std::string RequirementOf(const value& expression) {
+  const std::string key = Str(expression, "key");
+  const std::string op = Str(expression, "operator");
+  if (op == "Exists") return key;
+  if (op == "DoesNotExist") return "!" + key;
+  std::vector<std::string> values;
+  AppendStrings(expression, "values", &values);
+  std::sort(values.begin(), values.end());
+  return fmt::format("{} {} ({})", key, op == "NotIn" ? "notin" : "in", fmt::join(values, ","));
+}
+
+// spec.selector as the /scale subresource's status.selector: matchLabels
+// and matchExpressions as requirements, sorted by key.
+std::string SelectorOf(const value& workload) {
+  const value& selector = Obj(Obj(workload, "spec"), "selector");
+  std::vector<std::pair<std::string, std::string>> requirements;  // key, text
+  const value& labels = Obj(selector, "matchLabels");
+  if (labels.is_object()) {
+    for (const auto& [key, label] : labels.as_object()) {
+      if (label.is_string()) requirements.emplace_back(key, key + "=" + label.as_string());
+    }
+  }
+  const value& expressions = Obj(selector, "matchExpressions");
+  if (expressions.is_array()) {
+    for (const auto& e : expressions.as_array()) {
+      requirements.emplace_back(Str(e, "key"), RequirementOf(e));
+    }
+  }
+  std::stable_sort(requirements.begin(), requirements.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> texts;
+  for (auto& requirement : requirements) texts.push_back(std::move(requirement.second));
+  return fmt::format("{}", fmt::join(texts, ","));
+}
+
+Workload WorkloadOf(const value& obj) {
+  Workload w{.metadata = MetaOf(obj), .pod_template = PodTemplateOf(obj)};
+  w.scale = {.spec_replicas = Int32(Obj(obj, "spec"), "replicas"),
+             .status_replicas = Int32(Obj(obj, "status"), "replicas"),
+             .selector = SelectorOf(obj),
+             .resource_version = w.metadata.resource_version};
+  return w;
+}
+
+constexpr char kAppsPath[] = "/apis/apps/v1";
+
+std::string_view WorkloadResource(WorkloadKind kind) {
+  return kind == WorkloadKind::kDeployment ? "deployments" : "statefulsets";
+}
+
 std::string WorkloadPath(const WorkloadRef& ref, std::string_view subresource = "") {
-  return Path("/apis/apps/v1", ref.namespace_name,
-              ref.kind == WorkloadKind::kDeployment ? "deployments" : "statefulsets", ref.name,
-              subresource);
+  return Path(kAppsPath, ref.namespace_name, WorkloadResource(ref.kind), ref.name, subresource);
 }
 
 std::string ScalePath(const WorkloadRef& ref) { return WorkloadPath(ref, "scale"); }
@@ -229,14 +310,14 @@ struct WatchEnd {
 enum class AfterWatch { kRelist, kBackOff, kResume };
 
 // Logs how a stream that was not stopped ended, and says what the loop does next.
-AfterWatch WhatNext(const WatchEnd& end, const std::string& rv) {
+AfterWatch WhatNext(const WatchEnd& end, std::string_view resource, const std::string& rv) {
   if (end.expired || IsExpired(end.stream)) {
     // Events were lost: only a fresh list tells what exists now.
-    spdlog::info("kube: watch of {} expired at resourceVersion {}; relisting", kCgaResource, rv);
+    spdlog::info("kube: watch of {} expired at resourceVersion {}; relisting", resource, rv);
     return AfterWatch::kRelist;
   }
   if (!end.stream.ok() || !end.event_error.ok()) {
-    spdlog::warn("kube: watch of {} failed: {}; resuming from resourceVersion {}", kCgaResource,
+    spdlog::warn("kube: watch of {} failed: {}; resuming from resourceVersion {}", resource,
                  (!end.stream.ok() ? end.stream : end.event_error).message(), rv);
     return AfterWatch::kBackOff;
   }
@@ -244,16 +325,27 @@ AfterWatch WhatNext(const WatchEnd& end, const std::string& rv) {
   return end.events == 0 ? AfterWatch::kBackOff : AfterWatch::kResume;
 }
 
-// The list-then-watch loop of WatchAutoscalers, on its own thread.
-class AutoscalerWatch final : public WatchHandle {
+// What a ListWatch lists and watches: a collection and how to read its items.
+template <typename T>
+struct WatchSource {
+  std::string resource;  // "deployments", for logs
+  std::string path;      // the collection, without a query
+  std::function<StatusOr<ObjectList<T>>()> list;
+  std::function<T(const value&)> decode;
+};
+
+// The list-then-watch loop of WatchAutoscalers and WatchWorkloads, on its
+// own thread.
+template <typename T>
+class ListWatch final : public WatchHandle {
  public:
-  AutoscalerWatch(KubeClient* client, std::string ns, WatchHandlers handlers)
-      : client_(client),
-        ns_(std::move(ns)),
+  ListWatch(RestClient* rest, WatchSource<T> source, ListWatchHandlers<T> handlers)
+      : rest_(rest),
+        source_(std::move(source)),
         handlers_(std::move(handlers)),
         thread_([this](std::stop_token stop) { Run(stop); }) {}
 
-  ~AutoscalerWatch() override {
+  ~ListWatch() override {
     thread_.request_stop();
     thread_.join();
   }
@@ -271,7 +363,7 @@ class AutoscalerWatch final : public WatchHandle {
       WatchEnd end = Watch(&rv, stop);
       if (stop.stop_requested()) break;
       if (end.events > 0) failures = 0;
-      switch (WhatNext(end, rv)) {
+      switch (WhatNext(end, source_.resource, rv)) {
         case AfterWatch::kRelist:
           rv.clear();
           failures = 0;
@@ -287,9 +379,10 @@ class AutoscalerWatch final : public WatchHandle {
 
   // Hands the list to on_list and sets `*rv` to its resourceVersion; false (logged) if it failed.
   bool List(std::string* rv) {
-    auto list = client_->ListAutoscalers(ns_);
+    auto list = source_.list();
     if (!list.ok()) {
-      spdlog::warn("kube: listing {} failed: {}", kCgaResource, list.status().message());
+      spdlog::warn("kube: listing {} failed: {}", source_.resource, list.status().message());
+      if (handlers_.on_list_error) handlers_.on_list_error(list.status());
       return false;
     }
     *rv = list->resource_version;
@@ -299,21 +392,19 @@ class AutoscalerWatch final : public WatchHandle {
 
   // Sleeps (until `stop` at most) before the next try after `failures` failures in a row.
   void Backoff(int failures, std::stop_token stop) {
-    RestClient& rest = client_->rest();
-    const ClientOptions& options = rest.options();
+    const ClientOptions& options = rest_->options();
     auto wait =
         std::min(options.backoff_max, options.backoff_base * (1 << std::min(failures - 1, 20)));
-    rest.clock().SleepFor(wait, stop);
+    rest_->clock().SleepFor(wait, stop);
   }
 
   // One watch stream from `*rv`, each line to OnLine, until it ends or `stop`.
   WatchEnd Watch(std::string* rv, std::stop_token stop) {
-    RestClient& rest = client_->rest();
-    std::string path = Path(kCgaPath, ns_, kCgaResource) +
+    std::string path = source_.path +
                        "?watch=1&allowWatchBookmarks=true&resourceVersion=" + Escape(*rv) +
-                       "&timeoutSeconds=" + std::to_string(rest.options().watch_timeout.count());
+                       "&timeoutSeconds=" + std::to_string(rest_->options().watch_timeout.count());
     WatchEnd end;
-    end.stream = rest.Stream(
+    end.stream = rest_->Stream(
         path,
         [&](std::string_view line) { return OnLine(line, rv, &end) && !stop.stop_requested(); },
         stop);
@@ -345,7 +436,7 @@ class AutoscalerWatch final : public WatchHandle {
       end->event_error = InternalError("watch event of unknown type \"" + type + "\"");
       return false;
     }
-    AutoscalerEvent event{*event_type, AutoscalerOf(obj)};
+    WatchEvent<T> event{*event_type, source_.decode(obj)};
     if (!event.object.metadata.resource_version.empty()) {
       *rv = event.object.metadata.resource_version;
     }
@@ -354,11 +445,39 @@ class AutoscalerWatch final : public WatchHandle {
     return true;
   }
 
-  KubeClient* client_;
-  const std::string ns_;
-  const WatchHandlers handlers_;
+  RestClient* rest_;
+  const WatchSource<T> source_;
+  const ListWatchHandlers<T> handlers_;
   std::jthread thread_;  // last: starts after the members it reads
 };
+
+// Lists `path` in pages of kListPage items (limit and continue), as
+// client-go's pager does, so that no answer holds a whole large collection;
+// the list's resourceVersion is the first page's (every page is of that
+// snapshot). A continue token that expired between pages fails the list.
+constexpr int kListPage = 500;
+
+template <typename T>
+StatusOr<ObjectList<T>> ListPages(RestClient& rest, const std::string& path, std::string_view what,
+                                  T (*decode)(const value&)) {
+  ObjectList<T> list;
+  std::string token;
+  do {
+    std::string query = path + "?limit=" + std::to_string(kListPage);
+    if (!token.empty()) query += "&continue=" + Escape(token);
+    auto body = rest.Call("GET", query);
+    if (!body.ok()) return body.status();
+    auto v = Parse(*body, what);
+    if (!v.ok()) return v.status();
+    const value& meta = Obj(*v, "metadata");
+    if (list.resource_version.empty()) list.resource_version = Str(meta, "resourceVersion");
+    token = Str(meta, "continue");
+    const value& items = Obj(*v, "items");
+    if (!items.is_array()) continue;
+    for (const auto& item : items.as_array()) list.items.push_back(decode(item));
+  } while (!token.empty());
+  return list;
+}
 
 }  // namespace
 
@@ -376,15 +495,20 @@ std::string_view WatchEventTypeName(WatchEventType type) {
   return "UNKNOWN";
 }
 
+std::string_view WorkloadKindName(WorkloadKind kind) {
+  return kind == WorkloadKind::kDeployment ? "Deployment" : "StatefulSet";
+}
+
 StatusOr<WorkloadKind> ParseWorkloadKind(std::string_view kind) {
-  if (kind == "Deployment") return WorkloadKind::kDeployment;
-  if (kind == "StatefulSet") return WorkloadKind::kStatefulSet;
+  for (WorkloadKind k : {WorkloadKind::kDeployment, WorkloadKind::kStatefulSet}) {
+    if (WorkloadKindName(k) == kind) return k;
+  }
   return InvalidArgumentError("scaleTargetRef.kind \"" + std::string(kind) +
                               "\" is not supported (Deployment or StatefulSet)");
 }
 
 std::vector<HpaInfo> HpasTargeting(const std::vector<HpaInfo>& hpas, const WorkloadRef& ref) {
-  std::string kind = ref.kind == WorkloadKind::kDeployment ? "Deployment" : "StatefulSet";
+  const std::string_view kind = WorkloadKindName(ref.kind);
   std::vector<HpaInfo> out;
   for (const auto& h : hpas) {
     bool apps = h.target_api_version.empty() || h.target_api_version.rfind("apps/", 0) == 0;
@@ -457,17 +581,8 @@ KubeClient::KubeClient(std::unique_ptr<Transport> transport, std::shared_ptr<Tok
             clock == nullptr ? owned_clock_.get() : clock) {}
 
 StatusOr<AutoscalerList> KubeClient::ListAutoscalers(const std::string& namespace_name) {
-  auto body = rest_.Call("GET", Path(kCgaPath, namespace_name, kCgaResource));
-  if (!body.ok()) return body.status();
-  auto v = Parse(*body, "list consumergroupautoscalers");
-  if (!v.ok()) return v.status();
-  AutoscalerList list;
-  list.resource_version = Str(Obj(*v, "metadata"), "resourceVersion");
-  const value& items = Obj(*v, "items");
-  if (items.is_array()) {
-    for (const auto& item : items.as_array()) list.items.push_back(AutoscalerOf(item));
-  }
-  return list;
+  return ListPages(rest_, Path(kCgaPath, namespace_name, kCgaResource),
+                   "list consumergroupautoscalers", &AutoscalerOf);
 }
 
 StatusOr<Autoscaler> KubeClient::GetAutoscaler(const std::string& namespace_name,
@@ -509,7 +624,26 @@ StatusOr<Autoscaler> KubeClient::PatchAutoscalerStatus(const std::string& namesp
 
 std::unique_ptr<WatchHandle> KubeClient::WatchAutoscalers(const std::string& namespace_name,
                                                           WatchHandlers handlers) {
-  return std::make_unique<AutoscalerWatch>(this, namespace_name, std::move(handlers));
+  WatchSource<Autoscaler> source{
+      .resource = kCgaResource,
+      .path = Path(kCgaPath, namespace_name, kCgaResource),
+      .list = [this, namespace_name] { return ListAutoscalers(namespace_name); },
+      .decode = &AutoscalerOf};
+  return std::make_unique<ListWatch<Autoscaler>>(&rest_, std::move(source), std::move(handlers));
+}
+
+std::unique_ptr<WatchHandle> KubeClient::WatchWorkloads(WorkloadKind kind,
+                                                        const std::string& namespace_name,
+                                                        ListWatchHandlers<Workload> handlers) {
+  const std::string resource(WorkloadResource(kind));
+  const std::string path = Path(kAppsPath, namespace_name, resource);
+  WatchSource<Workload> source{
+      .resource = resource,
+      .path = path,
+      .list = [this, path,
+               resource] { return ListPages(rest_, path, "list " + resource, &WorkloadOf); },
+      .decode = &WorkloadOf};
+  return std::make_unique<ListWatch<Workload>>(&rest_, std::move(source), std::move(handlers));
 }
 
 StatusOr<Scale> KubeClient::GetScale(const WorkloadRef& ref) {
@@ -710,29 +844,7 @@ StatusOr<PodTemplate> KubeClient::GetPodTemplate(const WorkloadRef& ref) {
   if (!body.ok()) return body.status();
   auto v = Parse(*body, "get workload");
   if (!v.ok()) return v.status();
-  PodTemplate out;
-  const value& containers = Obj(Obj(Obj(Obj(*v, "spec"), "template"), "spec"), "containers");
-  if (!containers.is_array()) return out;
-  for (const auto& c : containers.as_array()) {
-    ContainerSpec& container = out.containers.emplace_back();
-    container.name = Str(c, "name");
-    for (const char* key : {"command", "args"}) {
-      const value& list = Obj(c, key);
-      if (!list.is_array()) continue;
-      for (const auto& item : list.as_array()) {
-        if (item.is_string()) container.command_and_args.push_back(item.as_string());
-      }
-    }
-    const value& env = Obj(c, "env");
-    if (!env.is_array()) continue;
-    for (const auto& e : env.as_array()) {
-      container.env.push_back(
-          {.name = Str(e, "name"),
-           .value = Str(e, "value"),
-           .field_path = Str(Obj(Obj(e, "valueFrom"), "fieldRef"), "fieldPath")});
-    }
-  }
-  return out;
+  return PodTemplateOf(*v);
 }
 
 }  // namespace groupscaler::kube

@@ -2,7 +2,7 @@
 
 // The real implementation of every interface in client.h, over RestClient.
 // Thread-safe: calls may come from many workers at once. Watches started by
-// WatchAutoscalers use the client: destroy their handles first.
+// WatchAutoscalers and WatchWorkloads use the client: destroy their handles first.
 
 #include <atomic>
 #include <chrono>
@@ -25,7 +25,8 @@ class KubeClient final : public AutoscalerClient,
                          public SecretReader,
                          public LeaseClient,
                          public HpaLister,
-                         public WorkloadReader {
+                         public WorkloadReader,
+                         public WorkloadWatcher {
  public:
   // Builds the HTTP transport for `config`. `clock` must outlive the client
   // (and its watches); null means the real one.
@@ -61,6 +62,9 @@ class KubeClient final : public AutoscalerClient,
   StatusOr<std::vector<HpaInfo>> ListHpas(const std::string& namespace_name) override;
 
   StatusOr<PodTemplate> GetPodTemplate(const WorkloadRef& ref) override;
+
+  std::unique_ptr<WatchHandle> WatchWorkloads(WorkloadKind kind, const std::string& namespace_name,
+                                              ListWatchHandlers<Workload> handlers) override;
 
   RestClient& rest() { return rest_; }
 

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <list>
@@ -683,21 +684,33 @@ struct KubeApiServer::Impl {
     return s;
   }
 
-  Response List(const Target& t) {
+  // A page of at most `limit` items (0: all) after the key `after` (the
+  // previous page's continue token), in key order.
+  Response List(const Target& t, size_t limit, const std::string& after) {
     std::lock_guard<std::mutex> lock(mu);
     value items = value::array();
     size_t n = 0;
-    for (const auto& [key, obj] : store[t.info->gvr()]) {
+    std::string last;  // the last key given
+    std::string next;  // the continue token, when more follow
+    const auto& objects = store[t.info->gvr()];
+    for (auto it = objects.upper_bound(after); it != objects.end(); ++it) {
+      const value& obj = it->second;
       if (!t.namespace_name.empty() && Field(obj, "metadata", "namespace") != t.namespace_name) {
         continue;
       }
+      if (limit > 0 && n == limit) {
+        next = last;
+        break;
+      }
       items[n++] = obj;
+      last = it->first;
     }
     value list = value::object();
     list["kind"] = value::string(t.info->kind + "List");
     list["apiVersion"] = value::string(t.info->api_version());
     list["metadata"] = value::object();
     list["metadata"]["resourceVersion"] = value::string(std::to_string(rv));
+    if (!next.empty()) list["metadata"]["continue"] = value::string(next);
     list["items"] = items;
     return Json(200, list);
   }
@@ -705,7 +718,10 @@ struct KubeApiServer::Impl {
   Response Handle(const Request& req, const Target& t) {
     const ResourceInfo& info = *t.info;
     if (t.name.empty()) {
-      if (req.method == "GET") return List(t);
+      if (req.method == "GET") {
+        auto q = ParseQuery(req.query);
+        return List(t, std::strtoul(q["limit"].c_str(), nullptr, 10), q["continue"]);
+      }
       if (req.method == "POST" && !t.namespace_name.empty()) return Create(req, t);
       return Error({405, "MethodNotAllowed",
                     "the server does not allow this method on the requested resource"});

@@ -47,8 +47,11 @@
 //   Failure, message, reason, details, code).
 // * HTTPS when Options carries a certificate (see MakeTestPki), optionally
 //   requiring a client certificate.
-// * Not served: labelSelector, fieldSelector, limit/continue (lists come
-//   whole), dryRun, deletion preconditions and finalizers, watches of one
+// * Lists honour limit and continue: a page of `limit` items in
+//   namespace/name order, metadata.continue naming the last one when more
+//   follow; the next page starts after it in the store as it is then (not a
+//   snapshot of the first page's resourceVersion, as a real server keeps).
+// * Not served: labelSelector, fieldSelector, dryRun, deletion preconditions and finalizers, watches of one
 //   object by name, server-side apply; fieldManager is accepted and recorded.
 //
 // Thread-safe. Destroying the server closes every connection.
