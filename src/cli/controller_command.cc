@@ -310,6 +310,7 @@ int RunController(const ControllerFlags& flags) {
        .secrets = &kube_client,
        .hpas = &kube_client,
        .workloads = &kube_client,
+       .workload_watcher = &kube_client,
        .readers = &readers,
        .clock = &clock,
        .metrics = sink},

@@ -20,11 +20,11 @@
 //
 // Thread-safe.
 
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "controller/object_store.h"
 #include "kube/client.h"
 
 namespace groupscaler::controller {
@@ -47,12 +47,10 @@ class AutoscalerCache final : public kube::AutoscalerClient {
   size_t size() const;
 
  private:
-  void Store(const kube::Autoscaler& object);
-
   kube::AutoscalerClient* api_;
   mutable std::mutex mu_;
   bool synced_ = false;
-  std::map<std::string, kube::Autoscaler> objects_;  // by namespace/name
+  ObjectStore<kube::Autoscaler> objects_;
 };
 
 }  // namespace groupscaler::controller

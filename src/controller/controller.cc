@@ -11,14 +11,19 @@ Controller::Controller(ReconcilerDeps deps, ControllerOptions options)
       hpa_cache_(deps.hpas != nullptr ? std::make_optional<HpaCache>(deps.hpas, deps.clock)
                                       : std::nullopt),
       queue_(deps.clock, {}, deps.metrics),
-      reconciler_(
-          [&] {
-            ReconcilerDeps cached = deps;
-            cached.autoscalers = &cache_;
-            if (hpa_cache_) cached.hpas = &*hpa_cache_;
-            return cached;
-          }(),
-          options_.reconciler) {}
+      reconciler_(CachedDeps(deps), options_.reconciler) {}
+
+ReconcilerDeps Controller::CachedDeps(const ReconcilerDeps& deps) {
+  ReconcilerDeps cached = deps;
+  cached.autoscalers = &cache_;
+  if (hpa_cache_) cached.hpas = &*hpa_cache_;
+  if (deps.workload_watcher != nullptr) {
+    target_cache_.emplace(deps.scales, deps.workloads, deps.workload_watcher);
+    cached.scales = &*target_cache_;
+    if (deps.workloads != nullptr) cached.workloads = &*target_cache_;
+  }
+  return cached;
+}
 
 Controller::~Controller() { Stop(); }
 
@@ -29,6 +34,7 @@ void Controller::Start() {
   workers_ = std::make_unique<Workers>(
       &queue_, options_.workers, [this](const std::string& key) { return Handle(key); },
       deps_.metrics);
+  if (target_cache_) target_cache_->Start(options_.namespace_name);
   watch_ = cache_.WatchAutoscalers(
       options_.namespace_name,
       {.on_list = [this](const kube::AutoscalerList& list) { OnList(list); },
@@ -43,6 +49,7 @@ void Controller::Stop() {
   if (stopped_) return;
   stopped_ = true;
   watch_.reset();  // no more keys
+  if (target_cache_) target_cache_->Stop();
   reconciler_.Cancel();
   workers_.reset();  // shuts the queue down, waits for reconciles in flight
   queue_.ShutDown();
@@ -90,6 +97,10 @@ void Controller::OnEvent(const kube::AutoscalerEvent& event) {
 Outcome Controller::Handle(const std::string& key) {
   if (options_.may_reconcile && !options_.may_reconcile()) {
     return Outcome::RequeueAfter(std::chrono::seconds(1));
+  }
+  // Until the targets are listed, a reconcile would GET each one instead.
+  if (target_cache_ && !target_cache_->settled()) {
+    return Outcome::RequeueAfter(std::chrono::milliseconds(200));
   }
   return reconciler_.Reconcile(key);
 }

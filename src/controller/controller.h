@@ -5,8 +5,10 @@
 //
 // The watch only says which keys to look at; every reconcile reads the
 // object afresh (level-based), from the cache the same watch keeps
-// (AutoscalerCache) rather than by a GET per poll; HPAs are listed once
-// per namespace per 30 s (HpaCache). Status-only changes (our own status writes)
+// (AutoscalerCache) rather than by a GET per poll; its target's replicas
+// and pod template likewise come from a watch of the Deployments and
+// StatefulSets (TargetCache) when deps.workload_watcher is set; HPAs are
+// listed once per namespace per 30 s (HpaCache). Status-only changes (our own status writes)
 // are not enqueued: the poll interval already brings each key back, and
 // reacting to our own writes would observe Kafka twice per change.
 
@@ -23,6 +25,7 @@
 #include "controller/autoscaler_cache.h"
 #include "controller/hpa_cache.h"
 #include "controller/reconciler.h"
+#include "controller/target_cache.h"
 #include "controller/work_queue.h"
 #include "controller/workers.h"
 #include "kube/client.h"
@@ -61,6 +64,8 @@ class Controller {
   Reconciler& reconciler() { return reconciler_; }
 
  private:
+  // `deps` with the caches in front of the API; makes target_cache_.
+  ReconcilerDeps CachedDeps(const ReconcilerDeps& deps);
   void OnList(const kube::AutoscalerList& list);
   void OnEvent(const kube::AutoscalerEvent& event);
   Outcome Handle(const std::string& key);
@@ -68,7 +73,8 @@ class Controller {
   ReconcilerDeps deps_;
   ControllerOptions options_;
   AutoscalerCache cache_;
-  std::optional<HpaCache> hpa_cache_;  // when deps.hpas is set
+  std::optional<HpaCache> hpa_cache_;        // when deps.hpas is set
+  std::optional<TargetCache> target_cache_;  // when deps.workload_watcher is set
   WorkQueue queue_;
   Reconciler reconciler_;
   std::mutex mu_;  // Start/Stop

@@ -57,6 +57,10 @@ struct ReconcilerDeps {
   // Reads the target's pod template for the group-per-instance check
   // (anti_pattern.h); null: not checked.
   kube::WorkloadReader* workloads = nullptr;
+  // Used by the Controller only: it lists and watches the scale targets and
+  // answers `scales` and `workloads` reads from memory (TargetCache); null:
+  // a GET per poll.
+  kube::WorkloadWatcher* workload_watcher = nullptr;
   kafka::LagReaderPool* readers = nullptr;
   const Clock* clock = nullptr;
   MetricsSink* metrics = nullptr;  // null: no metrics

@@ -205,7 +205,8 @@ TEST_F(ControllerE2E, ApiErrorsAndBrokenWatchesSurvived) {
   Put("deployments", Deployment("late", 1));
   Put("consumergroupautoscalers", Autoscaler("app", cluster_->bootstrap_servers()));
   // The first /scale write meets a 500, the status write a 409 and a 429,
-  // the scale read a 500: all retried (client or work queue), none fatal.
+  // the first list of the Deployments a 500: all retried (client or work
+  // queue), none fatal.
   server_->InjectFault({.kind = Fault::Kind::kStatus,
                         .method = "PATCH",
                         .path_contains = "/deployments/app/scale",
@@ -224,7 +225,7 @@ TEST_F(ControllerE2E, ApiErrorsAndBrokenWatchesSurvived) {
                         .retry_after_seconds = 0});
   server_->InjectFault({.kind = Fault::Kind::kStatus,
                         .method = "GET",
-                        .path_contains = "/deployments/app/scale",
+                        .path_contains = "/apis/apps/v1/deployments",
                         .count = 1,
                         .status_code = 500});
   ASSERT_TRUE(groupscaler::testing::ProduceCounts(cluster_->bootstrap_servers(), "orders",

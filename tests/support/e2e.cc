@@ -129,10 +129,20 @@ int EndToEndTest::ScalePatches(const std::string& name) {
   return server_->CountRequests("PATCH", "/deployments/" + name + "/scale");
 }
 
+int ReconcileCounter::count(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = counts_.find(name);
+  return it == counts_.end() ? 0 : it->second;
+}
+
+void ReconcileCounter::RecordAutoscaler(const controller::AutoscalerSample& sample) {
+  std::lock_guard lock(mu_);
+  ++counts_[sample.name];
+}
+
 bool EndToEndTest::WaitForPolls(const std::string& name, int times) {
-  const std::string scale = "/deployments/" + name + "/scale";
-  const int wanted = server_->CountRequests("GET", scale) + times;
-  return WaitFor([&] { return server_->CountRequests("GET", scale) >= wanted; },
+  const int wanted = reconciles_.count(name) + times;
+  return WaitFor([&] { return reconciles_.count(name) >= wanted; },
                  std::chrono::seconds(times * kPollSeconds + 5));
 }
 
@@ -157,8 +167,10 @@ void EndToEndTest::StartController(const InProcessOptions& options) {
                                  .secrets = client_.get(),
                                  .hpas = client_.get(),
                                  .workloads = options.read_workloads ? client_.get() : nullptr,
+                                 .workload_watcher = client_.get(),
                                  .readers = registry_.get(),
-                                 .clock = &clock_},
+                                 .clock = &clock_,
+                                 .metrics = &reconciles_},
       controller::ControllerOptions{
           .namespace_name = options.namespace_name,
           .workers = {.initial = options.workers, .most = options.workers},

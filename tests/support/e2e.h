@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,28 @@ struct InProcessOptions {
 // Starts the API server, a mock cluster of `brokers` brokers, a KubeClient
 // for the server and a scratch directory; stops all, and every controller
 // and process started, at the end of the test.
+// Counts each autoscaler's reconciles that published a sample (every one
+// but a failed one); the rest of MetricsSink is dropped. Thread-safe.
+class ReconcileCounter final : public controller::MetricsSink {
+ public:
+  int count(const std::string& name) const;
+
+  void RecordAutoscaler(const controller::AutoscalerSample& sample) override;
+  void ForgetAutoscaler(const std::string&, const std::string&) override {}
+  void RecordReconcile(controller::ReconcileResult, std::chrono::duration<double>) override {}
+  void SetWorkQueueDepth(size_t) override {}
+  void SetWorkers(size_t) override {}
+  void ObserveWorkQueueWait(std::chrono::duration<double>) override {}
+  void AddKafkaRequests(const kafka::RequestCounts&) override {}
+  void CountKafkaError(controller::KafkaErrorKind) override {}
+  void CountKubeRequest(std::string_view, std::string_view) override {}
+  void SetLeader(bool) override {}
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, int> counts_;  // by name
+};
+
 class EndToEndTest : public ::testing::Test {
  protected:
   explicit EndToEndTest(int brokers = 1) : brokers_(brokers) {}
@@ -83,10 +107,10 @@ class EndToEndTest : public ::testing::Test {
   int ScalePatches(const std::string& name);
   // Events with `reason` posted.
   int Events(const std::string& reason);
-  // Waits until autoscaler `name` has been reconciled `times` more times
-  // (each reconcile of a valid spec reads its target's /scale once), at
-  // most `times` poll intervals plus 5 s; whether it was. What a
-  // "nothing changes over further polls" assertion waits on.
+  // Waits until the in-process controller has reconciled autoscaler `name`
+  // `times` more times (reconciles that failed do not count), at most
+  // `times` poll intervals plus 5 s; whether it did. What a "nothing
+  // changes over further polls" assertion waits on.
   bool WaitForPolls(const std::string& name, int times);
 
   // The controller in this process: client_ for every Kubernetes call, a
@@ -108,6 +132,7 @@ class EndToEndTest : public ::testing::Test {
   std::unique_ptr<kube::KubeClient> client_;
   std::unique_ptr<kafka::LagReaderPool> registry_;
   std::unique_ptr<controller::Controller> controller_;
+  ReconcileCounter reconciles_;
 
  private:
   const int brokers_;

@@ -1,0 +1,97 @@
+#pragma once
+
+// The objects of one list-and-watch, by namespace/name: what an informer's
+// store holds. A list replaces them all (objects missing from it were
+// deleted while the watch was away); each event adds, replaces or removes
+// one. Not thread-safe: the cache that owns it locks.
+//
+// resourceVersions are opaque to clients, but every API server in use
+// writes integers; where both are, an older one never replaces a newer one
+// (a watch event overtaken by the answer to our own write).
+
+#include <charconv>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "kube/client.h"
+
+namespace groupscaler::controller {
+
+inline std::string StoreKey(const std::string& namespace_name, const std::string& name) {
+  return namespace_name + "/" + name;
+}
+
+// True when both are integers and `candidate` is below `stored`.
+inline bool OlderResourceVersion(const std::string& candidate, const std::string& stored) {
+  auto number = [](const std::string& rv) -> std::optional<uint64_t> {
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
+    if (ec != std::errc() || end != rv.data() + rv.size()) return std::nullopt;
+    return n;
+  };
+  const std::optional<uint64_t> a = number(candidate);
+  const std::optional<uint64_t> b = number(stored);
+  return a && b && *a < *b;
+}
+
+template <typename T>
+class ObjectStore {
+ public:
+  void Replace(const kube::ObjectList<T>& list) {
+    objects_.clear();
+    for (const T& item : list.items) objects_[KeyOf(item)] = item;
+  }
+
+  void Apply(const kube::WatchEvent<T>& event) {
+    switch (event.type) {
+      case kube::WatchEventType::kAdded:
+      case kube::WatchEventType::kModified:
+        Store(event.object);
+        break;
+      case kube::WatchEventType::kDeleted:
+        objects_.erase(KeyOf(event.object));
+        break;
+      case kube::WatchEventType::kBookmark:
+        break;
+    }
+  }
+
+  // Null when absent.
+  const T* Find(const std::string& namespace_name, const std::string& name) const {
+    auto it = objects_.find(StoreKey(namespace_name, name));
+    return it == objects_.end() ? nullptr : &it->second;
+  }
+
+  // The object to refresh from a write's answer at `resource_version`: null
+  // when absent (a write racing a delete must not revive it) or newer.
+  T* FindToRefresh(const std::string& namespace_name, const std::string& name,
+                   const std::string& resource_version) {
+    auto it = objects_.find(StoreKey(namespace_name, name));
+    if (it == objects_.end() ||
+        OlderResourceVersion(resource_version, it->second.metadata.resource_version)) {
+      return nullptr;
+    }
+    return &it->second;
+  }
+
+  size_t size() const { return objects_.size(); }
+
+ private:
+  static std::string KeyOf(const T& object) {
+    return StoreKey(object.metadata.namespace_name, object.metadata.name);
+  }
+
+  void Store(const T& object) {
+    auto [it, inserted] = objects_.try_emplace(KeyOf(object), object);
+    if (!inserted && !OlderResourceVersion(object.metadata.resource_version,
+                                           it->second.metadata.resource_version)) {
+      it->second = object;
+    }
+  }
+
+  std::map<std::string, T> objects_;
+};
+
+}  // namespace groupscaler::controller
