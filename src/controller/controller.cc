@@ -10,6 +10,9 @@ Controller::Controller(ReconcilerDeps deps, ControllerOptions options)
       cache_(deps.autoscalers),
       hpa_cache_(deps.hpas != nullptr ? std::make_optional<HpaCache>(deps.hpas, deps.clock)
                                       : std::nullopt),
+      secret_cache_(deps.secrets != nullptr
+                        ? std::make_optional<SecretCache>(deps.secrets, deps.clock)
+                        : std::nullopt),
       queue_(deps.clock, {}, deps.metrics),
       reconciler_(CachedDeps(deps), options_.reconciler) {}
 
@@ -17,6 +20,7 @@ ReconcilerDeps Controller::CachedDeps(const ReconcilerDeps& deps) {
   ReconcilerDeps cached = deps;
   cached.autoscalers = &cache_;
   if (hpa_cache_) cached.hpas = &*hpa_cache_;
+  if (secret_cache_) cached.secrets = &*secret_cache_;
   if (deps.workload_watcher != nullptr) {
     target_cache_.emplace(deps.scales, deps.workloads, deps.workload_watcher);
     cached.scales = &*target_cache_;

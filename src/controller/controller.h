@@ -8,7 +8,8 @@
 // (AutoscalerCache) rather than by a GET per poll; its target's replicas
 // and pod template likewise come from a watch of the Deployments and
 // StatefulSets (TargetCache) when deps.workload_watcher is set; HPAs are
-// listed once per namespace per 30 s (HpaCache). Status-only changes (our own status writes)
+// listed once per namespace per 30 s, and each auth Secret read once a
+// minute (ttl_caches.h). Status-only changes (our own status writes)
 // are not enqueued: the poll interval already brings each key back, and
 // reacting to our own writes would observe Kafka twice per change.
 
@@ -23,9 +24,9 @@
 
 #include "common/clock.h"
 #include "controller/autoscaler_cache.h"
-#include "controller/hpa_cache.h"
 #include "controller/reconciler.h"
 #include "controller/target_cache.h"
+#include "controller/ttl_caches.h"
 #include "controller/work_queue.h"
 #include "controller/workers.h"
 #include "kube/client.h"
@@ -74,6 +75,7 @@ class Controller {
   ControllerOptions options_;
   AutoscalerCache cache_;
   std::optional<HpaCache> hpa_cache_;        // when deps.hpas is set
+  std::optional<SecretCache> secret_cache_;  // when deps.secrets is set
   std::optional<TargetCache> target_cache_;  // when deps.workload_watcher is set
   WorkQueue queue_;
   Reconciler reconciler_;

@@ -1,5 +1,5 @@
 #include "controller/autoscaler_cache.h"
-#include "controller/hpa_cache.h"
+#include "controller/ttl_caches.h"
 
 #include <gtest/gtest.h>
 
@@ -134,6 +134,36 @@ TEST(HpaCache, CachesRefusalsForTheTtl) {
   clock.Advance(std::chrono::seconds(30));
   EXPECT_TRUE(cache.ListHpas("a").ok());
   EXPECT_EQ(api.lists, 2);
+}
+
+// Every autoscaler naming a Secret reads it from memory within the minute;
+// a missing Secret is asked for again only when the minute is up, and a
+// transient error is never kept.
+TEST(SecretCache, ReadsEachSecretOncePerTtl) {
+  ManualClock clock{Timestamp{std::chrono::seconds(100)}};
+  fakes::FakeSecretReader api;
+  api.Set("ns", "kafka", {{"sasl", "none"}});
+  SecretCache cache(&api, &clock, std::chrono::seconds(60));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cache.GetSecretData("ns", "kafka")->at("sasl"), "none");
+  EXPECT_EQ(cache.GetSecretData("ns", "absent").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(cache.GetSecretData("ns", "absent").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(api.gets(), 2);
+
+  api.Set("ns", "kafka", {{"sasl", "rotated"}});
+  api.Set("ns", "absent", {{"sasl", "none"}});
+  clock.Advance(std::chrono::seconds(59));
+  EXPECT_EQ(cache.GetSecretData("ns", "kafka")->at("sasl"), "none");
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(cache.GetSecretData("ns", "kafka")->at("sasl"), "rotated");
+  EXPECT_TRUE(cache.GetSecretData("ns", "absent").ok()) << "created meanwhile";
+  EXPECT_EQ(api.gets(), 4);
+
+  clock.Advance(std::chrono::seconds(60));
+  api.Fail(UnavailableError("API server down"));
+  EXPECT_FALSE(cache.GetSecretData("ns", "kafka").ok());
+  api.Fail(std::nullopt);
+  EXPECT_TRUE(cache.GetSecretData("ns", "kafka").ok()) << "the error was not kept";
+  EXPECT_EQ(api.gets(), 6);
 }
 
 }  // namespace

@@ -230,6 +230,7 @@ class FakeSecretReader final : public kube::SecretReader {
   StatusOr<std::map<std::string, std::string>> GetSecretData(const std::string& ns,
                                                              const std::string& name) override {
     std::lock_guard lock(mu_);
+    ++gets_;
     if (error_) return *error_;
     auto it = secrets_.find(ns + "/" + name);
     if (it == secrets_.end()) return NotFoundError("secrets " + name);
@@ -239,11 +240,16 @@ class FakeSecretReader final : public kube::SecretReader {
     std::lock_guard lock(mu_);
     error_ = std::move(error);
   }
+  int gets() {
+    std::lock_guard lock(mu_);
+    return gets_;
+  }
 
  private:
   std::mutex mu_;
   std::optional<groupscaler::Status> error_;
   std::map<std::string, std::map<std::string, std::string>> secrets_;
+  int gets_ = 0;
 };
 
 class FakeHpaLister final : public kube::HpaLister {
