@@ -151,6 +151,19 @@ std::optional<PerInstanceGroupId> FindPerInstanceGroupId(const kube::PodTemplate
   return std::nullopt;
 }
 
+kube::PodTemplate GroupIdSettings(kube::PodTemplate pod_template) {
+  for (kube::ContainerSpec& container : pod_template.containers) {
+    std::erase_if(container.env, [](const kube::EnvVar& e) {
+      return !ContainsIgnoringCase(e.name, "GROUP") && e.field_path.empty();
+    });
+    std::erase_if(container.command_and_args,
+                  [](const std::string& arg) { return !ContainsIgnoringCase(arg, "group"); });
+    container.env.shrink_to_fit();  // kept by the cache: no spare capacity
+    container.command_and_args.shrink_to_fit();
+  }
+  return pod_template;
+}
+
 std::string DescribePerInstanceGroupId(const PerInstanceGroupId& finding, int32_t replicas,
                                        const std::string& group_id) {
   return "container " + finding.container + ": " + finding.setting +

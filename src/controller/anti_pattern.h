@@ -52,6 +52,12 @@ struct PerInstanceGroupId {
 // identity; nullopt when there is none.
 std::optional<PerInstanceGroupId> FindPerInstanceGroupId(const kube::PodTemplate& pod_template);
 
+// Only the parts of `pod_template` that FindPerInstanceGroupId reads: env
+// vars naming a group or set from a pod field, command and args items naming
+// a group. It finds the same in them as in the whole; the target cache keeps
+// only these.
+kube::PodTemplate GroupIdSettings(kube::PodTemplate pod_template);
+
 // One line for the Event and the condition: what was found, and the
 // multiplier (each of `replicas` replicas processing every message).
 std::string DescribePerInstanceGroupId(const PerInstanceGroupId& finding, int32_t replicas,
@@ -107,6 +113,12 @@ StatusOr<GroupsPerInstance> CheckGroupsPerInstance(const GroupListing& listing,
                                                    const kafka::GroupQuery& query,
                                                    kafka::LagReader& reader,
                                                    std::chrono::milliseconds timeout);
+
+// Only the parts of `pod_template` that FindPerInstanceGroupId reads: env
+// vars naming a group or set from a pod field, command and args items naming
+// a group. It finds the same in them as in the whole; the target cache keeps
+// only these.
+kube::PodTemplate GroupIdSettings(kube::PodTemplate pod_template);
 
 // One line for the Event and the condition: the multiplier (the number of
 // groups), the first few groups, and what to fix. Precondition:

@@ -11,6 +11,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,9 +40,12 @@ inline bool OlderResourceVersion(const std::string& candidate, const std::string
 template <typename T>
 class ObjectStore {
  public:
+  // `keep`, when given, is what is stored of each object (a trimmed copy).
+  explicit ObjectStore(std::function<T(const T&)> keep = nullptr) : keep_(std::move(keep)) {}
+
   void Replace(const kube::ObjectList<T>& list) {
     objects_.clear();
-    for (const T& item : list.items) objects_[KeyOf(item)] = item;
+    for (const T& item : list.items) objects_[KeyOf(item)] = Kept(item);
   }
 
   void Apply(const kube::WatchEvent<T>& event) {
@@ -83,14 +87,19 @@ class ObjectStore {
     return StoreKey(object.metadata.namespace_name, object.metadata.name);
   }
 
+  T Kept(const T& object) const { return keep_ ? keep_(object) : object; }
+
   void Store(const T& object) {
-    auto [it, inserted] = objects_.try_emplace(KeyOf(object), object);
-    if (!inserted && !OlderResourceVersion(object.metadata.resource_version,
-                                           it->second.metadata.resource_version)) {
-      it->second = object;
+    auto it = objects_.find(KeyOf(object));
+    if (it == objects_.end()) {
+      objects_.emplace(KeyOf(object), Kept(object));
+    } else if (!OlderResourceVersion(object.metadata.resource_version,
+                                     it->second.metadata.resource_version)) {
+      it->second = Kept(object);
     }
   }
 
+  std::function<T(const T&)> keep_;
   std::map<std::string, T> objects_;
 };
 

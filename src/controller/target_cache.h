@@ -3,7 +3,8 @@
 // A read cache of the scale targets, Deployments and StatefulSets, filled by
 // a list-and-watch of each kind (as controller-runtime's informers), so that
 // a reconcile reads its target's replicas and pod template from memory
-// instead of a GET per poll. Each object is kept trimmed (kube::Workload).
+// instead of a GET per poll. Each object is kept trimmed (kube::Workload,
+// with only the pod template's group-id settings: GroupIdSettings).
 //
 // Contract:
 // * Start(ns) lists and watches both kinds in `ns` (empty: every
@@ -30,6 +31,7 @@
 #include <optional>
 #include <string>
 
+#include "controller/anti_pattern.h"
 #include "controller/object_store.h"
 #include "kube/client.h"
 
@@ -58,7 +60,12 @@ class TargetCache final : public kube::ScaleClient, public kube::WorkloadReader 
   struct Kind {
     bool synced = false;       // a list arrived
     bool list_failed = false;  // the last list failed
-    ObjectStore<kube::Workload> objects;
+    // Of each pod template, only what the group-per-instance check reads.
+    ObjectStore<kube::Workload> objects{[](const kube::Workload& w) {
+      return kube::Workload{.metadata = w.metadata,
+                            .scale = w.scale,
+                            .pod_template = GroupIdSettings(w.pod_template)};
+    }};
   };
   static constexpr std::array<kube::WorkloadKind, 2> kKinds = {kube::WorkloadKind::kDeployment,
                                                                kube::WorkloadKind::kStatefulSet};

@@ -35,14 +35,34 @@ class DetectTest : public ::testing::TestWithParam<DetectCase> {};
 
 TEST_P(DetectTest, Finds) {
   const DetectCase& c = GetParam();
-  const std::optional<PerInstanceGroupId> got = FindPerInstanceGroupId(c.pod_template);
-  if (!c.want_setting) {
-    EXPECT_FALSE(got.has_value()) << got->setting << " " << got->source;
-    return;
+  // The whole template, and what the target cache keeps of it.
+  for (const kube::PodTemplate& pod_template : {c.pod_template, GroupIdSettings(c.pod_template)}) {
+    const std::optional<PerInstanceGroupId> got = FindPerInstanceGroupId(pod_template);
+    if (!c.want_setting) {
+      EXPECT_FALSE(got.has_value()) << got->setting << " " << got->source;
+      continue;
+    }
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->setting, *c.want_setting);
+    EXPECT_EQ(got->source, c.want_source);
   }
-  ASSERT_TRUE(got.has_value());
-  EXPECT_EQ(got->setting, *c.want_setting);
-  EXPECT_EQ(got->source, c.want_source);
+}
+
+TEST(GroupIdSettings, KeepsOnlyWhatNamesAGroupOrComesFromAPodField) {
+  const kube::PodTemplate trimmed = GroupIdSettings(
+      {.containers = {{.name = "consumer",
+                       .command_and_args = {"/app/consumer", "--group-id=orders", "--threads=4"},
+                       .env = {{.name = "TOPIC", .value = "orders"},
+                               {.name = "KAFKA_GROUP_ID", .value = "orders"},
+                               {.name = "POD", .field_path = "metadata.name"},
+                               {.name = "PASSWORD"}}}}});
+  ASSERT_EQ(trimmed.containers.size(), 1u);
+  EXPECT_EQ(trimmed.containers[0].name, "consumer");
+  EXPECT_EQ(trimmed.containers[0].command_and_args,
+            (std::vector<std::string>{"--group-id=orders"}));
+  std::vector<std::string> env;
+  for (const kube::EnvVar& e : trimmed.containers[0].env) env.push_back(e.name);
+  EXPECT_EQ(env, (std::vector<std::string>{"KAFKA_GROUP_ID", "POD"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(
