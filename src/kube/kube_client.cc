@@ -451,11 +451,10 @@ class ListWatch final : public WatchHandle {
   std::jthread thread_;  // last: starts after the members it reads
 };
 
-// Lists `path` in pages of kListPage items (limit and continue), as
-// client-go's pager does, so that no answer holds a whole large collection;
-// the list's resourceVersion is the first page's (every page is of that
-// snapshot). A continue token that expired between pages fails the list.
-constexpr int kListPage = 500;
+// Lists `path` in pages of ClientOptions::list_page items (limit and
+// continue), as client-go's pager does; the list's resourceVersion is the
+// first page's (every page is of that snapshot). A continue token that
+// expired between pages fails the list.
 
 template <typename T>
 StatusOr<ObjectList<T>> ListPages(RestClient& rest, const std::string& path, std::string_view what,
@@ -463,7 +462,7 @@ StatusOr<ObjectList<T>> ListPages(RestClient& rest, const std::string& path, std
   ObjectList<T> list;
   std::string token;
   do {
-    std::string query = path + "?limit=" + std::to_string(kListPage);
+    std::string query = path + "?limit=" + std::to_string(rest.options().list_page);
     if (!token.empty()) query += "&continue=" + Escape(token);
     auto body = rest.Call("GET", query);
     if (!body.ok()) return body.status();

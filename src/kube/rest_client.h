@@ -57,6 +57,9 @@ struct ClientOptions {
   // A Retry-After longer than this, or longer than the time left before the
   // deadline, is not waited for: the 429 is returned instead.
   std::chrono::seconds max_retry_after{30};
+  // Lists are read in pages of this many items (limit and continue), so
+  // that no answer holds a whole large collection.
+  int list_page = 500;
   // Sent as ?fieldManager= on every write.
   std::string field_manager = "groupscaler";
   // Watches: the server is asked to end each stream after this long

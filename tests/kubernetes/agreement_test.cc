@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <mutex>
+#include <optional>
 
 #include "kube/kube_client.h"
 #include "kube/rest_client.h"
@@ -118,6 +120,58 @@ TEST_F(ClusterTest, TheTestServerAsKubernetes120ServesTheSameHpaVersions) {
   auto listed = (*client)->ListHpas("payments");
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_EQ((*test_server)->CountRequests("GET", "/apis/autoscaling/v2beta2/"), 1);
+}
+
+// The target cache reads each target's replicas from a watch of the
+// Deployments and StatefulSets, not from /scale: what WatchWorkloads keeps of
+// each must be what the real /scale subresource says, selector included
+// (matchLabels and matchExpressions, as the server formats them), and a list
+// longer than a page (limit and continue) must come whole.
+TEST_F(ClusterTest, AWatchedWorkloadCarriesTheScaleTheRealServerServes) {
+  json deployment = Workload("Deployment", "selected", 3);
+  deployment["spec"]["selector"]["matchExpressions"] = {
+      {{"key", "track"}, {"operator", "In"}, {"values", {"stable", "canary"}}},
+      {{"key", "zone"}, {"operator", "NotIn"}, {"values", {"b"}}},
+      {{"key", "app"}, {"operator", "Exists"}},
+      {{"key", "legacy"}, {"operator", "DoesNotExist"}}};
+  deployment["spec"]["template"]["metadata"]["labels"]["track"] = "stable";
+  Apply(deployment);
+  Apply(Workload("StatefulSet", "stateful", 2));
+  Apply(Workload("Deployment", "another", 0));
+  Apply(Workload("Deployment", "third", 0));
+
+  // Pages of 2: the three Deployments come in two.
+  kube::ClientOptions options;
+  options.qps = 0;
+  options.list_page = 2;
+  auto client = kube::KubeClient::Create(plane().Admin(), options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  for (kube::WorkloadKind kind :
+       {kube::WorkloadKind::kDeployment, kube::WorkloadKind::kStatefulSet}) {
+    std::mutex mu;
+    std::optional<kube::WorkloadList> listed;
+    auto watch =
+        (*client)->WatchWorkloads(kind, ns_, {.on_list = [&](const kube::WorkloadList& list) {
+                                    std::lock_guard lock(mu);
+                                    listed = list;
+                                  }});
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          std::lock_guard lock(mu);
+          return listed.has_value();
+        },
+        std::chrono::seconds(20)));
+    std::lock_guard lock(mu);
+    EXPECT_EQ(listed->items.size(), kind == kube::WorkloadKind::kDeployment ? 3u : 1u);
+    for (const kube::Workload& w : listed->items) {
+      StatusOr<kube::Scale> scale =
+          (*client)->GetScale({.kind = kind, .namespace_name = ns_, .name = w.metadata.name});
+      ASSERT_TRUE(scale.ok()) << scale.status().ToString();
+      EXPECT_EQ(w.scale.selector, scale->selector) << w.metadata.name;
+      EXPECT_EQ(w.scale.spec_replicas, scale->spec_replicas) << w.metadata.name;
+      EXPECT_EQ(w.scale.resource_version, scale->resource_version) << w.metadata.name;
+    }
+  }
 }
 
 }  // namespace
