@@ -15,11 +15,34 @@ std::chrono::milliseconds BackoffDelay(const BackoffPolicy& policy, int failures
 WorkQueue::WorkQueue(const Clock* clock, BackoffPolicy backoff, MetricsSink* metrics)
     : clock_(clock), backoff_(backoff), metrics_(metrics) {}
 
+void WorkQueue::InsertReadyLocked(const std::string& key, const Entry& entry) {
+  ready_.insert({*entry.due, entry.seq, key});
+  if (*entry.due <= depth_mark_) ++due_at_mark_;
+}
+
+void WorkQueue::EraseReadyLocked(const std::string& key, const Entry& entry) {
+  ready_.erase({*entry.due, entry.seq, key});
+  if (*entry.due <= depth_mark_) --due_at_mark_;
+}
+
+void WorkQueue::MoveDepthMarkLocked(Timestamp now) {
+  // The keys due in (earlier, later] are the ones the mark passes. The
+  // clock is the wall clock: it may also go back.
+  const Timestamp earlier = std::min(now, depth_mark_);
+  const Timestamp later = std::max(now, depth_mark_);
+  size_t passed = 0;
+  for (auto it = ready_.lower_bound({earlier + Timestamp::duration(1), 0, std::string()});
+       it != ready_.end() && std::get<0>(*it) <= later; ++it) {
+    ++passed;
+  }
+  due_at_mark_ = now >= depth_mark_ ? due_at_mark_ + passed : due_at_mark_ - passed;
+  depth_mark_ = now;
+}
+
 void WorkQueue::ReportDepthLocked(Timestamp now) {
   if (metrics_ == nullptr) return;
-  size_t due = 0;
-  for (auto it = ready_.begin(); it != ready_.end() && std::get<0>(*it) <= now; ++it) ++due;
-  metrics_->SetWorkQueueDepth(due);
+  MoveDepthMarkLocked(now);
+  metrics_->SetWorkQueueDepth(due_at_mark_);
 }
 
 void WorkQueue::WakeSleepersLocked() {
@@ -29,10 +52,10 @@ void WorkQueue::WakeSleepersLocked() {
 
 void WorkQueue::ScheduleLocked(const std::string& key, Entry& entry, Timestamp due) {
   if (entry.due && *entry.due <= due) return;  // already due no later
-  if (entry.due && !entry.processing) ready_.erase({*entry.due, entry.seq, key});
+  if (entry.due && !entry.processing) EraseReadyLocked(key, entry);
   entry.due = due;
   entry.seq = next_seq_++;
-  if (!entry.processing) ready_.insert({due, entry.seq, key});
+  if (!entry.processing) InsertReadyLocked(key, entry);
 }
 
 void WorkQueue::Add(const std::string& key) { AddAfter(key, std::chrono::milliseconds(0)); }
@@ -48,12 +71,11 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay
 
 std::optional<std::string> WorkQueue::PopDueLocked(Timestamp now) {
   if (ready_.empty()) return std::nullopt;
-  auto first = ready_.begin();
-  if (std::get<0>(*first) > now) return std::nullopt;
-  const Timestamp due = std::get<0>(*first);
-  std::string key = std::get<2>(*first);
-  ready_.erase(first);
+  const Timestamp due = std::get<0>(*ready_.begin());
+  if (due > now) return std::nullopt;
+  std::string key = std::get<2>(*ready_.begin());
   Entry& entry = entries_[key];
+  EraseReadyLocked(key, entry);
   entry.due.reset();
   entry.processing = true;
   if (metrics_ != nullptr) {
@@ -127,7 +149,7 @@ void WorkQueue::Forget(const std::string& key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
   Entry& entry = it->second;
-  if (entry.due && !entry.processing) ready_.erase({*entry.due, entry.seq, key});
+  if (entry.due && !entry.processing) EraseReadyLocked(key, entry);
   entry.due.reset();
   entry.failures = 0;
   EraseIfIdleLocked(key);

@@ -21,7 +21,10 @@
 // * ShutDown() makes every Get() return nullopt; later adds are ignored.
 // * With a MetricsSink, every change reports the depth (keys due now and
 //   not in processing) and every hand-out the time the key waited since it
-//   was due.
+//   was due. The depth is exact at each report and costs O(log n) plus the
+//   keys whose due time the clock passed since the previous report (each
+//   counted once as it becomes due), so that 10,000 keys due at once cost
+//   10,000 small steps, not 10,000 walks over the waiting keys.
 //
 // Thread-safe.
 
@@ -116,6 +119,11 @@ class WorkQueue {
   using Index = std::set<std::tuple<Timestamp, uint64_t, std::string>>;
 
   void ScheduleLocked(const std::string& key, Entry& entry, Timestamp due);
+  // Adds or removes `entry`'s place in ready_, keeping due_at_mark_.
+  void InsertReadyLocked(const std::string& key, const Entry& entry);
+  void EraseReadyLocked(const std::string& key, const Entry& entry);
+  // Moves depth_mark_ to `now`, counting the keys it passes either way.
+  void MoveDepthMarkLocked(Timestamp now);
   std::optional<std::string> PopDueLocked(Timestamp now);
   void EraseIfIdleLocked(const std::string& key);
   void ReportDepthLocked(Timestamp now);
@@ -131,6 +139,9 @@ class WorkQueue {
   std::map<std::string, Entry> entries_;
   // Waiting keys that are not in processing, by due time.
   Index ready_;
+  // The depth as of depth_mark_: the keys in ready_ due at or before it.
+  Timestamp depth_mark_ = Timestamp::min();
+  size_t due_at_mark_ = 0;
   uint64_t next_seq_ = 0;
   bool shutting_down_ = false;
 };

@@ -5,11 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -249,6 +252,102 @@ TEST(WorkQueue, ShutDownEndsAnEmptyQueuesSleep) {
   queue.ShutDown();
   getter.join();
   EXPECT_EQ(got, std::nullopt);
+}
+
+// Records every depth the queue reports; ignores the rest.
+class DepthRecorder final : public MetricsSink {
+ public:
+  void SetWorkQueueDepth(size_t depth) override { depths.push_back(depth); }
+  void RecordAutoscaler(const AutoscalerSample&) override {}
+  void ForgetAutoscaler(const std::string&, const std::string&) override {}
+  void RecordReconcile(ReconcileResult, std::chrono::duration<double>) override {}
+  void SetWorkers(size_t) override {}
+  void ObserveWorkQueueWait(std::chrono::duration<double>) override {}
+  void AddKafkaRequests(const kafka::RequestCounts&) override {}
+  void CountKafkaError(KafkaErrorKind) override {}
+  void CountKubeRequest(std::string_view, std::string_view) override {}
+  void SetLeader(bool) override {}
+
+  size_t last() const { return depths.empty() ? SIZE_MAX : depths.back(); }
+  std::vector<size_t> depths;
+};
+
+// The depth counts keys due now and not in processing: a key joins it when
+// the clock reaches its due time (seen at the next change), leaves it when
+// handed out or forgotten, and comes back when re-added during processing.
+TEST(WorkQueueDepth, CountsTheKeysDueNowAndNotInProcessing) {
+  ManualClock clock(Timestamp{seconds(1000)});
+  DepthRecorder sink;
+  WorkQueue queue(&clock, {}, &sink);
+  queue.AddAfter("a", milliseconds(10));
+  queue.AddAfter("b", milliseconds(20));
+  queue.AddAfter("c", milliseconds(30));
+  EXPECT_EQ(sink.last(), 0u);
+  queue.Add("d");
+  EXPECT_EQ(sink.last(), 1u);
+  clock.Advance(milliseconds(20));  // a and b are due
+  queue.Add("e");
+  EXPECT_EQ(sink.last(), 4u);
+  ASSERT_EQ(queue.TryGet(), "d");
+  EXPECT_EQ(sink.last(), 3u);
+  queue.Forget("b");
+  EXPECT_EQ(sink.last(), 2u);
+  queue.Add("d");  // in processing: parked, not due for a worker
+  EXPECT_EQ(sink.last(), 2u);
+  queue.Done("d", Outcome::Forget());
+  EXPECT_EQ(sink.last(), 3u) << "the parked re-add is due";
+  queue.AddAfter("a", seconds(60));  // the earlier due time stays
+  EXPECT_EQ(sink.last(), 3u);
+  clock.Advance(milliseconds(10));  // c is due
+  ASSERT_EQ(queue.TryGet(), "a");
+  EXPECT_EQ(sink.last(), 3u) << "c joined as a left";
+}
+
+// The wall clock may be set back: keys no longer due leave the depth, and
+// count again once the clock reaches them.
+TEST(WorkQueueDepth, FollowsTheClockBackwards) {
+  ManualClock clock(Timestamp{seconds(1000)});
+  DepthRecorder sink;
+  WorkQueue queue(&clock, {}, &sink);
+  queue.AddAfter("a", seconds(1));
+  queue.AddAfter("b", seconds(2));
+  clock.Advance(seconds(2));
+  queue.Add("c");
+  EXPECT_EQ(sink.last(), 3u);
+  clock.Set(Timestamp{seconds(1000)} + milliseconds(1500));
+  queue.Forget("c");
+  EXPECT_EQ(sink.last(), 1u) << "only a is due";
+  clock.Set(Timestamp{seconds(999)});
+  queue.Add("c");
+  EXPECT_EQ(sink.last(), 1u) << "only c is due";
+  clock.Set(Timestamp{seconds(1002)});
+  ASSERT_EQ(queue.TryGet(), "c");
+  EXPECT_EQ(sink.last(), 2u);
+}
+
+// The controller's first pass: every autoscaler due at once. Each add
+// reports one more, each hand-out one fewer, and requeued keys are not due.
+TEST(WorkQueueDepth, TenThousandKeysDueAtOnce) {
+  constexpr size_t kKeys = 10'000;
+  ManualClock clock(Timestamp{seconds(1000)});
+  DepthRecorder sink;
+  WorkQueue queue(&clock, {}, &sink);
+  std::vector<size_t> want;
+  for (size_t i = 0; i < kKeys; ++i) {
+    queue.Add("ns/k" + std::to_string(i));
+    want.push_back(i + 1);
+  }
+  for (size_t i = 0; i < kKeys; ++i) {
+    std::optional<std::string> key = queue.TryGet();
+    ASSERT_TRUE(key.has_value());
+    want.push_back(kKeys - i - 1);
+    queue.Done(*key, Outcome::RequeueAfter(seconds(10)));
+    want.push_back(kKeys - i - 1);
+  }
+  EXPECT_EQ(sink.depths, want);
+  clock.Advance(seconds(10));
+  ASSERT_TRUE(queue.TryGet().has_value());
+  EXPECT_EQ(sink.last(), kKeys - 1) << "the requeued keys are due again";
 }
 
 TEST(Workers, ProcessEveryKeyAndNeverOneKeyConcurrently) {
