@@ -2,7 +2,8 @@
 
 // Reads that many reconciles make alike, answered from memory for a while:
 // ExpiringAnswers keeps the answers of one kind of read per key for `ttl`,
-// so that the reconciles asking the same thing within it cost one request.
+// so that the reconciles asking the same thing within it cost one request,
+// and only one of them asks again when it expires.
 // A refusal (403) or a NotFound (404) is kept like an answer (asking again
 // at once would get the same); other errors are not kept.
 //
@@ -16,9 +17,11 @@
 // Thread-safe.
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,33 +39,43 @@ class ExpiringAnswers {
   ExpiringAnswers(const Clock* clock, std::chrono::milliseconds ttl) : clock_(clock), ttl_(ttl) {}
 
   // The answer kept for `key` if younger than the ttl, else what `ask` says.
+  // One caller at a time asks for a key: the others meanwhile get the
+  // previous answer, or, when there is none, wait for this one.
   StatusOr<T> Get(const std::string& key, const std::function<StatusOr<T>()>& ask) {
-    const Timestamp now = clock_->Now();
-    {
-      std::lock_guard lock(mu_);
-      auto it = answers_.find(key);
-      if (it != answers_.end() && now - it->second.at < ttl_) return it->second.answer;
+    std::unique_lock lock(mu_);
+    Entry& entry = answers_[key];
+    while (true) {
+      const Timestamp now = clock_->Now();
+      if (entry.answer && now - entry.at < ttl_) return *entry.answer;
+      if (!entry.asking) break;
+      if (entry.answer) return *entry.answer;  // being refreshed
+      asked_.wait(lock);
     }
-    // Asked outside the lock: two workers may both ask once at expiry,
-    // which is cheaper than serialising every key behind one call.
+    entry.asking = true;
+    const Timestamp at = clock_->Now();
+    lock.unlock();
     StatusOr<T> answer = ask();
-    if (!answer.ok() && !kube::IsForbidden(answer.status()) && !kube::IsNotFound(answer.status())) {
-      return answer;
+    lock.lock();
+    entry.asking = false;
+    if (answer.ok() || kube::IsForbidden(answer.status()) || kube::IsNotFound(answer.status())) {
+      entry.at = at;
+      entry.answer = answer;
     }
-    std::lock_guard lock(mu_);
-    answers_.insert_or_assign(key, Entry{now, answer});
+    asked_.notify_all();
     return answer;
   }
 
  private:
   struct Entry {
     Timestamp at;
-    StatusOr<T> answer;
+    std::optional<StatusOr<T>> answer;  // unset: never answered (or only errors)
+    bool asking = false;
   };
   const Clock* clock_;
   const std::chrono::milliseconds ttl_;
   std::mutex mu_;
-  std::map<std::string, Entry> answers_;
+  std::condition_variable asked_;
+  std::map<std::string, Entry> answers_;  // std::map: entries stay put while unlocked
 };
 
 class HpaCache final : public kube::HpaLister {

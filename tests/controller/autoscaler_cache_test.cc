@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "fakes.h"
 
@@ -164,6 +168,71 @@ TEST(SecretCache, ReadsEachSecretOncePerTtl) {
   api.Fail(std::nullopt);
   EXPECT_TRUE(cache.GetSecretData("ns", "kafka").ok()) << "the error was not kept";
   EXPECT_EQ(api.gets(), 6);
+}
+
+// Lists that wait until the test opens the gate, so that many workers ask
+// while one list is in flight.
+class GatedHpaLister final : public kube::HpaLister {
+ public:
+  StatusOr<std::vector<kube::HpaInfo>> ListHpas(const std::string& ns) override {
+    std::unique_lock lock(mu_);
+    const int n = ++lists_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    return std::vector<kube::HpaInfo>{{.namespace_name = ns, .name = "h" + std::to_string(n)}};
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool WaitForLists(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return lists_ >= n; });
+  }
+  int lists() {
+    std::lock_guard lock(mu_);
+    return lists_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int lists_ = 0;
+  bool open_ = false;
+};
+
+// At expiry one worker lists; the others take the previous answer meanwhile,
+// or, before the first answer, wait for it rather than list too.
+TEST(HpaCache, OneListAtATimeForANamespace) {
+  ManualClock clock{Timestamp{std::chrono::seconds(100)}};
+  GatedHpaLister api;
+  HpaCache cache(&api, &clock, std::chrono::seconds(30));
+  std::vector<std::string> got(8);
+  {
+    std::vector<std::jthread> workers;
+    for (std::string& name : got) {
+      workers.emplace_back([&] { name = cache.ListHpas("a")->front().name; });
+    }
+    ASSERT_TRUE(api.WaitForLists(1));
+    api.Open();
+  }
+  EXPECT_EQ(got, std::vector<std::string>(8, "h1"));
+  EXPECT_EQ(api.lists(), 1);
+
+  clock.Advance(std::chrono::seconds(30));
+  api.Close();
+  std::jthread refresher([&] { EXPECT_EQ(cache.ListHpas("a")->front().name, "h2"); });
+  ASSERT_TRUE(api.WaitForLists(2));
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(cache.ListHpas("a")->front().name, "h1");
+  api.Open();
+  refresher.join();
+  EXPECT_EQ(cache.ListHpas("a")->front().name, "h2");
+  EXPECT_EQ(api.lists(), 2);
 }
 
 }  // namespace
