@@ -40,8 +40,8 @@ struct ControllerFlags {
   bool leader_elect = false;
   std::string leader_election_namespace;
   int workers = 64;
-  double kube_api_qps = 20;
-  int kube_api_burst = 30;
+  double kube_api_qps = 50;
+  int kube_api_burst = 300;
   int kafka_metadata_max_age_seconds = 60;
   std::string metrics_bind_address = "0";
   bool metrics_partition_lag = false;
