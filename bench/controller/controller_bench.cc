@@ -34,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -298,6 +299,17 @@ std::vector<std::string> ControllerCommand(const Options& o, const std::string& 
   return command;
 }
 
+// CPU time (user + system) the process has used so far, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // After "pid (comm) ": state is field 3, utime 14, stime 15.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+  if (f.size() < 13) return -1;
+  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 long PeakRssKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
@@ -336,12 +348,13 @@ int DistinctStatusWrites(const gs::testing::KubeApiServer& server) {
 struct FirstPass {
   std::optional<double> ms;  // unset: not complete within the timeout
   int statuses = 0;          // autoscalers whose status was written
+  double cpu_seconds = 0;    // the controller's, until then
 };
 
 // Counting the status PATCHes is cheap; copying every recorded request to
 // tell distinct autoscalers apart is not, so it waits for the count.
 FirstPass WaitForFirstPass(const Options& o, const gs::testing::KubeApiServer& server,
-                           Steady::time_point start) {
+                           pid_t controller, Steady::time_point start) {
   FirstPass pass;
   const bool done = PollUntil(
       [&] {
@@ -350,6 +363,7 @@ FirstPass WaitForFirstPass(const Options& o, const gs::testing::KubeApiServer& s
       },
       seconds(o.first_pass_timeout_seconds), milliseconds(100));
   if (done) pass.ms = Ms(Steady::now() - start);
+  pass.cpu_seconds = CpuSeconds(controller);
   pass.statuses = DistinctStatusWrites(server);
   return pass;
 }
@@ -491,11 +505,13 @@ struct Steadiness {
   std::vector<std::map<std::string, int64_t>> kafka_by_cluster;
   std::optional<Scrape> before;
   std::optional<Scrape> after;
+  double cpu_seconds = 0;  // the controller's, between the scrapes
 };
 
-Steadiness MeasureSteady(const Bed& bed, int metrics_port) {
+Steadiness MeasureSteady(const Bed& bed, pid_t controller, int metrics_port) {
   Steadiness out;
   out.before = ScrapeMetrics(metrics_port);
+  const double cpu_before = CpuSeconds(controller);
   bed.server->ClearRequests();
   StartKafkaTracking(bed);
   std::this_thread::sleep_for(seconds(kSteadyWindowSeconds));
@@ -506,6 +522,7 @@ Steadiness MeasureSteady(const Bed& bed, int metrics_port) {
   }
   out.open_watches = bed.server->open_watches();
   out.after = ScrapeMetrics(metrics_port);
+  out.cpu_seconds = CpuSeconds(controller) - cpu_before;
   return out;
 }
 
@@ -560,7 +577,10 @@ void PrintHeader(const Options& o) {
 
 void PrintFirstPass(const Options& o, const FirstPass& pass, long rss_kib) {
   if (pass.ms) {
-    std::printf("first full pass (every status written): %.0f ms (target < 30000 ms)\n", *pass.ms);
+    std::printf(
+        "first full pass (every status written): %.0f ms (target < 30000 ms); controller "
+        "CPU %.1f s\n",
+        *pass.ms, pass.cpu_seconds);
   } else {
     std::printf("first full pass (every status written): INCOMPLETE after %d s: %d of %d\n",
                 o.first_pass_timeout_seconds, pass.statuses, o.autoscalers);
@@ -570,8 +590,8 @@ void PrintFirstPass(const Options& o, const FirstPass& pass, long rss_kib) {
 }
 
 void PrintApiTraffic(const Options& o, const Steadiness& s) {
-  std::printf("steady API traffic, a %d s window once settled: %d requests\n",
-              kSteadyWindowSeconds, s.api_total);
+  std::printf("steady API traffic, a %d s window once settled: %d requests\n", kSteadyWindowSeconds,
+              s.api_total);
   for (const auto& [kind, n] : s.api_by_kind) std::printf("  %-40s %7d\n", kind.c_str(), n);
   std::printf("  watch streams open at the window's end: %d (each counted once, when opened)\n",
               s.open_watches);
@@ -600,6 +620,9 @@ void PrintReconciles(const Options& o, const Steadiness& s) {
       "per minute: each autoscaler reconciled every %.1f s (poll %d s)\n",
       minutes * 60, reconciles, per_autoscaler, per_autoscaler > 0 ? 60 / per_autoscaler : 0.0,
       kPollSeconds);
+  std::printf("  controller CPU meanwhile: %.1f s, %.2f cores, %.2f ms per reconcile\n",
+              s.cpu_seconds, s.cpu_seconds / (minutes * 60),
+              reconciles > 0 ? 1000 * s.cpu_seconds / reconciles : 0.0);
   std::printf("  at the window's end: work queue depth %.0f, workers %.0f\n",
               Value(*s.after, "groupscaler_workqueue_depth"),
               Value(*s.after, "groupscaler_workers"));
@@ -657,9 +680,10 @@ void SettleStatusWrites(gs::testing::KubeApiServer& server) {
     if (writes == 0) break;
     written += writes;
   }
-  std::printf("settled: a poll interval without a status write after %.0f ms (%d status writes "
-              "meanwhile: the second pass's, as the rates become known)\n",
-              Ms(Steady::now() - start), written);
+  std::printf(
+      "settled: a poll interval without a status write after %.0f ms (%d status writes "
+      "meanwhile: the second pass's, as the rates become known)\n",
+      Ms(Steady::now() - start), written);
 }
 
 int Run(const Options& o, const Bed& bed, const std::filesystem::path& dir) {
@@ -673,7 +697,7 @@ int Run(const Options& o, const Bed& bed, const std::filesystem::path& dir) {
   if (!spawned.ok()) return Fail(spawned.status().ToString());
   gs::testing::Subprocess& controller = **spawned;
 
-  const FirstPass pass = WaitForFirstPass(o, *bed.server, start);
+  const FirstPass pass = WaitForFirstPass(o, *bed.server, controller.pid(), start);
   PrintFirstPass(o, pass, PeakRssKiB(controller.pid()));
   if (!pass.ms) {
     const std::string log = controller.log();
@@ -681,7 +705,7 @@ int Run(const Options& o, const Bed& bed, const std::filesystem::path& dir) {
                  log.substr(log.size() - std::min<size_t>(log.size(), 2000)).c_str());
   }
   SettleStatusWrites(*bed.server);
-  const Steadiness steady = MeasureSteady(bed, metrics_port);
+  const Steadiness steady = MeasureSteady(bed, controller.pid(), metrics_port);
   PrintApiTraffic(o, steady);
   PrintReconciles(o, steady);
   PrintKafka(o, steady);
