@@ -122,7 +122,8 @@ class Reconciler::Pass {
   std::pair<ReconcileReport, Ended> InvalidSpec(ReconcileReport report, const std::string& message);
   std::pair<ReconcileReport, Ended> Failed(ReconcileReport report, const char* reason,
                                            const std::string& message, const Target& target);
-  StatusOr<Target> ReadSpec() const;
+  const StatusOr<spec::AutoscalerSpec>& ParsedSpec();
+  StatusOr<Target> ReadSpec();
   TargetRead ReadTarget(const Target& target) const;
   HpaCheck CheckHpas(const Target& target, bool target_found) const;
   TemplateCheck CheckTemplate(const Target& target, const kube::Scale& scale);
@@ -229,10 +230,19 @@ std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::Failed(Reconcile
            .problem = message}};
 }
 
+// The CR's spec, parsed again only when the CR's text changed.
+const StatusOr<spec::AutoscalerSpec>& Reconciler::Pass::ParsedSpec() {
+  const size_t hash = std::hash<std::string_view>{}(cr_.json);
+  if (!state_.parsed_spec || state_.parsed_text_hash != hash) {
+    state_.parsed_spec = spec::ParseAutoscaler(cr_.json, key_, spec::Use::kController);
+    state_.parsed_text_hash = hash;
+  }
+  return *state_.parsed_spec;
+}
+
 // The spec parsed and validated, with its target's kind understood.
-StatusOr<Target> Reconciler::Pass::ReadSpec() const {
-  StatusOr<spec::AutoscalerSpec> parsed =
-      spec::ParseAutoscaler(cr_.json, key_, spec::Use::kController);
+StatusOr<Target> Reconciler::Pass::ReadSpec() {
+  const StatusOr<spec::AutoscalerSpec>& parsed = ParsedSpec();
   if (!parsed.ok()) return parsed.status();
   StatusOr<kube::WorkloadKind> kind = kube::ParseWorkloadKind(parsed->scale_target_ref.kind);
   if (!kind.ok()) return kind.status();
@@ -240,7 +250,7 @@ StatusOr<Target> Reconciler::Pass::ReadSpec() const {
   Target target{.ref = {.kind = *kind, .namespace_name = ns_, .name = ref.name},
                 .name = ref.kind + " " + ns_ + "/" + ref.name,
                 .poll = std::chrono::seconds(parsed->poll_interval_seconds)};
-  target.spec = std::move(parsed).value();
+  target.spec = *parsed;
   return target;
 }
 

@@ -413,6 +413,23 @@ TEST(Reconciler, InvalidSpecEventOncePerGeneration) {
   EXPECT_EQ(w.Status("app")["totalLag"], 4000);
 }
 
+// The parsed spec is kept between reconciles; an edit is read at the next.
+TEST(Reconciler, AnEditedSpecIsReadAtTheNextReconcile) {
+  World w;
+  w.autoscalers.Put(Cr("app", {{"maxReplicas", 1}}));
+  w.scales.Set(kNs, "app", 1);
+  w.kafka.SetLag("app", "orders", {1000, 1000, 1000, 1000, 1000, 1000});
+  for (int i = 0; i < 2; ++i) {
+    (void)w.Reconcile("app");
+    w.clock.Advance(seconds(10));
+  }
+  EXPECT_EQ(w.Status("app")["ceiling"], 1);
+  w.autoscalers.Put(Cr("app", {{"maxReplicas", 3}}));
+  (void)w.Reconcile("app");
+  EXPECT_EQ(w.Replicas("app"), 3);
+  EXPECT_EQ(w.Status("app")["observedGeneration"], 2);
+}
+
 TEST(Reconciler, BadCrBesideGoodOnesDoesNotAffectThem) {
   World w;
   w.autoscalers.Put(Cr("good-1"));
