@@ -1,6 +1,43 @@
 #include "controller/autoscaler_cache.h"
 
+#include <nlohmann/json.hpp>
+
 namespace groupscaler::controller {
+namespace {
+
+using nlohmann::json;
+
+void KeepOnly(json& object, std::initializer_list<const char*> names) {
+  json kept = json::object();
+  for (const char* name : names) {
+    if (auto it = object.find(name); it != object.end()) kept[name] = std::move(*it);
+  }
+  object = std::move(kept);
+}
+
+void DropMessages(json& status) {
+  status.erase("message");
+  auto conditions = status.find("conditions");
+  if (conditions == status.end() || !conditions->is_array()) return;
+  for (json& condition : *conditions) {
+    if (condition.is_object()) condition.erase("message");
+  }
+}
+
+}  // namespace
+
+kube::Autoscaler TrimForReconcile(const kube::Autoscaler& object) {
+  json parsed = json::parse(object.json, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return object;
+  if (auto metadata = parsed.find("metadata"); metadata != parsed.end() && metadata->is_object()) {
+    KeepOnly(*metadata, {"name", "namespace", "uid", "resourceVersion", "generation"});
+  }
+  if (auto status = parsed.find("status"); status != parsed.end() && status->is_object()) {
+    DropMessages(*status);
+  }
+  return {.metadata = object.metadata,
+          .json = parsed.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
 
 StatusOr<kube::AutoscalerList> AutoscalerCache::ListAutoscalers(const std::string& ns) {
   return api_->ListAutoscalers(ns);
@@ -30,7 +67,7 @@ StatusOr<kube::Autoscaler> AutoscalerCache::PatchAutoscalerStatus(
     std::lock_guard lock(mu_);
     if (kube::Autoscaler* cached =
             objects_.FindToRefresh(ns, name, patched->metadata.resource_version)) {
-      *cached = *patched;
+      *cached = TrimForReconcile(*patched);
     }
   }
   return patched;

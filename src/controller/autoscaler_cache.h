@@ -17,6 +17,9 @@
 // * ListAutoscalers goes to the API.
 // A cached object may lag the API by the watch's delay; reconciles are
 // level-based and the next event or poll corrects it.
+// * What is cached of each object is what a reconcile reads of it (its JSON
+//   trimmed by TrimForReconcile): at 10,000 autoscalers the whole objects
+//   would be most of the controller's memory.
 //
 // Thread-safe.
 
@@ -28,6 +31,15 @@
 #include "kube/client.h"
 
 namespace groupscaler::controller {
+
+// `object` without what no reconcile reads: of metadata only name,
+// namespace, uid, resourceVersion and generation (no managedFields, whose
+// status entries double the object's size on a real API server; no
+// annotations, which may hold a last-applied copy of it), and the messages
+// of the status and its conditions, which the status write rule
+// (status_patch.h) never compares. A text that is not a JSON object is kept
+// as it is.
+kube::Autoscaler TrimForReconcile(const kube::Autoscaler& object);
 
 class AutoscalerCache final : public kube::AutoscalerClient {
  public:
@@ -50,7 +62,7 @@ class AutoscalerCache final : public kube::AutoscalerClient {
   kube::AutoscalerClient* api_;
   mutable std::mutex mu_;
   bool synced_ = false;
-  ObjectStore<kube::Autoscaler> objects_;
+  ObjectStore<kube::Autoscaler> objects_{&TrimForReconcile};
 };
 
 }  // namespace groupscaler::controller

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fakes.h"
+#include "spec/autoscaler_spec.h"
 
 namespace groupscaler::controller {
 namespace {
@@ -91,6 +92,60 @@ TEST(AutoscalerCache, StatusPatchResultReplacesTheCachedObject) {
   // Not cached: a patch never adds (it may race a delete).
   EXPECT_FALSE(f.cache.PatchAutoscalerStatus("ns", "zzz", "{}").ok());
   EXPECT_EQ(f.cache.size(), 1u);
+}
+
+// A CR as a real API server sends it once groupscaler wrote its status.
+nlohmann::json WholeObject() {
+  return nlohmann::json::parse(R"({
+    "apiVersion": "groupscaler.io/v1alpha1", "kind": "ConsumerGroupAutoscaler",
+    "metadata": {"name": "a", "namespace": "ns", "uid": "u-a", "resourceVersion": "7",
+      "generation": 2, "labels": {"team": "orders"},
+      "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}"},
+      "managedFields": [{"manager": "groupscaler", "operation": "Update",
+                         "subresource": "status", "fieldsV1": {"f:status": {}}}]},
+    "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "orders"},
+             "kafka": {"bootstrapServers": ["kafka:9092"], "groupId": "orders",
+                       "topics": ["orders"]},
+             "maxReplicas": 6, "lagThreshold": 500},
+    "status": {"observedGeneration": 2, "totalLag": 1200, "reason": "ScaleUp",
+               "message": "lag 1200 over threshold 500 per replica",
+               "observedTime": "2026-12-06T10:00:00Z",
+               "conditions": [{"type": "Ready", "status": "True", "reason": "ScaleUp",
+                               "lastTransitionTime": "2026-12-06T09:00:00Z",
+                               "observedGeneration": 2, "message": "scaled to 3"}]}})");
+}
+
+// The cache keeps of each object what a reconcile reads: the spec whole,
+// the status without its messages, and the metadata's identity.
+TEST(AutoscalerCache, KeepsWhatAReconcileReads) {
+  CacheFixture f;
+  const nlohmann::json whole = WholeObject();
+  f.watch.on_list({.items = {Object("a", "7", whole.dump())}});
+  const nlohmann::json kept = nlohmann::json::parse(f.Cached("a"));
+
+  EXPECT_EQ(kept["metadata"], (nlohmann::json{{"name", "a"},
+                                              {"namespace", "ns"},
+                                              {"uid", "u-a"},
+                                              {"resourceVersion", "7"},
+                                              {"generation", 2}}));
+  EXPECT_EQ(kept["spec"], whole["spec"]);
+  nlohmann::json status = whole["status"];
+  status.erase("message");
+  status["conditions"][0].erase("message");
+  EXPECT_EQ(kept["status"], status);
+  EXPECT_EQ(spec::ParseAutoscaler(kept.dump(), "ns/a").value(),
+            spec::ParseAutoscaler(whole.dump(), "ns/a").value());
+}
+
+TEST(AutoscalerCache, TrimsTheAnswerToItsOwnStatusWrite) {
+  CacheFixture f;
+  f.api.Put(WholeObject());
+  f.watch.on_list({.items = {Object("a", "0", "stale")}});
+  ASSERT_TRUE(f.cache.PatchAutoscalerStatus("ns", "a", R"({"message":"a long story"})").ok());
+  const nlohmann::json kept = nlohmann::json::parse(f.Cached("a"));
+  EXPECT_FALSE(kept["status"].contains("message"));
+  EXPECT_FALSE(kept["metadata"].contains("managedFields"));
+  EXPECT_EQ(kept["status"]["totalLag"], 1200);
 }
 
 // Counts lists; fails them on demand.
