@@ -35,8 +35,10 @@ kube::Autoscaler TrimForReconcile(const kube::Autoscaler& object) {
   if (auto status = parsed.find("status"); status != parsed.end() && status->is_object()) {
     DropMessages(*status);
   }
-  return {.metadata = object.metadata,
-          .json = parsed.dump(-1, ' ', false, json::error_handler_t::replace)};
+  kube::Autoscaler kept{.metadata = object.metadata,
+                        .json = parsed.dump(-1, ' ', false, json::error_handler_t::replace)};
+  kept.json.shrink_to_fit();  // dump grows its string by doubling
+  return kept;
 }
 
 StatusOr<kube::AutoscalerList> AutoscalerCache::ListAutoscalers(const std::string& ns) {

@@ -7,7 +7,9 @@
 //
 // resourceVersions are opaque to clients, but every API server in use
 // writes integers; where both are, an older one never replaces a newer one
-// (a watch event overtaken by the answer to our own write).
+// (a watch event overtaken by the answer to our own write). An event at the
+// stored resourceVersion is the same object (the event of our own write,
+// stored from its answer already) and is not stored again.
 
 #include <charconv>
 #include <cstdint>
@@ -16,13 +18,10 @@
 #include <optional>
 #include <string>
 
+#include "controller/keys.h"
 #include "kube/client.h"
 
 namespace groupscaler::controller {
-
-inline std::string StoreKey(const std::string& namespace_name, const std::string& name) {
-  return namespace_name + "/" + name;
-}
 
 // True when both are integers and `candidate` is below `stored`.
 inline bool OlderResourceVersion(const std::string& candidate, const std::string& stored) {
@@ -64,7 +63,7 @@ class ObjectStore {
 
   // Null when absent.
   const T* Find(const std::string& namespace_name, const std::string& name) const {
-    auto it = objects_.find(StoreKey(namespace_name, name));
+    auto it = objects_.find(MakeKey(namespace_name, name));
     return it == objects_.end() ? nullptr : &it->second;
   }
 
@@ -72,7 +71,7 @@ class ObjectStore {
   // when absent (a write racing a delete must not revive it) or newer.
   T* FindToRefresh(const std::string& namespace_name, const std::string& name,
                    const std::string& resource_version) {
-    auto it = objects_.find(StoreKey(namespace_name, name));
+    auto it = objects_.find(MakeKey(namespace_name, name));
     if (it == objects_.end() ||
         OlderResourceVersion(resource_version, it->second.metadata.resource_version)) {
       return nullptr;
@@ -84,17 +83,23 @@ class ObjectStore {
 
  private:
   static std::string KeyOf(const T& object) {
-    return StoreKey(object.metadata.namespace_name, object.metadata.name);
+    return MakeKey(object.metadata.namespace_name, object.metadata.name);
   }
 
   T Kept(const T& object) const { return keep_ ? keep_(object) : object; }
+
+  // Whether an object at `incoming` replaces the one stored at `stored`:
+  // not when older, nor when the same (the event of our own write, whose
+  // answer is stored already).
+  static bool Newer(const std::string& incoming, const std::string& stored) {
+    return incoming.empty() || (incoming != stored && !OlderResourceVersion(incoming, stored));
+  }
 
   void Store(const T& object) {
     auto it = objects_.find(KeyOf(object));
     if (it == objects_.end()) {
       objects_.emplace(KeyOf(object), Kept(object));
-    } else if (!OlderResourceVersion(object.metadata.resource_version,
-                                     it->second.metadata.resource_version)) {
+    } else if (Newer(object.metadata.resource_version, it->second.metadata.resource_version)) {
       it->second = Kept(object);
     }
   }

@@ -87,16 +87,6 @@ struct Observed {
 
 }  // namespace
 
-std::string MakeKey(const std::string& namespace_name, const std::string& name) {
-  return namespace_name + "/" + name;
-}
-
-std::optional<std::pair<std::string, std::string>> SplitKey(const std::string& key) {
-  const size_t slash = key.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == key.size()) return std::nullopt;
-  return std::make_pair(key.substr(0, slash), key.substr(slash + 1));
-}
-
 // One reconcile of one autoscaler once its CR is read: the steps, each a
 // function that returns what it found, and Run(), which puts their findings
 // into one ReconcileReport. Touches nothing outside `state` but through the

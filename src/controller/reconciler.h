@@ -37,6 +37,7 @@
 
 #include "common/clock.h"
 #include "controller/anti_pattern.h"
+#include "controller/keys.h"
 #include "controller/metrics_sink.h"
 #include "controller/reconcile_report.h"
 #include "controller/work_queue.h"
@@ -97,10 +98,6 @@ inline constexpr const char* kReasonIdleMembers = "IdleMembers";
 inline constexpr const char* kReasonAtPartitionCeiling = "AtPartitionCeiling";
 inline constexpr const char* kReasonPerInstanceGroupIds = "PerInstanceGroupIds";
 // Also kReasonStalledPartitions and kReasonGroupStopped (status_patch.h).
-
-// "namespace/name" <-> its parts. SplitKey fails without a '/'.
-std::string MakeKey(const std::string& namespace_name, const std::string& name);
-std::optional<std::pair<std::string, std::string>> SplitKey(const std::string& key);
 
 class Reconciler {
  public:

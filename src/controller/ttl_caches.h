@@ -27,6 +27,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "controller/keys.h"
 #include "kube/client.h"
 #include "kube/rest_client.h"
 
@@ -103,7 +104,7 @@ class SecretCache final : public kube::SecretReader {
 
   StatusOr<std::map<std::string, std::string>> GetSecretData(const std::string& namespace_name,
                                                              const std::string& name) override {
-    return answers_.Get(namespace_name + "/" + name,
+    return answers_.Get(MakeKey(namespace_name, name),
                         [&] { return api_->GetSecretData(namespace_name, name); });
   }
 

@@ -80,6 +80,16 @@ TEST(AutoscalerCache, OlderEventDoesNotReplaceNewerObject) {
   EXPECT_EQ(f.Cached("a"), "a@20");
 }
 
+// The event of our own write comes after its answer was stored: the same
+// object, not stored (nor trimmed) again.
+TEST(AutoscalerCache, AnEventAtTheStoredVersionIsNotStoredAgain) {
+  CacheFixture f;
+  f.watch.on_list({.items = {Object("a", "20", "a@20")}});
+  f.watch.on_event({.type = kube::WatchEventType::kModified, .object = Object("a", "20", "again")});
+  EXPECT_EQ(f.Cached("a"), "a@20");
+  EXPECT_EQ(f.events_seen, 1) << "the controller is still told";
+}
+
 TEST(AutoscalerCache, StatusPatchResultReplacesTheCachedObject) {
   CacheFixture f;
   f.api.Put({{"apiVersion", "groupscaler.io/v1alpha1"},
