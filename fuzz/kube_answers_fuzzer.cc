@@ -33,6 +33,7 @@
 
 #include "auth_checks.h"
 #include "common/manual_clock.h"
+#include "common/time_format.h"
 #include "fuzz_check.h"
 #include "kube/kube_client.h"
 #include "kube_checks.h"
@@ -122,8 +123,8 @@ void CheckTimeRoundTrip(std::optional<Timestamp> t) {
   if (!t || *t < Timestamp(seconds(-30610224000)) || *t > Timestamp(seconds(253402300799))) {
     return;
   }
-  const std::string text = kube::FormatMicroTime(*t);
-  StatusOr<Timestamp> back = kube::ParseTime(text);
+  const std::string text = FormatMicroTime(*t);
+  StatusOr<Timestamp> back = ParseTime(text);
   FUZZ_CHECK_MSG(back.ok() && *back == *t, text);
 }
 

@@ -1,14 +1,17 @@
 #pragma once
 
-// Times as Kubernetes writes them (metav1.Time): the one formatter.
+// Times as Kubernetes writes them (metav1.Time, metav1.MicroTime): the one
+// formatter and parser.
 
 #include <fmt/chrono.h>
 
 #include <chrono>
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
+#include "common/status.h"
 
 namespace groupscaler {
 
@@ -21,5 +24,10 @@ inline std::string FormatRfc3339(Timestamp t) {
       std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count();
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(seconds));
 }
+
+// RFC 3339 with microseconds ("2026-01-02T03:04:05.123000Z"), Kubernetes'
+// MicroTime; ParseTime also takes whole seconds, other fractions and offsets.
+std::string FormatMicroTime(Timestamp t);
+StatusOr<Timestamp> ParseTime(std::string_view text);
 
 }  // namespace groupscaler

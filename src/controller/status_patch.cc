@@ -223,7 +223,7 @@ json WithoutMessages(json conditions) {
 bool FiguresStale(const json& stored, Timestamp now) {
   auto it = stored.find("observedTime");
   if (it == stored.end() || !it->is_string()) return true;
-  const StatusOr<Timestamp> at = kube::ParseTime(it->get<std::string>());
+  const StatusOr<Timestamp> at = ParseTime(it->get<std::string>());
   return !at.ok() || *at > now || now - *at >= kFiguresMaxAge;
 }
 

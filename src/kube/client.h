@@ -263,9 +263,4 @@ class HpaLister {
 // groupscaler: two autoscalers on one workload).
 std::vector<HpaInfo> HpasTargeting(const std::vector<HpaInfo>& hpas, const WorkloadRef& ref);
 
-// RFC 3339 with microseconds ("2026-01-02T03:04:05.123000Z"), Kubernetes'
-// MicroTime; parsing also takes whole seconds and other fractions.
-std::string FormatMicroTime(Timestamp t);
-StatusOr<Timestamp> ParseTime(std::string_view text);
-
 }  // namespace groupscaler::kube
