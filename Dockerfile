@@ -41,7 +41,7 @@ RUN apt-get update \
       ca-certificates \
       libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libzstd1 liblz4-1 libsasl2-2 libbrotli1 \
       /tmp/librdkafka1_2.8.0-1_amd64.deb libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 \
+      libprometheus-cpp-core1.0 libcivetweb1 \
       libcurl4 libnghttp2-14 libidn2-0 libunistring2 librtmp1 libssh2-1 libpsl5 libldap-2.5-0 \
       libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2 \
       libgnutls30 libhogweed6 libnettle8 libgmp10 libp11-kit0 libtasn1-6 libffi8 \

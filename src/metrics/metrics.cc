@@ -4,8 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CivetServer.h>
+#include <civetweb.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -14,7 +15,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <exception>
 #include <memory>
 #include <vector>
 
@@ -24,8 +24,6 @@
 namespace groupscaler::metrics {
 namespace {
 
-using prometheus::Labels;
-
 // Reconcile latency: a reconcile is a few API round trips plus one Kafka
 // observation (up to its 3 s deadline).
 const prometheus::Histogram::BucketBoundaries kReconcileBuckets = {
@@ -34,39 +32,8 @@ const prometheus::Histogram::BucketBoundaries kReconcileBuckets = {
 const prometheus::Histogram::BucketBoundaries kQueueBuckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                                                1,     5,     10,   30,   60,  300};
 
-Labels AutoscalerLabels(const std::string& namespace_name, const std::string& name) {
-  return {{"namespace", namespace_name}, {"name", name}};
-}
-
-Labels GroupLabels(const std::string& namespace_name, const std::string& name,
-                   const std::string& group) {
-  return {{"namespace", namespace_name}, {"name", name}, {"group", group}};
-}
-
-Labels With(Labels labels, const std::string& key, const std::string& value) {
-  labels[key] = value;
-  return labels;
-}
-
-template <typename T>
-void Remove(prometheus::Family<T>& family, const Labels& labels) {
-  if (family.Has(labels)) family.Remove(&family.Add(labels));
-}
-
-template <typename V>
-void SetOrRemove(prometheus::Family<prometheus::Gauge>& family, const Labels& labels,
-                 const std::optional<V>& value) {
-  if (value) {
-    family.Add(labels).Set(static_cast<double>(*value));
-  } else {
-    Remove(family, labels);
-  }
-}
-
-std::optional<double> ZeroOne(const std::optional<bool>& value) {
-  if (!value) return std::nullopt;
-  return *value ? 1.0 : 0.0;
-}
+// The text exposition format's, version 0.0.4.
+constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 prometheus::Family<prometheus::Gauge>& RegisterGauge(prometheus::Registry& registry,
                                                      const char* name, const char* help) {
@@ -104,57 +71,10 @@ std::string WhyCannotListen(const std::string& host, const std::string& port) {
 std::string_view Version() { return GROUPSCALER_VERSION; }
 
 Metrics::Metrics(MetricsOptions options)
-    : options_(std::move(options)), registry_(std::make_shared<prometheus::Registry>()) {
-  RegisterAutoscalerSeries(*registry_);
+    : options_(std::move(options)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      autoscalers_(options_.partition_lag) {
   RegisterControllerSeries(*registry_);
-}
-
-void Metrics::RegisterAutoscalerSeries(prometheus::Registry& r) {
-  const struct {
-    GaugeFamily** family;
-    const char* name;
-    const char* help;
-  } gauges[] = {
-      {&lag_, "groupscaler_consumer_group_lag_messages",
-       "Messages the consumer group has not consumed yet, over all its topics; absent while "
-       "unknown"},
-      {&topic_lag_, "groupscaler_topic_lag_messages",
-       "Messages the consumer group has not consumed yet, per topic"},
-      {&partition_lag_, "groupscaler_partition_lag_messages",
-       "Messages the consumer group has not consumed yet, per partition (only with "
-       "--metrics-partition-lag)"},
-      {&partitions_, "groupscaler_partitions", "Partitions of the group's topics"},
-      {&ceiling_, "groupscaler_replica_ceiling",
-       "Most replicas that can have work: min(maxReplicas, partitions / consumersPerReplica)"},
-      {&current_replicas_, "groupscaler_current_replicas", "Replicas of the scale target"},
-      {&desired_replicas_, "groupscaler_desired_replicas", "Replicas groupscaler decided"},
-      {&members_, "groupscaler_group_members",
-       "Members of the consumer group, where the broker reports them"},
-      {&produce_rate_, "groupscaler_produce_rate_messages_per_second",
-       "Messages produced to the topic per second, smoothed"},
-      {&consume_rate_, "groupscaler_consume_rate_messages_per_second",
-       "Messages the group consumed from the topic per second, smoothed"},
-      {&at_ceiling_, "groupscaler_at_partition_ceiling",
-       "1 when lag asks for at least the replica ceiling: more replicas cannot help, more "
-       "partitions can"},
-      {&idle_members_, "groupscaler_idle_members",
-       "1 when current replicas or group members exceed the ceiling and some stay idle"},
-      {&spec_valid_, "groupscaler_spec_valid", "1 when the autoscaler's spec is valid"},
-      {&kafka_reachable_, "groupscaler_kafka_reachable",
-       "1 when the last observation of the group succeeded"},
-      {&last_observation_, "groupscaler_last_observation_timestamp_seconds",
-       "Unix time of the last successful observation of the group"},
-      {&max_time_lag_, "groupscaler_max_time_lag_seconds",
-       "Age of the oldest unconsumed message over the group's partitions, where known"},
-      {&stalled_partitions_, "groupscaler_stalled_partitions",
-       "Partitions with lag whose committed offset stopped moving"},
-  };
-  for (const auto& g : gauges) *g.family = &RegisterGauge(r, g.name, g.help);
-  scale_events_ =
-      &RegisterCounter(r, "groupscaler_scale_events_total",
-                       "Changes of the target's replicas made by groupscaler, by direction");
-  rebalances_ = &RegisterCounter(r, "groupscaler_rebalances_caused_total",
-                                 "Consumer group rebalances caused by groupscaler's scale changes");
 }
 
 void Metrics::RegisterControllerSeries(prometheus::Registry& r) {
@@ -201,13 +121,32 @@ void Metrics::RegisterControllerSeries(prometheus::Registry& r) {
       .Set(1);
 }
 
+// Answers GET /metrics with the exposition in chunks as Metrics::Write
+// hands them over.
+class Metrics::Handler final : public CivetHandler {
+ public:
+  explicit Handler(const Metrics& metrics) : metrics_(metrics) {}
+
+  bool handleGet(CivetServer*, mg_connection* conn) override {
+    if (mg_send_http_ok(conn, kContentType, /*chunked*/ -1) < 0) return true;
+    const bool written = metrics_.Write([conn](std::string_view text) {
+      return mg_send_chunk(conn, text.data(), static_cast<unsigned>(text.size())) > 0;
+    });
+    if (written) mg_send_chunk(conn, "", 0);  // the last chunk
+    return true;
+  }
+
+ private:
+  const Metrics& metrics_;
+};
+
 Metrics::~Metrics() = default;
 
 Status Metrics::Serve(const std::string& bind_address) {
-  if (exposer_)
+  if (server_)
     return FailedPreconditionError("metrics are already served on port " + std::to_string(port_));
   StatusOr<HostPort> address = ParseHostPort(bind_address);
-  // civetweb, as prometheus-cpp builds it, listens on IPv4 only.
+  // IPv4 only: Debian builds civetweb without IPv6.
   if (!address.ok() || address->host.find(':') != std::string::npos) {
     return InvalidArgumentError("metrics address '" + bind_address +
                                 "' is not host:port or :port (IPv4)");
@@ -216,136 +155,41 @@ Status Metrics::Serve(const std::string& bind_address) {
   const std::string port = std::to_string(address->port);
   try {
     // civetweb: a bare port listens on every IPv4 interface.
-    exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+    server_ = std::make_unique<CivetServer>(std::vector<std::string>{
         "listening_ports", host.empty() ? port : bind_address, "num_threads", "2"});
-  } catch (const std::exception&) {
+  } catch (const CivetException&) {
     return UnavailableError("cannot serve metrics on " + bind_address + ": " +
                             WhyCannotListen(host, port));
   }
-  exposer_->RegisterCollectable(registry_);
-  const std::vector<int> ports = exposer_->GetListeningPorts();
+  handler_ = std::make_unique<Handler>(*this);
+  server_->addHandler("/metrics", *handler_);
+  const std::vector<int> ports = server_->getListeningPorts();
   port_ = ports.empty() ? 0 : ports.front();
   return Status::Ok();
 }
 
-void Metrics::StopServing() { exposer_.reset(); }
+void Metrics::StopServing() { server_.reset(); }
+
+bool Metrics::Write(const AutoscalerSeries::Writer& write) const {
+  return write(prometheus::TextSerializer().Serialize(registry_->Collect())) &&
+         autoscalers_.Write(write);
+}
 
 std::string Metrics::Scrape() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::string text;
+  Write([&text](std::string_view piece) {
+    text += piece;
+    return true;
+  });
+  return text;
 }
 
-void Metrics::SetSeries(GaugeFamily& family, const std::map<Labels, double>& wanted,
-                        Exported& exported) {
-  std::set<Labels>& had = exported.series[&family];
-  for (const Labels& labels : had) {
-    if (!wanted.contains(labels)) Remove(family, labels);
-  }
-  had.clear();
-  for (const auto& [labels, value] : wanted) {
-    family.Add(labels).Set(value);
-    had.insert(labels);
-  }
-}
-
-void Metrics::RemoveGroupSeriesLocked(const std::string& namespace_name, const std::string& name,
-                                      const Exported& exported) {
-  if (exported.group.empty()) return;
-  const Labels labels = GroupLabels(namespace_name, name, exported.group);
-  for (GaugeFamily* family :
-       {lag_, partitions_, ceiling_, current_replicas_, desired_replicas_, members_, at_ceiling_,
-        idle_members_, kafka_reachable_, last_observation_, max_time_lag_, stalled_partitions_}) {
-    Remove(*family, labels);
-  }
-  for (const char* direction : {"up", "down"}) {
-    Remove(*scale_events_, With(labels, "direction", direction));
-  }
-  Remove(*rebalances_, labels);
-  for (const auto& [family, series] : exported.series) {
-    for (const Labels& l : series) Remove(*family, l);
-  }
-}
-
-void Metrics::RecordAutoscaler(const controller::AutoscalerSample& s) {
-  std::lock_guard lock(mu_);
-  spec_valid_->Add(AutoscalerLabels(s.namespace_name, s.name)).Set(s.spec_valid ? 1 : 0);
-  Exported& e = autoscalers_[{s.namespace_name, s.name}];
-  if (e.group != s.group) {
-    RemoveGroupSeriesLocked(s.namespace_name, s.name, e);
-    e = Exported{.group = s.group};
-  }
-  if (s.group.empty()) return;
-  const Labels l = GroupLabels(s.namespace_name, s.name, s.group);
-
-  SetGroupGauges(l, s);
-  SetTopicSeries(l, s, e);
-  CountChanges(l, s, e);
-}
-
-void Metrics::SetGroupGauges(const Labels& l, const controller::AutoscalerSample& s) {
-  SetOrRemove(*lag_, l, s.figures.total_lag);
-  SetOrRemove(*partitions_, l, s.figures.partitions);
-  SetOrRemove(*ceiling_, l, s.figures.ceiling);
-  SetOrRemove(*current_replicas_, l, s.figures.current_replicas);
-  SetOrRemove(*desired_replicas_, l, s.figures.desired_replicas);
-  SetOrRemove(*members_, l, s.figures.members);
-  SetOrRemove(*at_ceiling_, l, ZeroOne(s.at_ceiling));
-  SetOrRemove(*idle_members_, l, ZeroOne(s.idle_members));
-  SetOrRemove(*kafka_reachable_, l, ZeroOne(s.kafka_reachable));
-  SetOrRemove(*max_time_lag_, l, s.figures.max_time_lag_seconds);
-  SetOrRemove(*stalled_partitions_, l, s.stalled_partitions);
-  if (s.observed_at) {
-    last_observation_->Add(l).Set(
-        std::chrono::duration<double>(s.observed_at->time_since_epoch()).count());
-  }
-}
-
-void Metrics::SetTopicSeries(const Labels& l, const controller::AutoscalerSample& s, Exported& e) {
-  std::map<Labels, double> topic_lag, produce, consume, partition_lag;
-  for (const controller::TopicSample& t : s.topics) {
-    const Labels tl = With(l, "topic", t.topic);
-    if (t.lag) topic_lag[tl] = static_cast<double>(*t.lag);
-    if (t.produce_rate) produce[tl] = *t.produce_rate;
-    if (t.consume_rate) consume[tl] = *t.consume_rate;
-  }
-  if (options_.partition_lag) {
-    for (const controller::PartitionSample& p : s.partitions) {
-      partition_lag[With(With(l, "topic", p.topic), "partition", std::to_string(p.partition))] =
-          static_cast<double>(p.lag);
-    }
-  }
-  SetSeries(*topic_lag_, topic_lag, e);
-  SetSeries(*produce_rate_, produce, e);
-  SetSeries(*consume_rate_, consume, e);
-  SetSeries(*partition_lag_, partition_lag, e);
-}
-
-void Metrics::CountChanges(const Labels& l, const controller::AutoscalerSample& s, Exported& e) {
-  // Both directions exist from the start, so that rate() sees the first
-  // scale event.
-  prometheus::Counter& up = scale_events_->Add(With(l, "direction", "up"));
-  prometheus::Counter& down = scale_events_->Add(With(l, "direction", "down"));
-  if (s.scaled > 0) up.Increment();
-  if (s.scaled < 0) down.Increment();
-  const std::optional<int64_t>& rebalances = s.figures.rebalances_caused;
-  if (!rebalances) return;
-  // The decision's count restarts with its history (a new object under this
-  // name): so does the counter.
-  if (e.rebalances && *rebalances >= *e.rebalances) {
-    rebalances_->Add(l).Increment(static_cast<double>(*rebalances - *e.rebalances));
-  } else {
-    Remove(*rebalances_, l);
-    rebalances_->Add(l).Increment(static_cast<double>(*rebalances));
-  }
-  e.rebalances = rebalances;
+void Metrics::RecordAutoscaler(const controller::AutoscalerSample& sample) {
+  autoscalers_.Record(sample);
 }
 
 void Metrics::ForgetAutoscaler(const std::string& namespace_name, const std::string& name) {
-  std::lock_guard lock(mu_);
-  Remove(*spec_valid_, AutoscalerLabels(namespace_name, name));
-  auto it = autoscalers_.find({namespace_name, name});
-  if (it == autoscalers_.end()) return;
-  RemoveGroupSeriesLocked(namespace_name, name, it->second);
-  autoscalers_.erase(it);
+  autoscalers_.Forget(namespace_name, name);
 }
 
 void Metrics::RecordReconcile(controller::ReconcileResult result,

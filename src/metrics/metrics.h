@@ -1,8 +1,10 @@
 #pragma once
 
-// groupscaler's Prometheus metrics: a prometheus-cpp registry holding every
-// family (see README.md, "Metrics"), fed through the controller's
-// MetricsSink interface, and served on /metrics.
+// groupscaler's Prometheus metrics (see README.md, "Metrics"), fed through
+// the controller's MetricsSink interface, and served on /metrics by a
+// civetweb handler of our own: the controller's series in a prometheus-cpp
+// registry, each autoscaler's in AutoscalerSeries' compact records, written
+// out one family at a time (autoscaler_series.h).
 //
 // Usable without the rest of the controller, e.g. by the demo:
 //
@@ -18,21 +20,18 @@
 
 #include <chrono>
 #include <cstddef>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "common/status.h"
 #include "controller/metrics_sink.h"
+#include "metrics/autoscaler_series.h"
+
+class CivetServer;
 
 namespace prometheus {
 class Counter;
-class Exposer;
 class Gauge;
 class Histogram;
 class Registry;
@@ -74,11 +73,8 @@ class Metrics final : public controller::MetricsSink {
   // work; the sink methods stay usable meanwhile. Not concurrent with Serve.
   void StopServing();
 
-  // Every series in the text exposition format, as /metrics answers
-  // (without the HTTP server's own exposer_* series).
+  // Every series in the text exposition format, as /metrics answers.
   std::string Scrape() const;
-  // The registry behind /metrics, for metrics of one's own.
-  prometheus::Registry& registry() { return *registry_; }
 
   // controller::MetricsSink.
   void RecordAutoscaler(const controller::AutoscalerSample& sample) override;
@@ -95,61 +91,17 @@ class Metrics final : public controller::MetricsSink {
   void SetLeader(bool leader) override;
 
  private:
-  using Labels = std::map<std::string, std::string>;
-  using GaugeFamily = prometheus::Family<prometheus::Gauge>;
+  class Handler;  // GET /metrics
   using CounterFamily = prometheus::Family<prometheus::Counter>;
 
-  // What is exported for one autoscaler beyond its fixed label sets.
-  struct Exported {
-    std::string group;  // of the group-labelled series; empty: none
-    // Label sets of the per-topic and per-partition series, by family.
-    std::map<GaugeFamily*, std::set<Labels>> series;
-    // The value groupscaler_rebalances_caused_total shows.
-    std::optional<int64_t> rebalances;
-  };
-
-  // The constructor's two halves: the families of each autoscaler's series,
-  // and those of the controller itself.
-  void RegisterAutoscalerSeries(prometheus::Registry& r);
   void RegisterControllerSeries(prometheus::Registry& r);
-
-  // RecordAutoscaler's steps, under mu_, for the group labels `l`: the
-  // one-value gauges; the per-topic and per-partition series; the scale
-  // and rebalance counters.
-  void SetGroupGauges(const Labels& l, const controller::AutoscalerSample& s);
-  void SetTopicSeries(const Labels& l, const controller::AutoscalerSample& s, Exported& e);
-  void CountChanges(const Labels& l, const controller::AutoscalerSample& s, Exported& e);
-
-  void RemoveGroupSeriesLocked(const std::string& namespace_name, const std::string& name,
-                               const Exported& exported);
-  // Sets `family` to exactly `wanted` among the series recorded in
-  // `exported`, removing the others.
-  static void SetSeries(GaugeFamily& family, const std::map<Labels, double>& wanted,
-                        Exported& exported);
+  // The exposition, piece by piece, as AutoscalerSeries::Write: the
+  // registry's series, then each autoscaler family.
+  bool Write(const AutoscalerSeries::Writer& write) const;
 
   const MetricsOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
-
-  // Per autoscaler.
-  GaugeFamily* lag_;
-  GaugeFamily* topic_lag_;
-  GaugeFamily* partition_lag_;
-  GaugeFamily* partitions_;
-  GaugeFamily* ceiling_;
-  GaugeFamily* current_replicas_;
-  GaugeFamily* desired_replicas_;
-  GaugeFamily* members_;
-  GaugeFamily* produce_rate_;
-  GaugeFamily* consume_rate_;
-  CounterFamily* scale_events_;
-  GaugeFamily* at_ceiling_;
-  GaugeFamily* idle_members_;
-  GaugeFamily* spec_valid_;
-  GaugeFamily* kafka_reachable_;
-  GaugeFamily* last_observation_;
-  GaugeFamily* max_time_lag_;
-  GaugeFamily* stalled_partitions_;
-  CounterFamily* rebalances_;
+  AutoscalerSeries autoscalers_;
 
   // The controller.
   CounterFamily* reconciles_;
@@ -162,11 +114,9 @@ class Metrics final : public controller::MetricsSink {
   CounterFamily* kube_requests_;
   prometheus::Gauge* leader_;
 
-  std::mutex mu_;  // autoscalers_, and the series of one autoscaler
-  std::map<std::pair<std::string, std::string>, Exported> autoscalers_;
-
   // Last: stops serving before anything above goes.
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<Handler> handler_;
+  std::unique_ptr<CivetServer> server_;
   int port_ = 0;
 };
 

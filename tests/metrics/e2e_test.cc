@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,8 +33,6 @@ using groupscaler::testing::WaitFor;
 using std::chrono::seconds;
 using testing::CountSeries;
 using testing::Value;
-
-constexpr const char* kPromtool = "/usr/bin/promtool";
 
 std::string AppSeries(const std::string& name) {
   return name + R"({group="app",name="app",namespace="payments"})";
@@ -145,10 +142,8 @@ TEST_F(MetricsE2E, LiveScrapeHasTheLagAndReplicasAndPassesPromtool) {
   EXPECT_EQ(Value(text, R"(groupscaler_build_info{version=")" + v + "\"}"), 1) << text;
 
   // Debian's promtool lints the live scrape and finds nothing.
-  const std::string scrape_file = (dir_ / "scrape.txt").string();
-  std::ofstream(scrape_file) << testing::HttpGet(port, "/metrics").body;
-  const groupscaler::testing::RunResult lint = groupscaler::testing::RunProcess(
-      {"/bin/sh", "-c", std::string(kPromtool) + " check metrics < " + scrape_file}, seconds(20));
+  const groupscaler::testing::RunResult lint =
+      testing::PromtoolCheck(testing::HttpGet(port, "/metrics").body);
   EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
   EXPECT_EQ(lint.out + lint.err, "");
 

@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,7 @@ using controller::KafkaErrorKind;
 using controller::ReconcileResult;
 using testing::CountSeries;
 using ::testing::HasSubstr;
+using testing::PromtoolCheck;
 using testing::Value;
 
 constexpr const char* kApp = R"(group="app-group",name="app",namespace="payments")";
@@ -181,6 +184,105 @@ TEST(Metrics, InvalidSpecExportsOnlySpecValid) {
   const std::string text = m.Scrape();
   EXPECT_EQ(Value(text, Series("groupscaler_spec_valid", R"(name="app",namespace="payments")")), 0);
   EXPECT_THAT(text, ::testing::Not(HasSubstr("app-group"))) << text;
+  EXPECT_EQ(CountSeries(text, "groupscaler_scale_events_total"), 0) << text;
+}
+
+TEST(Metrics, FamiliesWithoutSeriesAreLeftOut) {
+  Metrics m;
+  m.RecordAutoscaler({.namespace_name = "payments", .name = "app", .spec_valid = false});
+  const std::string text = m.Scrape();
+  EXPECT_THAT(text, HasSubstr("# TYPE groupscaler_spec_valid gauge\n"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("groupscaler_consumer_group_lag_messages"))) << text;
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("groupscaler_scale_events_total"))) << text;
+}
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  Metrics m;
+  AutoscalerSample s = Full();
+  s.group = "a\"quoted\" \\ group\nover two lines";  // a Kafka group id may hold anything
+  m.RecordAutoscaler(s);
+  const std::string text = m.Scrape();
+  EXPECT_EQ(Value(text, Series("groupscaler_consumer_group_lag_messages",
+                               R"(group="a\"quoted\" \\ group\nover two lines",name="app",)"
+                               R"(namespace="payments")")),
+            2500)
+      << text;
+  const groupscaler::testing::RunResult lint = PromtoolCheck(text);
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+  EXPECT_EQ(lint.out + lint.err, "");
+}
+
+// How often each line of `text` that starts with `prefix` comes, by the
+// line without its value (a series) or whole (a comment).
+std::map<std::string, int> Lines(const std::string& text, const std::string& prefix) {
+  std::map<std::string, int> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(prefix)) continue;
+    ++out[line.starts_with("#") ? line : line.substr(0, line.rfind(' '))];
+  }
+  return out;
+}
+
+TEST(Metrics, ScrapeOfManyAutoscalersHasEverySeriesOnceAndParses) {
+  constexpr int kAutoscalers = 2000;
+  Metrics m({.partition_lag = true});
+  for (int i = 0; i < kAutoscalers; ++i) {
+    AutoscalerSample s = Full();
+    s.name = "app-" + std::to_string(i);
+    s.topics[1].produce_rate = 1;
+    s.topics[1].consume_rate = 2;
+    s.partitions.push_back({.topic = "refunds", .partition = 1, .lag = 0});
+    m.RecordAutoscaler(s);
+  }
+  ASSERT_TRUE(m.Serve("127.0.0.1:0").ok());
+  const testing::HttpAnswer answer =
+      testing::HttpGet(m.port(), "/metrics", std::chrono::seconds(30));
+  ASSERT_EQ(answer.code, 200);
+  const std::string& text = answer.body;
+  EXPECT_EQ(text, m.Scrape()) << "Scrape() is what /metrics serves";
+
+  // Series per autoscaler, by family: 2 topics, 4 partitions.
+  const std::map<std::string, int> families = {
+      {"groupscaler_consumer_group_lag_messages", 1},
+      {"groupscaler_topic_lag_messages", 2},
+      {"groupscaler_partition_lag_messages", 4},
+      {"groupscaler_partitions", 1},
+      {"groupscaler_replica_ceiling", 1},
+      {"groupscaler_current_replicas", 1},
+      {"groupscaler_desired_replicas", 1},
+      {"groupscaler_group_members", 1},
+      {"groupscaler_produce_rate_messages_per_second", 2},
+      {"groupscaler_consume_rate_messages_per_second", 2},
+      {"groupscaler_scale_events_total", 2},
+      {"groupscaler_at_partition_ceiling", 1},
+      {"groupscaler_idle_members", 1},
+      {"groupscaler_spec_valid", 1},
+      {"groupscaler_kafka_reachable", 1},
+      {"groupscaler_last_observation_timestamp_seconds", 1},
+      {"groupscaler_max_time_lag_seconds", 1},
+      {"groupscaler_stalled_partitions", 1},
+      {"groupscaler_rebalances_caused_total", 1},
+  };
+  int series = 0;
+  for (const auto& [name, per_autoscaler] : families) {
+    EXPECT_EQ(CountSeries(text, name), kAutoscalers * per_autoscaler) << name;
+    series += kAutoscalers * per_autoscaler;
+  }
+  const std::map<std::string, int> lines = Lines(text, "groupscaler_");
+  int autoscaler_series = 0;
+  for (const auto& [line, count] : lines) {
+    EXPECT_EQ(count, 1) << line;
+    autoscaler_series += line.find("name=\"app-") != std::string::npos;
+  }
+  EXPECT_EQ(autoscaler_series, series);
+  for (const auto& [line, count] : Lines(text, "# TYPE ")) EXPECT_EQ(count, 1) << line;
+  // And the controller's 10, but for the Kafka and API requests, none yet.
+  EXPECT_EQ(Lines(text, "# TYPE ").size(), families.size() + 8);
+
+  const groupscaler::testing::RunResult lint = PromtoolCheck(text);
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+  EXPECT_EQ(lint.out + lint.err, "");
 }
 
 TEST(Metrics, ChangedGroupMovesEverySeries) {

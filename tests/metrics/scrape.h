@@ -1,14 +1,22 @@
 #pragma once
 
-// Reading a Prometheus text exposition in tests; HttpGet fetches one.
+// Reading a Prometheus text exposition in tests; HttpGet fetches one,
+// PromtoolCheck parses it as Prometheus does.
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 
 #include "support/http_get.h"
+#include "support/subprocess.h"
 
 namespace groupscaler::metrics::testing {
 
@@ -36,6 +44,18 @@ inline int CountSeries(const std::string& text, const std::string& name) {
     }
   }
   return n;
+}
+
+// Debian's promtool (`check metrics`) over `text`: exit code 0 and nothing
+// said when it parses and lints clean.
+inline groupscaler::testing::RunResult PromtoolCheck(const std::string& text) {
+  const std::string file =
+      ::testing::TempDir() + "/promtool-" + std::to_string(::getpid()) + "-scrape.txt";
+  std::ofstream(file) << text;
+  groupscaler::testing::RunResult result = groupscaler::testing::RunProcess(
+      {"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + file}, std::chrono::seconds(60));
+  std::remove(file.c_str());
+  return result;
 }
 
 using groupscaler::testing::HttpAnswer;
