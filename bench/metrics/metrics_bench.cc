@@ -3,8 +3,8 @@
 // heap they hold (malloc's bytes in use over those before, as
 // target_cache_bench measures) and the peak of the heap allocated through
 // operator new, over what was in use before, during one Scrape() and during
-// one GET /metrics (read on a plain socket into a fixed buffer, so the
-// client side allocates nothing).
+// one GET /metrics, plain and gzipped (read on a plain socket into a fixed
+// buffer, so the client side allocates nothing).
 //
 //   bench/run-metrics-bench [N]     # default 10,000
 
@@ -98,18 +98,19 @@ size_t ResetPeak() {
   return now;
 }
 
-// GET /metrics from 127.0.0.1:`port`, read into a fixed buffer; the bytes
-// read, headers included (0: no answer).
-size_t GetMetrics(int port) {
+// GET /metrics from 127.0.0.1:`port`, gzipped or not, read into a fixed
+// buffer; the bytes read, headers included (0: no answer).
+size_t GetMetrics(int port, bool gzip) {
   const gs::Fd fd(::socket(AF_INET, SOCK_STREAM, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
-  static constexpr char kRequest[] =
-      "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  if (::send(fd.get(), kRequest, sizeof kRequest - 1, 0) < 0) return 0;
+  const std::string request = std::string("GET /metrics HTTP/1.1\r\nHost: x\r\n") +
+                              (gzip ? "Accept-Encoding: gzip\r\n" : "") +
+                              "Connection: close\r\n\r\n";
+  if (::send(fd.get(), request.data(), request.size(), 0) < 0) return 0;
   static char buffer[1 << 16];
   size_t total = 0;
   for (ssize_t n; (n = ::recv(fd.get(), buffer, sizeof buffer, 0)) > 0;) total += n;
@@ -145,11 +146,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
   }
-  base = ResetPeak();
-  start = Steady::now();
-  const size_t http_bytes = GetMetrics(metrics->port());
-  ms = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
-  std::printf("GET /metrics: %.1f MB in %.0f ms; peak heap over before: %.1f MiB\n",
-              http_bytes / 1e6, ms, MiB(peak - base));
+  size_t http_bytes = 0;
+  for (const bool gzip : {false, true}) {
+    base = ResetPeak();
+    start = Steady::now();
+    const size_t bytes = GetMetrics(metrics->port(), gzip);
+    ms = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
+    std::printf("GET /metrics%s: %.1f MB in %.0f ms; peak heap over before: %.1f MiB\n",
+                gzip ? " (gzip)" : "", bytes / 1e6, ms, MiB(peak - base));
+    if (!gzip) http_bytes = bytes;
+  }
   return http_bytes >= text_bytes ? 0 : 1;
 }

@@ -12,10 +12,13 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "common/fd.h"
@@ -34,6 +37,52 @@ const prometheus::Histogram::BucketBoundaries kQueueBuckets = {0.001, 0.005, 0.0
 
 // The text exposition format's, version 0.0.4.
 constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// Gzip (RFC 1952) of what is written, through zlib, handed to `out` in
+// pieces of up to 64 KiB as they come.
+class GzipWriter {
+ public:
+  explicit GzipWriter(AutoscalerSeries::Writer out) : out_(std::move(out)), buffer_(64 * 1024) {
+    ok_ = deflateInit2(&stream_, Z_BEST_SPEED, Z_DEFLATED, /*gzip*/ 16 + MAX_WBITS, 8,
+                       Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~GzipWriter() {
+    if (ok_) deflateEnd(&stream_);
+  }
+  GzipWriter(const GzipWriter&) = delete;
+  GzipWriter& operator=(const GzipWriter&) = delete;
+
+  bool Write(std::string_view text) { return Deflate(text, Z_NO_FLUSH); }
+  // The rest and the gzip trailer.
+  bool Finish() { return Deflate({}, Z_FINISH); }
+
+ private:
+  bool Deflate(std::string_view text, int flush) {
+    if (!ok_) return false;
+    stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    stream_.avail_in = static_cast<uInt>(text.size());
+    do {  // until deflate leaves room in the buffer: it took all it could
+      stream_.next_out = reinterpret_cast<Bytef*>(buffer_.data());
+      stream_.avail_out = static_cast<uInt>(buffer_.size());
+      if (deflate(&stream_, flush) == Z_STREAM_ERROR) return false;
+      const size_t size = buffer_.size() - stream_.avail_out;
+      if (size > 0 && !out_({buffer_.data(), size})) return false;
+    } while (stream_.avail_out == 0);
+    return true;
+  }
+
+  AutoscalerSeries::Writer out_;
+  std::vector<char> buffer_;
+  z_stream stream_{};
+  bool ok_;
+};
+
+// What `write` writes (the exposition, piece by piece), gzipped to `send`.
+bool WriteGzip(const std::function<bool(const AutoscalerSeries::Writer&)>& write,
+               const AutoscalerSeries::Writer& send) {
+  GzipWriter gzip(send);
+  return write([&gzip](std::string_view text) { return gzip.Write(text); }) && gzip.Finish();
+}
 
 prometheus::Family<prometheus::Gauge>& RegisterGauge(prometheus::Registry& registry,
                                                      const char* name, const char* help) {
@@ -122,17 +171,24 @@ void Metrics::RegisterControllerSeries(prometheus::Registry& r) {
 }
 
 // Answers GET /metrics with the exposition in chunks as Metrics::Write
-// hands them over.
+// hands them over, gzipped when the client accepts it (Prometheus does).
 class Metrics::Handler final : public CivetHandler {
  public:
   explicit Handler(const Metrics& metrics) : metrics_(metrics) {}
 
   bool handleGet(CivetServer*, mg_connection* conn) override {
-    if (mg_send_http_ok(conn, kContentType, /*chunked*/ -1) < 0) return true;
-    const bool written = metrics_.Write([conn](std::string_view text) {
+    const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
+    const bool gzip = accept_encoding != nullptr && std::strstr(accept_encoding, "gzip");
+    mg_response_header_start(conn, 200);
+    mg_response_header_add(conn, "Content-Type", kContentType, -1);
+    mg_response_header_add(conn, "Transfer-Encoding", "chunked", -1);
+    if (gzip) mg_response_header_add(conn, "Content-Encoding", "gzip", -1);
+    if (mg_response_header_send(conn) < 0) return true;
+    const AutoscalerSeries::Writer send = [conn](std::string_view text) {
       return mg_send_chunk(conn, text.data(), static_cast<unsigned>(text.size())) > 0;
-    });
-    if (written) mg_send_chunk(conn, "", 0);  // the last chunk
+    };
+    const auto write = [this](const AutoscalerSeries::Writer& w) { return metrics_.Write(w); };
+    if (gzip ? WriteGzip(write, send) : write(send)) mg_send_chunk(conn, "", 0);  // the last
     return true;
   }
 

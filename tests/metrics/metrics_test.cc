@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cpprest/http_client.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -413,6 +414,24 @@ TEST(Metrics, ServesOverHttpOnAPickedPort) {
   EXPECT_EQ(answer.code, 200);
   EXPECT_EQ(Value(answer.body, "groupscaler_leader"), 1) << answer.body;
   EXPECT_EQ(m.Serve("127.0.0.1:0").code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(Metrics, GzipsForClientsThatAcceptIt) {
+  Metrics m;
+  for (int i = 0; i < 1000; ++i) {
+    AutoscalerSample s = Full();
+    s.name = "app-" + std::to_string(i);
+    m.RecordAutoscaler(s);
+  }
+  ASSERT_TRUE(m.Serve("127.0.0.1:0").ok());
+  web::http::client::http_client_config config;
+  config.set_request_compressed_response(true);  // asks for gzip, and inflates the answer
+  web::http::client::http_client client("http://127.0.0.1:" + std::to_string(m.port()), config);
+  web::http::http_response response = client.request(web::http::methods::GET, "/metrics").get();
+  EXPECT_EQ(response.status_code(), 200);
+  EXPECT_EQ(response.headers().content_type(), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(response.headers()["Content-Encoding"], "gzip");
+  EXPECT_EQ(response.extract_utf8string(true).get(), m.Scrape());
 }
 
 TEST(Metrics, BadAddressesAreRefusedWithTheReason) {
