@@ -492,7 +492,7 @@ std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::DecideAndAct(
     report.scaled = std::move(written).value();
     report.warnings.push_back(Clear(kReasonScaleFailed));
   }
-  if (decision) state_.history = decision->history;
+  if (decision) state_.history = std::move(decision->history);
   report.rebalances_caused = state_.history.rebalances_caused;
   if (decision) {
     report.desired_replicas = decision->desired;
