@@ -1,8 +1,11 @@
 #include "controller/workers.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 
 namespace groupscaler::controller {
@@ -40,6 +43,11 @@ void Workers::StartThreadLocked() {
 }
 
 void Workers::Loop() {
+  // Per thread on Linux; a thread this one starts (a Kafka cycle's) inherits it.
+  errno = 0;
+  if (::nice(kWorkerNice) == -1 && errno != 0) {
+    spdlog::debug("workers: cannot lower their priority: {}", std::strerror(errno));
+  }
   while (std::optional<std::string> key = queue_->Get()) {
     ++busy_;
     GrowIfSaturated();

@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -383,6 +387,21 @@ TEST(Workers, ProcessEveryKeyAndNeverOneKeyConcurrently) {
   EXPECT_FALSE(overlap);
   EXPECT_EQ(processed.size(), 8u);
   EXPECT_LE(total.load(), 400);
+}
+
+// Reconciles run below the watches' priority, so that these keep reading.
+TEST(Workers, RunBelowTheProcesssPriority) {
+  RealClock clock;
+  WorkQueue q(&clock);
+  const int base = ::getpriority(PRIO_PROCESS, 0);
+  std::promise<int> seen;
+  Workers workers(&q, {.initial = 1, .most = 1}, [&](const std::string&) {
+    seen.set_value(::getpriority(PRIO_PROCESS, 0));
+    return Outcome::Forget();
+  });
+  q.Add("a");
+  EXPECT_EQ(seen.get_future().get(), std::min(base + kWorkerNice, 19));
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, 0), base) << "the caller's own thread is unchanged";
 }
 
 // A handler that throws costs its key a backoff, not the worker: the other
