@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cpprest/http_client.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+// After gtest: cpprestsdk defines a macro U that breaks gtest's headers.
+#include <cpprest/http_client.h>
 
 #include <chrono>
 #include <map>
