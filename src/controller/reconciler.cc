@@ -477,22 +477,29 @@ std::pair<ReconcileReport, Reconciler::Ended> Reconciler::Pass::DecideAndAct(
     ReconcileReport report, const Target& target, const TargetRead& read, std::optional<Hold> hold,
     Observed observed) {
   std::optional<policy::Decision> decision;
+  // The history as it was, for a write that fails. Decide takes the state's
+  // own, whose partition tracks it advances in place: the long-lived part of
+  // the state is not allocated anew at every reconcile.
+  std::optional<policy::History> before;
   if (!hold) {
     observed.observation.current_replicas = read.scale->spec_replicas;
-    decision = policy::Decide(observed.observation, state_.history, target.spec.policy, now_);
+    before = state_.history;
+    decision =
+        policy::Decide(observed.observation, std::move(state_.history), target.spec.policy, now_);
+    state_.history = std::move(decision->history);
   }
   if (owner_.cancelled_) return {std::move(report), {.outcome = Outcome::Forget()}};
   if (decision && decision->desired != read.scale->spec_replicas) {
     StatusOr<ScaleWrite> written =
         Act(*decision, target, read.scale->spec_replicas, report.warnings.size());
     if (!written.ok()) {
+      state_.history = std::move(*before);
       report.desired_replicas = decision->desired;
       return Failed(std::move(report), kReasonScaleFailed, written.status().message(), target);
     }
     report.scaled = std::move(written).value();
     report.warnings.push_back(Clear(kReasonScaleFailed));
   }
-  if (decision) state_.history = std::move(decision->history);
   report.rebalances_caused = state_.history.rebalances_caused;
   if (decision) {
     report.desired_replicas = decision->desired;

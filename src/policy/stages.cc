@@ -47,15 +47,22 @@ std::optional<int64_t> Committed(const PartitionObservation& p) {
   return std::nullopt;
 }
 
+// `key`'s track, moved from `from` into `to`: the node itself, so the track
+// keeps its address and nothing is allocated.
+PartitionTrack& MoveTrack(std::map<TopicPartition, PartitionTrack>& from, const TopicPartition& key,
+                          std::map<TopicPartition, PartitionTrack>& to) {
+  return to.insert(from.extract(key)).position->second;
+}
+
 // `track` becomes `previous` (null: never seen) advanced to `p`, seen at
-// `now` with `lag`.
+// `now` with `lag`; `previous` may be `track` itself.
 PartitionStep Advance(const PartitionTrack* previous, std::optional<Timestamp> last_observed,
                       const PartitionObservation& p, int64_t lag, Timestamp now,
                       PartitionTrack* track) {
   PartitionStep step;
   const std::optional<int64_t> committed = Committed(p);
   if (previous) {
-    *track = *previous;
+    if (previous != track) *track = *previous;
     if (previous->committed != committed) track->commit_moved_at = now;
     if (last_observed && !previous->end_points.empty() &&
         previous->end_points.back().time == *last_observed &&
@@ -375,8 +382,8 @@ int32_t ClampToInt32(int64_t v) {
 // ---------------------------------------------------------------------------
 // 1. Observe lag.
 
-LagObservation ObserveLag(const Observation& observation, const History& history,
-                          OffsetResetPolicy reset, Timestamp now) {
+LagObservation ObserveLag(const Observation& observation, History& history, OffsetResetPolicy reset,
+                          Timestamp now) {
   const size_t n = observation.partitions.size();
   LagObservation out;
   out.steps.resize(n);
@@ -396,7 +403,10 @@ LagObservation ObserveLag(const Observation& observation, const History& history
     if (lag.known) {
       out.total_lag = SaturatingAdd(out.total_lag, lag.lag);
       if (lag.lag > 0 || lag.active) ++out.partitions_with_lag;
-      PartitionTrack& track = out.tracks[key];
+      // A partition listed twice: the second listing advances what the first left.
+      PartitionTrack& track = previous && !out.tracks.contains(key)
+                                  ? MoveTrack(history.partitions, key, out.tracks)
+                                  : out.tracks[key];
       out.steps[i] = Advance(previous, history.last_observed, p, lag.lag, now, &track);
       if (lag.lag == 0) {
         lag.time_lag_seconds = 0.0;

@@ -73,8 +73,11 @@ struct LagObservation {
 // observation (a new end point, its commit, when it last moved and last
 // made progress) and its time lag read from that table. Never reads lag
 // into a partition that failed: it counts in `unknown` and nowhere else.
-LagObservation ObserveLag(const Observation& observation, const History& history,
-                          OffsetResetPolicy reset, Timestamp now);
+// The track of a known partition moves from history.partitions into the
+// result, advanced where it is (no allocation: a controller keeps thousands);
+// the others stay in `history`.
+LagObservation ObserveLag(const Observation& observation, History& history, OffsetResetPolicy reset,
+                          Timestamp now);
 
 // ---------------------------------------------------------------------------
 // 2. Stalls and the scaling signal.

@@ -140,6 +140,28 @@ INSTANTIATE_TEST_SUITE_P(
                     .want_time_lag = 0.0}),
     kCaseName);
 
+// A known partition's track is advanced where it is: the node moves from
+// the history into the result, so a controller's thousands of tracks are not
+// allocated anew at every observation. An unknown one is copied and stays.
+TEST(ObserveLagTracks, KnownOnesMoveUnknownOnesStay) {
+  History history;
+  history.partitions[{"t", 0}] = kTrackAt900;
+  history.partitions[{"t", 1}] = kTrackAt900;
+  history.last_observed = At(0);
+  const PartitionTrack* before = &history.partitions.at({"t", 0});
+  const LagObservation got =
+      ObserveLag({.partitions = {{.topic = "t", .log_end_offset = 1000, .committed_offset = 950},
+                                 {.topic = "t", .partition = 1, .failed = true}},
+                  .current_replicas = 1},
+                 history, OffsetResetPolicy::kLatest, At(10));
+  ASSERT_EQ(got.tracks.size(), 2u);
+  EXPECT_EQ(&got.tracks.at({"t", 0}), before);
+  EXPECT_EQ(got.tracks.at({"t", 0}).end_points.size(), 2u);
+  EXPECT_EQ(got.tracks.at({"t", 1}), kTrackAt900);
+  EXPECT_FALSE(history.partitions.contains({"t", 0}));
+  EXPECT_TRUE(history.partitions.contains({"t", 1}));
+}
+
 // ---------------------------------------------------------------------------
 // 2. MarkStalls and SignalLag.
 
