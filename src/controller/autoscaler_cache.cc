@@ -35,10 +35,12 @@ kube::Autoscaler TrimForReconcile(const kube::Autoscaler& object) {
   if (auto status = parsed.find("status"); status != parsed.end() && status->is_object()) {
     DropMessages(*status);
   }
-  kube::Autoscaler kept{.metadata = object.metadata,
-                        .json = parsed.dump(-1, ' ', false, json::error_handler_t::replace)};
-  kept.json.shrink_to_fit();  // dump grows its string by doubling
-  return kept;
+  return {.metadata = object.metadata,
+          .json = parsed.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
+AutoscalerCache::Packed AutoscalerCache::Pack(const kube::Autoscaler& object) {
+  return {.metadata = object.metadata, .json = Deflate(TrimForReconcile(object).json)};
 }
 
 StatusOr<kube::AutoscalerList> AutoscalerCache::ListAutoscalers(const std::string& ns) {
@@ -50,11 +52,13 @@ StatusOr<kube::Autoscaler> AutoscalerCache::GetAutoscaler(const std::string& ns,
   {
     std::lock_guard lock(mu_);
     if (synced_) {
-      const kube::Autoscaler* cached = objects_.Find(ns, name);
+      const Packed* cached = objects_.Find(ns, name);
       if (cached == nullptr) {
         return NotFoundError("consumergroupautoscalers " + ns + "/" + name + " not in the cache");
       }
-      return *cached;
+      StatusOr<std::string> json = Inflate(cached->json);
+      if (!json.ok()) return json.status();
+      return kube::Autoscaler{.metadata = cached->metadata, .json = std::move(json).value()};
     }
   }
   return api_->GetAutoscaler(ns, name);
@@ -67,9 +71,8 @@ StatusOr<kube::Autoscaler> AutoscalerCache::PatchAutoscalerStatus(
       api_->PatchAutoscalerStatus(ns, name, status_json, resource_version);
   if (patched.ok()) {
     std::lock_guard lock(mu_);
-    if (kube::Autoscaler* cached =
-            objects_.FindToRefresh(ns, name, patched->metadata.resource_version)) {
-      *cached = TrimForReconcile(*patched);
+    if (Packed* cached = objects_.FindToRefresh(ns, name, patched->metadata.resource_version)) {
+      *cached = Pack(*patched);
     }
   }
   return patched;
@@ -104,6 +107,20 @@ bool AutoscalerCache::synced() const {
 size_t AutoscalerCache::size() const {
   std::lock_guard lock(mu_);
   return objects_.size();
+}
+
+size_t AutoscalerCache::deflated_bytes() const {
+  std::lock_guard lock(mu_);
+  size_t bytes = 0;
+  objects_.ForEach([&](const Packed& p) { bytes += p.json.bytes.size(); });
+  return bytes;
+}
+
+size_t AutoscalerCache::inflated_bytes() const {
+  std::lock_guard lock(mu_);
+  size_t bytes = 0;
+  objects_.ForEach([&](const Packed& p) { bytes += p.json.size; });
+  return bytes;
 }
 
 }  // namespace groupscaler::controller

@@ -18,8 +18,9 @@
 // A cached object may lag the API by the watch's delay; reconciles are
 // level-based and the next event or poll corrects it.
 // * What is cached of each object is what a reconcile reads of it (its JSON
-//   trimmed by TrimForReconcile): at 10,000 autoscalers the whole objects
-//   would be most of the controller's memory.
+//   trimmed by TrimForReconcile), deflated (common/deflate.h) and inflated
+//   by GetAutoscaler: at 10,000 autoscalers the whole objects would be most
+//   of the controller's memory, and the trimmed ones 20 MB.
 //
 // Thread-safe.
 
@@ -27,6 +28,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/deflate.h"
 #include "controller/object_store.h"
 #include "kube/client.h"
 
@@ -57,12 +59,21 @@ class AutoscalerCache final : public kube::AutoscalerClient {
 
   bool synced() const;
   size_t size() const;
+  // Bytes of JSON the cache holds, deflated and as inflated.
+  size_t deflated_bytes() const;
+  size_t inflated_bytes() const;
 
  private:
+  struct Packed {
+    kube::ObjectMeta metadata;
+    Deflated json;
+  };
+  static Packed Pack(const kube::Autoscaler& object);
+
   kube::AutoscalerClient* api_;
   mutable std::mutex mu_;
   bool synced_ = false;
-  ObjectStore<kube::Autoscaler> objects_{&TrimForReconcile};
+  ObjectStore<kube::Autoscaler, Packed> objects_{&Pack};
 };
 
 }  // namespace groupscaler::controller

@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "controller/keys.h"
 #include "kube/client.h"
@@ -36,11 +37,13 @@ inline bool OlderResourceVersion(const std::string& candidate, const std::string
   return a && b && *a < *b;
 }
 
-template <typename T>
+// Objects of type T, each stored as a `Stored` (with a `metadata` of its
+// own): what `keep` makes of it, when given (a trimmed or packed copy);
+// required when Stored is not T.
+template <typename T, typename Stored = T>
 class ObjectStore {
  public:
-  // `keep`, when given, is what is stored of each object (a trimmed copy).
-  explicit ObjectStore(std::function<T(const T&)> keep = nullptr) : keep_(std::move(keep)) {}
+  explicit ObjectStore(std::function<Stored(const T&)> keep = nullptr) : keep_(std::move(keep)) {}
 
   void Replace(const kube::ObjectList<T>& list) {
     objects_.clear();
@@ -62,15 +65,15 @@ class ObjectStore {
   }
 
   // Null when absent.
-  const T* Find(const std::string& namespace_name, const std::string& name) const {
+  const Stored* Find(const std::string& namespace_name, const std::string& name) const {
     auto it = objects_.find(MakeKey(namespace_name, name));
     return it == objects_.end() ? nullptr : &it->second;
   }
 
   // The object to refresh from a write's answer at `resource_version`: null
   // when absent (a write racing a delete must not revive it) or newer.
-  T* FindToRefresh(const std::string& namespace_name, const std::string& name,
-                   const std::string& resource_version) {
+  Stored* FindToRefresh(const std::string& namespace_name, const std::string& name,
+                        const std::string& resource_version) {
     auto it = objects_.find(MakeKey(namespace_name, name));
     if (it == objects_.end() ||
         OlderResourceVersion(resource_version, it->second.metadata.resource_version)) {
@@ -81,12 +84,21 @@ class ObjectStore {
 
   size_t size() const { return objects_.size(); }
 
+  void ForEach(const std::function<void(const Stored&)>& visit) const {
+    for (const auto& [key, object] : objects_) visit(object);
+  }
+
  private:
   static std::string KeyOf(const T& object) {
     return MakeKey(object.metadata.namespace_name, object.metadata.name);
   }
 
-  T Kept(const T& object) const { return keep_ ? keep_(object) : object; }
+  Stored Kept(const T& object) const {
+    if constexpr (std::is_same_v<T, Stored>) {
+      if (!keep_) return object;
+    }
+    return keep_(object);
+  }
 
   // Whether an object at `incoming` replaces the one stored at `stored`:
   // not when older, nor when the same (the event of our own write, whose
@@ -104,8 +116,8 @@ class ObjectStore {
     }
   }
 
-  std::function<T(const T&)> keep_;
-  std::map<std::string, T> objects_;
+  std::function<Stored(const T&)> keep_;
+  std::map<std::string, Stored> objects_;
 };
 
 }  // namespace groupscaler::controller

@@ -147,6 +147,31 @@ TEST(AutoscalerCache, KeepsWhatAReconcileReads) {
             spec::ParseAutoscaler(whole.dump(), "ns/a").value());
 }
 
+// Kept deflated: a third of the trimmed JSON's bytes with the nine
+// conditions the controller writes, and GetAutoscaler gives it back whole.
+TEST(AutoscalerCache, HoldsEachObjectDeflated) {
+  CacheFixture f;
+  nlohmann::json nine = WholeObject();
+  for (const char* type : {"Active", "AtPartitionCeiling", "KafkaReachable", "TargetFound",
+                           "SpecValid", "Stalled", "PerInstanceGroupIds", "ConflictingHPA"}) {
+    nine["status"]["conditions"].push_back({{"type", type},
+                                            {"status", "False"},
+                                            {"reason", std::string("Not") + type},
+                                            {"lastTransitionTime", "2026-12-06T09:00:00Z"},
+                                            {"observedGeneration", 2}});
+  }
+  kube::AutoscalerList list;
+  for (int i = 0; i < 100; ++i) {
+    nlohmann::json object = nine;
+    object["metadata"]["name"] = "a" + std::to_string(i);
+    list.items.push_back(Object("a" + std::to_string(i), "7", object.dump()));
+  }
+  f.watch.on_list(list);
+  EXPECT_LT(f.cache.deflated_bytes() * 5, f.cache.inflated_bytes() * 2);
+  EXPECT_EQ(nlohmann::json::parse(f.Cached("a42")),
+            nlohmann::json::parse(TrimForReconcile(list.items[42]).json));
+}
+
 TEST(AutoscalerCache, TrimsTheAnswerToItsOwnStatusWrite) {
   CacheFixture f;
   f.api.Put(WholeObject());
