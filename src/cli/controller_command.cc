@@ -19,6 +19,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/heap_trimmer.h"
 #include "controller/controller.h"
 #include "controller/health_server.h"
 #include "controller/kafka_metrics.h"
@@ -32,6 +33,9 @@
 
 namespace groupscaler::cli {
 namespace {
+
+// How often free heap pages go back to the kernel (common/heap_trimmer.h).
+constexpr std::chrono::seconds kHeapTrimInterval{5};
 
 struct ControllerFlags {
   std::string kubeconfig;
@@ -299,6 +303,7 @@ int RunController(const ControllerFlags& flags) {
   kube::KubeClient& kube_client = **client;
 
   RealClock clock;
+  const HeapTrimmer trimmer(&clock, kHeapTrimInterval);
   std::optional<controller::KafkaMetrics> kafka_metrics;
   kafka::LagReaderPool readers = NewReaderPool(flags, sink, kafka_metrics);
   const std::unique_ptr<controller::LeaderElector> elector =
