@@ -27,11 +27,5 @@ TEST(HeapTrimmer, TrimsEveryIntervalUntilDestroyed) {
   EXPECT_EQ(trims.load(), after) << "no trim once destroyed";
 }
 
-TEST(HeapTrimmer, TheRealTrimRuns) {
-  RealClock clock;
-  HeapTrimmer trimmer(&clock, milliseconds(1));
-  std::this_thread::sleep_for(milliseconds(20));
-}
-
 }  // namespace
 }  // namespace groupscaler
