@@ -12,11 +12,8 @@
 namespace groupscaler::testing {
 
 long RssMib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) / 1024;
-  }
-  return -1;
+  const long kib = RssKib(pid);
+  return kib < 0 ? -1 : kib / 1024;
 }
 
 double SecondsSince(SteadyClock::time_point start) {

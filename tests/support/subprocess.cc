@@ -226,4 +226,12 @@ RunResult RunProcess(const std::vector<std::string>& argv, std::chrono::millisec
   return result;
 }
 
+long RssKib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
 }  // namespace groupscaler::testing

@@ -77,4 +77,7 @@ struct RunResult {
 // stderr; kills it after `timeout`.
 RunResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
+// Process `pid`'s resident set (VmRSS) in KiB; -1 when it cannot be read.
+long RssKib(pid_t pid);
+
 }  // namespace groupscaler::testing
