@@ -112,7 +112,9 @@ class MetricsSink {
   // "error" when no response came.
   virtual void CountKubeRequest(std::string_view verb, std::string_view code) = 0;
 
-  // This process holds the Lease (or leader election is off).
+  // This process holds the Lease (or leader election is off). Called with
+  // false once the term's controller has stopped: the per-autoscaler series
+  // are the leader's alone.
   virtual void SetLeader(bool leader) = 0;
 };
 

@@ -222,6 +222,11 @@ void AutoscalerSeries::Forget(const std::string& namespace_name, const std::stri
   autoscalers_.erase({namespace_name, name});
 }
 
+void AutoscalerSeries::Clear() {
+  std::lock_guard lock(mu_);
+  autoscalers_.clear();
+}
+
 bool AutoscalerSeries::Write(const Writer& write) const {
   for (const FamilyDef& def : Families()) {
     bool continued = false;

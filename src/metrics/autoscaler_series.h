@@ -65,6 +65,8 @@ class AutoscalerSeries {
   void Record(const controller::AutoscalerSample& sample);
   // Removes every series of the autoscaler.
   void Forget(const std::string& namespace_name, const std::string& name);
+  // Removes every autoscaler's series.
+  void Clear();
 
   // Writes each family that has series, in pieces: the series of a few
   // hundred autoscalers gathered under the lock, then formatted by

@@ -276,6 +276,11 @@ void Metrics::CountKubeRequest(std::string_view verb, std::string_view code) {
   kube_requests_->Add({{"verb", std::string(verb)}, {"code", std::string(code)}}).Increment();
 }
 
-void Metrics::SetLeader(bool leader) { leader_->Set(leader ? 1 : 0); }
+// A follower exports no per-autoscaler series: the leader's are the only
+// current ones (the alert rules take one series per autoscaler).
+void Metrics::SetLeader(bool leader) {
+  leader_->Set(leader ? 1 : 0);
+  if (!leader) autoscalers_.Clear();
+}
 
 }  // namespace groupscaler::metrics

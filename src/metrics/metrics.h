@@ -87,7 +87,8 @@ class Metrics final : public controller::MetricsSink {
   void AddKafkaRequests(const kafka::RequestCounts& delta) override;
   void CountKafkaError(controller::KafkaErrorKind kind) override;
   void CountKubeRequest(std::string_view verb, std::string_view code) override;
-  // Starts at 0; call SetLeader(true) when leader election is off.
+  // Starts at 0; call SetLeader(true) when leader election is off. false
+  // also drops every per-autoscaler series (a follower exports none).
   void SetLeader(bool leader) override;
 
  private:

@@ -318,6 +318,21 @@ TEST(Metrics, ForgetRemovesOnlyThatAutoscaler) {
   m.ForgetAutoscaler("payments", "never-seen");  // harmless
 }
 
+// A process that loses the Lease exports no per-autoscaler series: the new
+// leader's are the current ones. The controller's own series stay.
+TEST(Metrics, LosingTheLeaseDropsEveryAutoscalersSeries) {
+  Metrics m({.partition_lag = true});
+  m.SetLeader(true);
+  m.RecordAutoscaler(Full());
+  m.SetLeader(true);
+  EXPECT_EQ(CountSeries(m.Scrape(), "groupscaler_spec_valid"), 1);
+  m.SetLeader(false);
+  const std::string text = m.Scrape();
+  EXPECT_THAT(text, ::testing::Not(HasSubstr(R"(name="app")"))) << text;
+  EXPECT_EQ(Value(text, "groupscaler_leader"), 0);
+  EXPECT_EQ(CountSeries(text, "groupscaler_build_info"), 1);
+}
+
 TEST(Metrics, ScaleEventsAndRebalancesCount) {
   Metrics m;
   AutoscalerSample s = Full();
