@@ -24,6 +24,8 @@
 #include "controller/health_server.h"
 #include "controller/kafka_metrics.h"
 #include "controller/leader_elector.h"
+#include "controller/leader_fence.h"
+#include "controller/leader_terms.h"
 #include "kafka/batching_lag_reader.h"
 #include "kafka/lag_reader.h"
 #include "kafka/rdkafka_lag_reader.h"
@@ -202,35 +204,26 @@ std::unique_ptr<controller::LeaderElector> NewElector(const ControllerFlags& fla
 // A follower is ready (healthy and waiting); a leader once it has listed
 // every autoscaler.
 StatusOr<std::unique_ptr<controller::HealthServer>> ServeHealth(
-    const ControllerFlags& flags, const controller::Controller& controller,
+    const ControllerFlags& flags, const controller::LeaderTerms& terms,
     const controller::LeaderElector* elector) {
   if (Disabled(flags.health_probe_bind_address)) {
     return std::unique_ptr<controller::HealthServer>();
   }
   StatusOr<std::unique_ptr<controller::HealthServer>> started =
-      controller::HealthServer::Start(flags.health_probe_bind_address, [&controller, elector] {
+      controller::HealthServer::Start(flags.health_probe_bind_address, [&terms, elector] {
         if (elector != nullptr && !elector->IsLeader()) return true;
-        return controller.synced();
+        return terms.synced();
       });
   if (started.ok()) spdlog::info("serving /healthz and /readyz on port {}", (*started)->port());
   return started;
 }
 
-// Waits for SIGTERM or SIGINT (kExitOk) or the loss of leadership
-// (kExitError: the pod restarts as a follower).
-int WaitForStop(const sigset_t& signals, const std::atomic<bool>& lost_leadership) {
-  const timespec tick{.tv_sec = 0, .tv_nsec = 200'000'000};
-  while (true) {
-    siginfo_t info;
-    if (sigtimedwait(&signals, &info, &tick) > 0) {
-      spdlog::info("received {}, stopping", info.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-      return kExitOk;
-    }
-    if (lost_leadership) {
-      spdlog::error("leadership lost, exiting so that the pod restarts as a follower");
-      return kExitError;
-    }
+// Waits for SIGTERM or SIGINT.
+void WaitForStop(const sigset_t& signals) {
+  int signo = 0;
+  while (sigwait(&signals, &signo) != 0) {
   }
+  spdlog::info("received {}, stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 int UsageError(const Status& status) {
@@ -249,27 +242,63 @@ kafka::LagReaderPool NewReaderPool(const ControllerFlags& flags, controller::Met
   return kafka::LagReaderPool(kafka::Batching(std::move(factory)));
 }
 
-// Starts `controller` now without an elector; with one, a thread that
-// starts it when this process becomes leader and sets `lost_leadership`
-// when it stops being leader.
-std::jthread StartOrCampaign(controller::LeaderElector* elector, controller::Controller& controller,
-                             controller::MetricsSink* sink, std::atomic<bool>& lost_leadership) {
+// Where a term's controller writes: the API client itself, or with leader
+// election the fence in front of it (each write checks the Lease).
+struct TermWriters {
+  kube::AutoscalerClient* autoscalers;
+  kube::ScaleClient* scales;
+  kube::EventRecorder* events;
+};
+
+// The controller of each term of leadership, over the process's clients,
+// readers and metrics.
+controller::LeaderTerms::Factory TermFactory(const ControllerFlags& flags, kube::KubeClient& client,
+                                             TermWriters writers, kafka::LagReaderPool& readers,
+                                             const Clock& clock, controller::MetricsSink* sink,
+                                             const controller::LeaderElector* elector) {
+  return [&flags, &client, writers, &readers, &clock, sink, elector] {
+    return std::make_unique<controller::Controller>(
+        controller::ReconcilerDeps{.autoscalers = writers.autoscalers,
+                                   .scales = writers.scales,
+                                   .events = writers.events,
+                                   .secrets = &client,
+                                   .hpas = &client,
+                                   .workloads = &client,
+                                   .workload_watcher = &client,
+                                   .readers = &readers,
+                                   .clock = &clock,
+                                   .metrics = sink},
+        controller::ControllerOptions{
+            .namespace_name = flags.namespace_name,
+            .workers = {.initial = std::min(2, flags.workers), .most = flags.workers},
+            .may_reconcile = elector
+                                 ? std::function<bool()>([elector] { return elector->IsLeader(); })
+                                 : std::function<bool()>()});
+  };
+}
+
+// Begins the one term now without an elector; with one, a thread that
+// begins a term whenever this process becomes leader and ends it when it
+// stops being leader, then campaigns again.
+std::jthread StartOrCampaign(controller::LeaderElector* elector, controller::LeaderTerms& terms,
+                             controller::MetricsSink* sink) {
   if (!elector) {
-    controller.Start();
+    terms.Begin();
     return {};
   }
   spdlog::info("leader election: {} waiting for lease {}/{}", elector->config().identity,
                elector->config().namespace_name, elector->config().name);
-  return std::jthread([elector, &controller, sink, &lost_leadership](std::stop_token stop) {
+  return std::jthread([elector, &terms, sink](std::stop_token stop) {
     elector->Run(
         stop,
         [&] {
           if (sink != nullptr) sink->SetLeader(true);
-          controller.Start();
+          terms.Begin();
         },
         [&] {
+          terms.End();
           if (sink != nullptr) sink->SetLeader(false);
-          lost_leadership = true;
+          spdlog::warn("leadership lost: reconciles stopped, campaigning again");
         });
   });
 }
@@ -277,11 +306,11 @@ std::jthread StartOrCampaign(controller::LeaderElector* elector, controller::Con
 // Stops in order: the workers first, so that nothing is written once the
 // Lease is released, then the election (which releases it) and the health
 // probes; /metrics stops alongside (civetweb needs up to 2 s).
-void Shutdown(metrics::Metrics* metrics, controller::Controller& controller, std::jthread& election,
+void Shutdown(metrics::Metrics* metrics, controller::LeaderTerms& terms, std::jthread& election,
               std::unique_ptr<controller::HealthServer>& health) {
   std::jthread metrics_stop;
   if (metrics) metrics_stop = std::jthread([metrics] { metrics->StopServing(); });
-  controller.Stop();
+  terms.End();
   if (election.joinable()) {
     election.request_stop();
     election.join();
@@ -308,31 +337,24 @@ int RunController(const ControllerFlags& flags) {
   kafka::LagReaderPool readers = NewReaderPool(flags, sink, kafka_metrics);
   const std::unique_ptr<controller::LeaderElector> elector =
       NewElector(flags, *config, kube_client, clock);
-  controller::Controller controller(
-      {.autoscalers = &kube_client,
-       .scales = &kube_client,
-       .events = &kube_client,
-       .secrets = &kube_client,
-       .hpas = &kube_client,
-       .workloads = &kube_client,
-       .workload_watcher = &kube_client,
-       .readers = &readers,
-       .clock = &clock,
-       .metrics = sink},
-      {.namespace_name = flags.namespace_name,
-       .workers = {.initial = std::min(2, flags.workers), .most = flags.workers},
-       .may_reconcile = elector ? std::function<bool()>([&] { return elector->IsLeader(); })
-                                : std::function<bool()>()});
+  std::optional<controller::LeaderFence> fence;
+  TermWriters writers{&kube_client, &kube_client, &kube_client};
+  if (elector) {
+    fence.emplace(&kube_client, &kube_client, &kube_client,
+                  [leader = elector.get()] { return leader->IsLeader(); });
+    writers = {&*fence, &*fence, &*fence};
+  }
+  controller::LeaderTerms terms(
+      TermFactory(flags, kube_client, writers, readers, clock, sink, elector.get()));
   StatusOr<std::unique_ptr<controller::HealthServer>> health =
-      ServeHealth(flags, controller, elector.get());
+      ServeHealth(flags, terms, elector.get());
   if (!health.ok()) return UsageError(health.status());
 
-  std::atomic<bool> lost_leadership{false};
-  std::jthread election = StartOrCampaign(elector.get(), controller, sink, lost_leadership);
-  const int exit_code = WaitForStop(signals, lost_leadership);
-  Shutdown(metrics->get(), controller, election, *health);
+  std::jthread election = StartOrCampaign(elector.get(), terms, sink);
+  WaitForStop(signals);
+  Shutdown(metrics->get(), terms, election, *health);
   spdlog::info("stopped");
-  return exit_code;
+  return kExitOk;
 }
 
 }  // namespace

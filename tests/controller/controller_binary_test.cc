@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -165,6 +166,34 @@ TEST_F(ControllerBinary, KilledLeaderReplacedWithinTheLeaseDuration) {
   // 2 s; then one reconcile.
   EXPECT_LT(elapsed, seconds(15 + 2 + 2 + 1));
   EXPECT_GT(Writes("token-b"), 0);
+}
+
+// The API server refuses the Lease past the renew deadline (as when it is
+// away): the leader stops reconciling but keeps running (no restart, ready
+// as a follower), and once the Lease answers again it leads again in the
+// same process and acts on a lag step.
+TEST_F(ControllerBinary, ALostLeaseStopsTheTermAndTheSameProcessLeadsAgain) {
+  Subprocess* a = StartController("token-a");
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return Replicas("app") == 1 && Writes("token-a") > 0; }, seconds(10)))
+      << a->log();
+  server_->InjectFault({.path_contains = "/leases/", .count = 1000, .status_code = 503});
+  ASSERT_TRUE(
+      WaitFor([&] { return a->log().find("leadership lost") != std::string::npos; }, seconds(20)))
+      << a->log();
+  const int writes = Writes("token-a");
+  ASSERT_TRUE(groupscaler::testing::ProduceCounts(cluster_->bootstrap_servers(), "orders",
+                                                  {100, 100, 100, 0, 0, 0})
+                  .ok());
+  std::this_thread::sleep_for(testing::Stretched(seconds(3)));
+  EXPECT_EQ(Writes("token-a"), writes) << "no write without the Lease";
+  EXPECT_EQ(Replicas("app"), 1);
+  EXPECT_FALSE(a->Wait(seconds(0)).has_value()) << "still running";
+  EXPECT_EQ(testing::HttpGet(HealthPort(*a), "/readyz").code, 200);
+
+  server_->ClearFaults();
+  EXPECT_TRUE(WaitFor([&] { return Replicas("app") == 3; }, seconds(15))) << a->log();
+  EXPECT_FALSE(a->Wait(seconds(0)).has_value());
 }
 
 TEST(ControllerCommand, BadFlagsAndKubeconfigExitTwoWithOneLine) {
