@@ -8,8 +8,8 @@ namespace groupscaler::cli {
 
 // `groupscaler controller`: watches ConsumerGroupAutoscalers and scales
 // their workloads. Runs until SIGTERM or SIGINT (exit 0, within 5 s, the
-// Lease released) or until leadership is lost (exit 1, so that the pod
-// restarts as a follower). Bad flags or configuration: one line, exit 2.
+// Lease released); a lost Lease stops reconciling and campaigns again in
+// the same process. Bad flags or configuration: one line, exit 2.
 Command AddControllerCommand(CLI::App& parent);
 
 }  // namespace groupscaler::cli
