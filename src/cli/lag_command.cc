@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/host_port.h"
 #include "kafka/auth.h"
 #include "kafka/rdkafka_lag_reader.h"
 #include "policy/policy.h"
@@ -44,17 +45,6 @@ struct Report {
   policy::Decision decision;
   int32_t assumed_replicas = 0;
 };
-
-std::vector<std::string> SplitServers(const std::string& csv) {
-  std::vector<std::string> out;
-  std::stringstream in(csv);
-  for (std::string s; std::getline(in, s, ',');) {
-    s.erase(0, s.find_first_not_of(" \t"));
-    s.erase(s.find_last_not_of(" \t") + 1);
-    if (!s.empty()) out.push_back(s);
-  }
-  return out;
-}
 
 int Fail(int code, const std::string& message) {
   std::string line = message;

@@ -4,8 +4,10 @@
 // URLs: the one parser and the one formatter, IPv6 included.
 
 #include <charconv>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -53,6 +55,19 @@ inline std::string FormatHostPort(std::string_view host, std::string_view port) 
   text += ':';
   text += port;
   return text;
+}
+
+// "a:1, b:2" (a bootstrap list as given on a command line) as its servers,
+// each trimmed of spaces and tabs, empty ones left out.
+inline std::vector<std::string> SplitServers(const std::string& csv) {
+  std::vector<std::string> out;
+  std::stringstream in(csv);
+  for (std::string s; std::getline(in, s, ',');) {
+    s.erase(0, s.find_first_not_of(" \t"));
+    s.erase(s.find_last_not_of(" \t") + 1);
+    if (!s.empty()) out.push_back(s);
+  }
+  return out;
 }
 
 }  // namespace groupscaler

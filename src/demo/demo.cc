@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/host_port.h"
 #include "controller/reconciler.h"
 #include "controller/status_patch.h"
 #include "demo/demo_topic.h"
@@ -102,13 +103,6 @@ AssignmentMap FinalAssignment(const Ledger& ledger, const ReplicaSet& replicas, 
     assignment = ledger.Assignment();
   }
   return assignment;
-}
-
-std::vector<std::string> SplitServers(const std::string& bootstrap) {
-  std::vector<std::string> out;
-  std::stringstream list(bootstrap);
-  for (std::string s; std::getline(list, s, ',');) out.push_back(s);
-  return out;
 }
 
 // spec.kafka of the demo's autoscaler.

@@ -81,5 +81,10 @@ TEST(FormatHostPortTest, ParsesBackToItsParts) {
   }
 }
 
+TEST(SplitServers, TrimsEachAndDropsEmptyOnes) {
+  EXPECT_THAT(SplitServers(" a:1, b:2 ,,\tc:3"), ::testing::ElementsAre("a:1", "b:2", "c:3"));
+  EXPECT_THAT(SplitServers(""), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace groupscaler

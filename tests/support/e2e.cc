@@ -8,6 +8,7 @@
 #include <system_error>
 #include <utility>
 
+#include "common/host_port.h"
 #include "kafka/batching_lag_reader.h"
 #include "kafka/rdkafka_lag_reader.h"
 
@@ -25,9 +26,7 @@ json Deployment(const std::string& name, int replicas) {
 
 json Autoscaler(const std::string& name, const std::string& bootstrap, const json& spec_overrides) {
   // The CR lists the servers one by one.
-  json servers = json::array();
-  std::stringstream in(bootstrap);
-  for (std::string s; std::getline(in, s, ',');) servers.push_back(s);
+  const json servers = SplitServers(bootstrap);
   json cr = {
       {"apiVersion", "groupscaler.io/v1alpha1"},
       {"kind", "ConsumerGroupAutoscaler"},
