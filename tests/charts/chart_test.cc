@@ -1,10 +1,9 @@
 // The Helm chart, rendered by the real helm binary (scripts/setup puts it in
 // .tools/bin): lint, least-privilege RBAC, a hardened Deployment, leader
 // election with more than one replica, watch-one-namespace mode, the values
-// schema, the optional ServiceMonitor, PrometheusRule and dashboard ConfigMap,
-// every rendered object valid against the Kubernetes schemas (node and the
-// npm package kubernetes-models, see validate_objects.js), and the generated
-// plain-kubectl manifests in sync.
+// schema, the default image tag, the optional ServiceMonitor, PrometheusRule and dashboard
+// ConfigMap, every rendered object valid against the Kubernetes schemas (node and the npm package
+// kubernetes-models, see validate_objects.js), and the generated plain-kubectl manifests in sync.
 
 #include <unistd.h>
 
@@ -176,6 +175,19 @@ TEST(Chart, DeploymentIsHardened) {
   EXPECT_THAT(args, Contains("--health-probe-bind-address=:8081"));
   EXPECT_THAT(args, Contains("--metrics-bind-address=:8080"));
   EXPECT_THAT(args, Contains("--kafka-metadata-max-age=60"));
+}
+
+// The image a default install runs is the one `docker build -t groupscaler:VERSION .` makes
+// from this commit: the chart's appVersion is the project's version, and the default tag is
+// that appVersion, never a moving tag such as latest.
+TEST(Chart, DefaultImageTagIsTheAppVersion) {
+  const YAML::Node chart = YAML::LoadFile(kChart + "/Chart.yaml");
+  const std::string app_version = chart["appVersion"].as<std::string>();
+  EXPECT_EQ(app_version, GROUPSCALER_VERSION);
+  const auto deployments = OfKind(Render(), "Deployment");
+  ASSERT_EQ(deployments.size(), 1u);
+  EXPECT_EQ(deployments[0]["spec"]["template"]["spec"]["containers"][0]["image"].as<std::string>(),
+            "groupscaler:" + app_version);
 }
 
 struct ReplicaCase {
