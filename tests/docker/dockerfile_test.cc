@@ -1,6 +1,8 @@
 // The Dockerfile, without a Docker engine: its stages are parsed, and every
 // shared library the built binaries load (`ldd`) must come from a Debian
-// package (`dpkg -S`) that the binary's runtime stage installs.
+// package (`dpkg -S`) that the binary's runtime image holds: one its
+// *-rootfs stage unpacks with scripts/image-rootfs. tests/image builds the
+// images and runs them.
 //
 //   dockerfile_test [gtest flags] BINARY...
 //
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <set>
@@ -25,8 +28,11 @@
 namespace groupscaler {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Key;
+using ::testing::Pair;
 
 const std::string kDockerfile = std::string(GROUPSCALER_SOURCE_DIR) + "/Dockerfile";
 
@@ -90,16 +96,60 @@ std::string PackageNamed(const std::string& word) {
   return file.substr(0, file.find('_'));
 }
 
-// The packages of every `apt-get install` in the stage.
-std::set<std::string> InstalledPackages(const Stage& stage) {
+// The packages every `image-rootfs /rootfs PACKAGE...` of the stage unpacks.
+std::set<std::string> RootfsPackages(const Stage& stage) {
   std::set<std::string> out;
   for (const Instruction& i : stage.instructions) {
-    if (i.keyword != "RUN") continue;
     const std::vector<std::string> words = Words(i.args);
-    for (size_t k = 0; k + 1 < words.size(); ++k) {
-      if (words[k] != "apt-get" || words[k + 1] != "install") continue;
-      for (size_t p = k + 2; p < words.size() && words[p] != "&&" && words[p] != ";"; ++p) {
-        if (!words[p].starts_with("-")) out.insert(PackageNamed(words[p]));
+    if (i.keyword != "RUN" || words.size() < 2 || words[0] != "image-rootfs" ||
+        words[1] != "/rootfs") {
+      continue;
+    }
+    for (size_t p = 2; p < words.size(); ++p) out.insert(PackageNamed(words[p]));
+  }
+  return out;
+}
+
+const Stage* StageNamed(const std::vector<Stage>& stages, const std::string& name) {
+  for (const Stage& stage : stages) {
+    if (stage.name == name) return &stage;
+  }
+  return nullptr;
+}
+
+// The stage whose /rootfs `runtime` copies to its /, or null.
+const Stage* RootfsStageOf(const std::vector<Stage>& stages, const Stage& runtime) {
+  for (const Instruction& i : runtime.instructions) {
+    const std::vector<std::string> words = Words(i.args);
+    if (i.keyword == "COPY" && words.size() == 3 && words[0].starts_with("--from=") &&
+        words[1] == "/rootfs" && words[2] == "/") {
+      return StageNamed(stages, words[0].substr(std::string("--from=").size()));
+    }
+  }
+  return nullptr;
+}
+
+// A runtime stage's LABEL pairs (KEY="VALUE").
+std::map<std::string, std::string> Labels(const Stage& stage) {
+  static const std::regex kPair(R"re(([\w.-]+)="([^"]*)")re");
+  std::map<std::string, std::string> out;
+  for (const Instruction& i : stage.instructions) {
+    if (i.keyword != "LABEL") continue;
+    for (std::sregex_iterator m(i.args.begin(), i.args.end(), kPair), end; m != end; ++m) {
+      out[(*m)[1]] = (*m)[2];
+    }
+  }
+  return out;
+}
+
+// The stages an image is run from: those with an ENTRYPOINT.
+std::vector<const Stage*> RuntimeStages(const std::vector<Stage>& stages) {
+  std::vector<const Stage*> out;
+  for (const Stage& stage : stages) {
+    for (const Instruction& i : stage.instructions) {
+      if (i.keyword == "ENTRYPOINT") {
+        out.push_back(&stage);
+        break;
       }
     }
   }
@@ -176,10 +226,12 @@ std::map<std::string, std::string> DebianPackagesOf(const std::vector<std::strin
 void CheckRuntimeStage(const std::string& binary_path) {
   const std::string binary = std::filesystem::path(binary_path).filename();
   const std::vector<Stage> stages = ParseDockerfile();
-  const Stage* stage = StageShipping(stages, binary);
-  ASSERT_NE(stage, nullptr) << "no stage of the Dockerfile copies " << binary;
-  const std::set<std::string> installed = InstalledPackages(*stage);
-  ASSERT_FALSE(installed.empty()) << "stage " << stage->name << " installs no packages";
+  const Stage* runtime = StageShipping(stages, binary);
+  ASSERT_NE(runtime, nullptr) << "no stage of the Dockerfile copies " << binary;
+  const Stage* stage = RootfsStageOf(stages, *runtime);
+  ASSERT_NE(stage, nullptr) << "stage " << runtime->name << " copies no /rootfs to /";
+  const std::set<std::string> installed = RootfsPackages(*stage);
+  ASSERT_FALSE(installed.empty()) << "stage " << stage->name << " unpacks no packages";
   const std::vector<std::string> libraries = SharedLibraries(binary_path);
   ASSERT_GE(libraries.size(), 3u);
   std::map<std::string, std::string> missing;  // library -> package
@@ -187,7 +239,7 @@ void CheckRuntimeStage(const std::string& binary_path) {
     EXPECT_FALSE(package.empty()) << library << " is in no Debian package";
     if (!package.empty() && !installed.contains(package)) missing[library] = package;
   }
-  EXPECT_THAT(missing, IsEmpty()) << "add these packages to the apt-get install of stage "
+  EXPECT_THAT(missing, IsEmpty()) << "add these packages to the image-rootfs of stage "
                                   << stage->name << " in the Dockerfile";
 }
 
@@ -204,24 +256,33 @@ TEST(Dockerfile, BuildsOnBookwormSlimWithTheSetupScript) {
   EXPECT_TRUE(runs_setup);
 }
 
-// Runtime stages hold only binaries copied from the build stage and run as a
-// non-root numeric user; the last one, the default target, is the controller.
-TEST(Dockerfile, RuntimeStagesAreMinimalAndNonRoot) {
+// Runtime stages are distroless: FROM scratch, their root filesystem made by
+// image-rootfs in a debian:bookworm-slim stage, plus one binary from the
+// build stage, run as a non-root numeric user; the last one, the default
+// target, is the controller.
+TEST(Dockerfile, RuntimeStagesAreDistrolessAndNonRoot) {
   const std::vector<Stage> stages = ParseDockerfile();
-  ASSERT_GE(stages.size(), 2u);
-  for (size_t s = 1; s < stages.size(); ++s) {
-    const Stage& stage = stages[s];
-    EXPECT_EQ(stage.image, "debian:bookworm-slim") << stage.name;
+  const std::vector<const Stage*> runtimes = RuntimeStages(stages);
+  ASSERT_EQ(runtimes.size(), 2u);
+  for (const Stage* stage : runtimes) {
+    EXPECT_EQ(stage->image, "scratch") << stage->name;
+    const Stage* rootfs = RootfsStageOf(stages, *stage);
+    ASSERT_NE(rootfs, nullptr) << stage->name;
+    EXPECT_EQ(rootfs->image, "debian:bookworm-slim") << rootfs->name;
+    EXPECT_FALSE(RootfsPackages(*rootfs).empty()) << rootfs->name;
     std::string user;
-    for (const Instruction& i : stage.instructions) {
+    for (const Instruction& i : stage->instructions) {
+      EXPECT_NE(i.keyword, "RUN") << stage->name << ": " << i.args;
+      EXPECT_NE(i.keyword, "ADD") << stage->name << ": " << i.args;
       if (i.keyword == "COPY") {
-        EXPECT_TRUE(i.args.starts_with("--from=build ")) << i.args;
+        EXPECT_TRUE(i.args.starts_with("--from=" + rootfs->name + " /rootfs ") ||
+                    i.args.starts_with("--from=build "))
+            << i.args;
       }
-      EXPECT_NE(i.keyword, "ADD") << stage.name << ": " << i.args;
       if (i.keyword == "USER") user = i.args;
     }
     EXPECT_TRUE(std::regex_match(user, std::regex(R"([1-9][0-9]*(:[0-9]+)?)")))
-        << stage.name << ": USER " << user;
+        << stage->name << ": USER " << user;
   }
   const Stage& controller = stages.back();
   EXPECT_EQ(controller.name, "controller");
@@ -231,6 +292,24 @@ TEST(Dockerfile, RuntimeStagesAreMinimalAndNonRoot) {
   EXPECT_EQ(last["CMD"], "[\"controller\"]");
   EXPECT_THAT(Words(last["COPY"]),
               ElementsAre("--from=build", "/build/groupscaler", "/usr/local/bin/groupscaler"));
+}
+
+// Built from a commit, an image says which version it is, and every base is
+// a named release, never a moving tag.
+TEST(Dockerfile, ImagesAreLabelledWithTheVersionAndPinned) {
+  const std::vector<Stage> stages = ParseDockerfile();
+  for (const Stage& stage : stages) {
+    EXPECT_TRUE(stage.image == "scratch" || stage.image == "debian:bookworm-slim") << stage.image;
+  }
+  for (const Stage* stage : RuntimeStages(stages)) {
+    const std::map<std::string, std::string> labels = Labels(*stage);
+    EXPECT_THAT(labels, Contains(Pair("org.opencontainers.image.version", GROUPSCALER_VERSION)))
+        << stage->name;
+    EXPECT_THAT(labels, Contains(Key("org.opencontainers.image.title"))) << stage->name;
+  }
+  std::ifstream in(kDockerfile);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_EQ(text.find(":latest"), std::string::npos);
 }
 
 }  // namespace
