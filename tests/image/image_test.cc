@@ -137,6 +137,11 @@ Status RemoveStaleImages(const std::set<std::string>& used) {
 // One image test at a time on this machine: another clone's could take the
 // images this one uses for stale. Held until the process ends.
 Status LockStore() {
+  if (!std::filesystem::is_directory(kSourceDir + "/.tools/buildah")) {
+    return FailedPreconditionError(
+        ".tools/buildah is missing: scripts/setup makes it "
+        "(scripts/setup-image-base)");
+  }
   const std::string path =
       (std::filesystem::canonical(kSourceDir + "/.tools/buildah") / "image-test.lock").string();
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
