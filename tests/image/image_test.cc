@@ -186,10 +186,12 @@ class Container {
 
 class ImageTest : public ::testing::Test {
  protected:
-  // Builds both images once for every test, then drops what earlier builds
+  // Builds both images once for every test, then drops what earlier runs
   // left.
   static void SetUpTestSuite() {
     build_ = LockStore();
+    // Working containers a killed run left (each a full copy on vfs).
+    if (build_.ok()) build_ = RunBuildah({"rm", "--all"}, minutes(5)).status();
     std::set<std::string> used;
     for (const char* target : {"controller", "example-consumer"}) {
       if (build_.ok()) build_ = Build(target, used);
