@@ -45,6 +45,8 @@ struct Step {
   std::string request;
 };
 
+double Seconds(Timestamp t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
 // The Lease's terms and the writers' other writes, in server time order
 // (terms first at equal times).
 std::vector<Step> Steps(const std::vector<json>& records, const std::set<std::string>& writers,
@@ -101,7 +103,8 @@ std::vector<ForeignWrite> WritesOutsideTheirTerm(const std::vector<json>& record
     if (step.takes_term) {
       holder = step.user;
     } else if (step.user != holder) {
-      found.push_back({step.user, holder.empty() ? "nobody" : holder, step.request});
+      found.push_back(
+          {step.user, holder.empty() ? "nobody" : holder, step.request, Seconds(step.at)});
     }
   }
   return found;
@@ -117,6 +120,14 @@ std::map<std::string, double> LastObservations(const std::string& metrics) {
     if (std::regex_match(line, m, kLine)) last[m[1]] = std::stod(m[2]);
   }
   return last;
+}
+
+bool DeliveredAfterPause(const ForeignWrite& write, const std::vector<Pause>& pauses,
+                         double window) {
+  return std::any_of(pauses.begin(), pauses.end(), [&](const Pause& p) {
+    return p.user == write.user && write.received >= p.continued &&
+           write.received <= p.continued + window;
+  });
 }
 
 int64_t CountSecrets(std::string_view text, const std::vector<std::string>& secrets) {

@@ -39,7 +39,23 @@ struct ForeignWrite {
   std::string user;     // who wrote
   std::string holder;   // who held the Lease then
   std::string request;  // "patch deployments/scale soak/app-1 at 2026-..."
+  double received = 0;  // when the server received it, seconds since the epoch
 };
+
+// A controller the soak stopped (SIGSTOP) while it held the Lease, and when
+// it let it continue (SIGCONT), seconds since the epoch.
+struct Pause {
+  std::string user;
+  double continued = 0;
+};
+
+// Whether `write` is one the writer had sent before it was stopped, which
+// reached the server only once it continued (within `window` seconds): no
+// lease-based election can stop those, as the server has no fencing token
+// to check (client-go's leaderelection/doc.go says the same). A write the
+// controller makes after it continued is refused by its own LeaderFence.
+bool DeliveredAfterPause(const ForeignWrite& write, const std::vector<Pause>& pauses,
+                         double window);
 
 // From the API server's audit records (stage ResponseComplete): every
 // mutating request of one of `writers` on anything but the Lease `lease`,

@@ -96,6 +96,14 @@ TEST(LastObservations, ReadByNameFromAScrape) {
             (std::map<std::string, double>{{"live-0", 1796600000.5}, {"static-1", 1.7966e+09}}));
 }
 
+TEST(Writers, OnlyWritesReceivedJustAfterTheWritersPauseAreDeliveredAfterIt) {
+  const std::vector<Pause> pauses = {{"a", 100}};
+  EXPECT_TRUE(DeliveredAfterPause({.user = "a", .received = 100.2}, pauses, 5));
+  EXPECT_FALSE(DeliveredAfterPause({.user = "a", .received = 106}, pauses, 5));
+  EXPECT_FALSE(DeliveredAfterPause({.user = "a", .received = 99}, pauses, 5));
+  EXPECT_FALSE(DeliveredAfterPause({.user = "b", .received = 100.2}, pauses, 5));
+}
+
 TEST(Secrets, EveryOccurrenceIsCounted) {
   EXPECT_EQ(CountSecrets("pw=s3cr3t and again s3cr3t", {"s3cr3t", ""}), 2);
   EXPECT_EQ(CountSecrets("nothing here", {"s3cr3t"}), 0);

@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "common/base64.h"
 #include "common/files.h"
 #include "common/host_port.h"
 #include "metrics/scrape.h"
@@ -23,33 +24,14 @@ namespace {
 using nlohmann::json;
 using testing::KafkaCluster;
 using testing::KafkaListener;
-using testing::KubeControlPlane;
 using testing::RunResult;
 
-constexpr char kNamespace[] = "soak";
-constexpr char kSystemNamespace[] = "groupscaler";  // the manifests'
-constexpr char kLease[] = "groupscaler-controller";
 constexpr int kLivePartitions = 6;
 constexpr int kStaticPartitions = 12;
 constexpr int kStaticBacklogPerPartition = 300;
 constexpr int kGroupsPerStaticTopic = 4;
 
 const auto kStart = std::chrono::steady_clock::now();
-
-std::string SourcePath(const std::string& relative) {
-  return std::string(GROUPSCALER_SOURCE_DIR) + "/" + relative;
-}
-
-Status FromRun(const RunResult& r, const std::string& what) {
-  if (r.exit_code == 0) return Status::Ok();
-  return InternalError(what + ": exit " + std::to_string(r.exit_code) + ": " + r.err + r.out);
-}
-
-// The user name the API server gives ServiceAccount `name` of the manifests'
-// namespace.
-std::string ServiceAccountUser(const std::string& name) {
-  return std::string("system:serviceaccount:") + kSystemNamespace + ":" + name;
-}
 
 }  // namespace
 
@@ -61,8 +43,8 @@ double Elapsed() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - kStart).count();
 }
 
-World::World(WorldOptions options, Counters* counters)
-    : options_(std::move(options)), counters_(counters) {
+World::World(WorldOptions options, std::unique_ptr<KubeSide> kube, Counters* counters)
+    : options_(std::move(options)), counters_(counters), kube_(std::move(kube)) {
   for (const char* name :
        {"groupscaler crash or restart", "secret in logs, events, status, metrics or lag",
         "writes by a controller not holding the Lease", "messages lost", "reconcile stuck",
@@ -78,15 +60,13 @@ World::~World() {
 }
 
 Status World::Start() {
-  for (auto step : {&World::StartKafka, &World::StartControlPlane, &World::InstallManifests,
-                    &World::CreateWorkloads}) {
+  for (auto step : {&World::StartKafka, &World::StartKube, &World::CreateWorkloads}) {
     if (Status s = (this->*step)(); !s.ok()) return s;
   }
   slots_.resize(2);
   for (size_t i = 0; i < slots_.size(); ++i) {
     slots_[i].name = i == 0 ? "a" : "b";
-    slots_[i].service_account = i == 0 ? "groupscaler" : "groupscaler-standby";
-    auto kubeconfig = plane_->ServiceAccountKubeconfig(kSystemNamespace, slots_[i].service_account);
+    auto kubeconfig = kube_->Kubeconfig(i);
     if (!kubeconfig.ok()) return kubeconfig.status();
     slots_[i].kubeconfig = *kubeconfig;
     if (Status s = StartController(i); !s.ok()) return s;
@@ -110,50 +90,16 @@ Status World::StartKafka() {
   return Status::Ok();
 }
 
-Status World::StartControlPlane() {
-  // No kube-controller-manager: the soak itself runs each Deployment's
-  // consumer replicas, as the kubelet would run its pods.
-  auto plane = KubeControlPlane::Start(options_.dir / "kube", {.controller_manager = false});
-  if (!plane.ok()) return plane.status();
-  plane_ = std::move(plane).value();
-  auto admin = kube::KubeClient::Create(plane_->Admin());
-  if (!admin.ok()) return admin.status();
-  admin_ = std::move(admin).value();
-  return plane_->CreateNamespace(kNamespace);
-}
-
-// The chart, installed with the real helm as a user does, and a second
-// ServiceAccount with the same rights for the standby controller.
-Status World::InstallManifests() {
-  const RunResult helm = testing::RunProcess(
-      {SourcePath(".tools/bin/helm"), "--kubeconfig=" + plane_->admin_kubeconfig().string(),
-       "upgrade", "--install", "groupscaler", SourcePath("charts/groupscaler"), "--namespace",
-       kSystemNamespace, "--create-namespace", "--wait=false"},
-      std::chrono::seconds(120));
-  if (Status s = FromRun(helm, "helm upgrade --install"); !s.ok()) return s;
-  const std::string sa = std::string(kSystemNamespace) + ":groupscaler-standby";
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"create", "serviceaccount", "groupscaler-standby", "-n", kSystemNamespace},
-           {"create", "clusterrolebinding", "groupscaler-standby", "--clusterrole=groupscaler",
-            "--serviceaccount=" + sa},
-           {"create", "rolebinding", "groupscaler-standby", "-n", kSystemNamespace,
-            "--role=groupscaler-leader-election", "--serviceaccount=" + sa},
-           {"wait", "--for=condition=established", "--timeout=60s",
-            "customresourcedefinition/consumergroupautoscalers.groupscaler.io"}}) {
-    if (Status s = FromRun(plane_->kubectl(args), "kubectl " + args[0] + " " + args[1]); !s.ok()) {
-      return s;
-    }
-  }
-  return FromRun(plane_->Apply(json{
-                     {"apiVersion", "v1"},
-                     {"kind", "Secret"},
-                     {"metadata", {{"name", "kafka-auth"}, {"namespace", kNamespace}}},
-                     {"stringData",
-                      {{"sasl", "plain"},
-                       {"username", kafka_->SaslUserFor("PLAIN").username},
-                       {"password",
-                        secret_}}}}.dump()),
-                 "the auth Secret");
+// The server, then the auth Secret every autoscaler names.
+Status World::StartKube() {
+  if (Status s = kube_->Start(options_.dir / "kube"); !s.ok()) return s;
+  return kube_->Apply({{"apiVersion", "v1"},
+                       {"kind", "Secret"},
+                       {"metadata", {{"name", "kafka-auth"}, {"namespace", kNamespace}}},
+                       {"data",
+                        {{"sasl", Base64Encode("plain")},
+                         {"username", Base64Encode(kafka_->SaslUserFor("PLAIN").username)},
+                         {"password", Base64Encode(secret_)}}}});
 }
 
 json World::DeploymentObject(const AutoscalerState& a, int replicas) const {
@@ -318,7 +264,7 @@ Status World::ApplyDeployment(size_t i) {
     std::lock_guard lock(mu_);
     return DeploymentObject(autoscalers_.at(i), 1);
   }();
-  return FromRun(plane_->Apply(object.dump()), "apply deployment");
+  return kube_->Apply(object);
 }
 
 Status World::DeleteDeployment(size_t i) {
@@ -326,8 +272,7 @@ Status World::DeleteDeployment(size_t i) {
     std::lock_guard lock(mu_);
     return autoscalers_.at(i).name;
   }();
-  return FromRun(plane_->kubectl({"delete", "deployment", name, "-n", kNamespace}),
-                 "delete deployment " + name);
+  return kube_->Delete("deployments", name);
 }
 
 Status World::ApplyAutoscaler(size_t i, const std::optional<json>& override) {
@@ -336,7 +281,7 @@ Status World::ApplyAutoscaler(size_t i, const std::optional<json>& override) {
     const AutoscalerState& a = autoscalers_.at(i);
     return AutoscalerObject(a, override.value_or(a.spec));
   }();
-  Status s = FromRun(plane_->Apply(object.dump()), "apply autoscaler");
+  Status s = kube_->Apply(object);
   std::lock_guard lock(mu_);
   AutoscalerState& a = autoscalers_.at(i);
   if (s.ok()) {
@@ -355,7 +300,7 @@ Status World::DeleteAutoscaler(size_t i) {
     std::lock_guard lock(mu_);
     return autoscalers_.at(i).name;
   }();
-  Status s = FromRun(plane_->kubectl({"delete", "cga", name, "-n", kNamespace}), "delete cga");
+  Status s = kube_->Delete("consumergroupautoscalers", name);
   std::lock_guard lock(mu_);
   if (s.ok()) {
     autoscalers_.at(i).exists = false;
@@ -366,14 +311,18 @@ Status World::DeleteAutoscaler(size_t i) {
 }
 
 std::optional<size_t> World::LeaderSlot() {
-  StatusOr<kube::Lease> lease = admin_->GetLease(kSystemNamespace, kLease);
-  if (!lease.ok() || lease->holder_identity.empty()) return std::nullopt;
+  StatusOr<std::string> lease = kube_->Get(std::string("/apis/coordination.k8s.io/v1/namespaces/") +
+                                           kSystemNamespace + "/leases/" + kLease);
+  if (!lease.ok()) return std::nullopt;
+  const std::string holder =
+      json::parse(*lease, nullptr, false).value("/spec/holderIdentity"_json_pointer, std::string());
+  if (holder.empty()) return std::nullopt;
   static const std::regex kIdentity(R"(leader election: (\S+) waiting for lease)");
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].process == nullptr) continue;
     std::smatch m;
     const std::string log = slots_[i].process->log();
-    if (std::regex_search(log, m, kIdentity) && m[1] == lease->holder_identity) return i;
+    if (std::regex_search(log, m, kIdentity) && m[1] == holder) return i;
   }
   return std::nullopt;
 }
@@ -393,10 +342,6 @@ json World::Lag(const std::string& group, const std::string& topic) {
 }
 
 // ---- monitor ----
-
-StatusOr<std::string> World::AdminGet(const std::string& path) {
-  return admin_->rest().Call("GET", path);
-}
 
 void World::ScanForSecrets(const std::string& where, const std::string& text) {
   if (const int64_t n = CountSecrets(text, secrets()); n > 0) {
@@ -426,7 +371,7 @@ TargetContext World::ContextOf(const AutoscalerState& a, int) const {
 
 void World::Tick(ReplicaWatch& watch) {
   RestartExitedControllers();
-  StatusOr<std::string> list = AdminGet("/apis/apps/v1/namespaces/soak/deployments");
+  StatusOr<std::string> list = kube_->Get("/apis/apps/v1/namespaces/soak/deployments");
   if (list.ok()) {
     const json deployments = json::parse(*list, nullptr, false);
     std::map<std::string, int> replicas;
@@ -448,7 +393,7 @@ void World::Tick(ReplicaWatch& watch) {
     SyncConsumers(replicas);
   }
   StatusOr<std::string> statuses =
-      AdminGet("/apis/groupscaler.io/v1alpha1/namespaces/soak/consumergroupautoscalers");
+      kube_->Get("/apis/groupscaler.io/v1alpha1/namespaces/soak/consumergroupautoscalers");
   if (statuses.ok()) ScanForSecrets("autoscalers' status", *statuses);
 }
 
@@ -557,16 +502,18 @@ void World::ProduceLoop(std::stop_token stop) {
 
 void World::Finish(std::chrono::seconds drain) {
   producer_ = {};
+  const double start = Elapsed();
+  const double deadline = start + static_cast<double>(drain.count());
   for (const LiveGroup& g : consumers_) {
-    const double start = Elapsed();
     json answer;
-    while (Elapsed() - start < static_cast<double>(drain.count())) {
+    while (true) {
       answer = Lag(g.name, g.name);
       if (answer.is_object() && answer.value("totalLag", int64_t{-1}) == 0) break;
+      if (Elapsed() > deadline) break;
       std::this_thread::sleep_for(std::chrono::seconds(2));
     }
-    std::cout << fmt::format("[{:7.1f}s] {}: drained in {:.0f} s: {}", Elapsed(), g.name,
-                             Elapsed() - start, Undrained(answer))
+    std::cout << fmt::format("[{:7.1f}s] {} {:.0f} s after the producer stopped: {}", Elapsed(),
+                             g.name, Elapsed() - start, Undrained(answer))
               << std::endl;
   }
 }
@@ -611,7 +558,7 @@ void World::FinalChecks(double rss_growth_bound_mib, double stuck_bound_seconds)
 }
 
 void World::CheckBoundsAtEnd() {
-  StatusOr<std::string> list = AdminGet("/apis/apps/v1/namespaces/soak/deployments");
+  StatusOr<std::string> list = kube_->Get("/apis/apps/v1/namespaces/soak/deployments");
   if (!list.ok()) return;
   const json deployments = json::parse(*list, nullptr, false);
   std::lock_guard lock(mu_);
@@ -670,11 +617,21 @@ void World::CheckLostMessages() {
   }
 }
 
+void World::NoteContinued(size_t slot) {
+  std::lock_guard lock(mu_);
+  pauses_.push_back({kube_->UserOf(slot), WallSeconds()});
+}
+
+// Writes a stopped leader had sent before it was stopped are delivered when
+// it continues: counted as a figure, not against the invariant (see
+// DeliveredAfterPause); 5 s covers reconnecting on a loaded machine.
 void World::CheckWriters() {
-  std::set<std::string> writers;
-  for (const ControllerSlot& slot : slots_)
-    writers.insert(ServiceAccountUser(slot.service_account));
-  for (const ForeignWrite& w : WritesOutsideTheirTerm(plane_->AuditRecords(), writers, kLease)) {
+  constexpr double kDeliveryWindowSeconds = 5;
+  for (const ForeignWrite& w : kube_->WritesOutsideTheirTerm()) {
+    if (DeliveredAfterPause(w, pauses_, kDeliveryWindowSeconds)) {
+      ++delivered_after_pause_;
+      continue;
+    }
     counters_->Add("writes by a controller not holding the Lease",
                    w.user + " while " + w.holder + " held it: " + w.request);
   }
@@ -692,31 +649,36 @@ void World::CheckLogsAndEvents() {
       }
     }
   }
-  const RunResult events = plane_->kubectl({"get", "events", "-n", kNamespace, "-o", "json"});
-  ScanForSecrets("Events", events.out);
+  StatusOr<std::string> events =
+      kube_->Get(std::string("/api/v1/namespaces/") + kNamespace + "/events");
+  ScanForSecrets("Events", events.ok() ? *events : "");
 }
 
-// Each incarnation that lived at least 3 minutes: RSS at its last sample
-// against the one 2 minutes after it started (past the first full pass).
+// Each incarnation's growth: its highest RSS against its first sample (a
+// follower, or a leader before its first pass). Taking the Lease is part of
+// the growth: about 30 MiB at the default size.
 void World::CheckRss(double bound_mib) {
   for (const ControllerSlot& slot : slots_) {
     for (const std::vector<ControllerSlot::RssSample>& samples : slot.rss) {
-      if (samples.size() < 2 || samples.back().t - samples.front().t < 180) continue;
-      auto base = std::find_if(samples.begin(), samples.end(),
-                               [&](const auto& s) { return s.t >= samples.front().t + 120; });
-      const double growth = static_cast<double>(samples.back().kib - base->kib) / 1024;
+      if (samples.empty()) continue;
+      const auto peak =
+          std::max_element(samples.begin(), samples.end(),
+                           [](const auto& a, const auto& b) { return a.kib < b.kib; });
+      const double growth = static_cast<double>(peak->kib - samples.front().kib) / 1024;
       if (growth > bound_mib) {
         counters_->Add("RSS growth over the bound",
-                       fmt::format("controller {}: {:.1f} MiB → {:.1f} MiB", slot.name,
-                                   base->kib / 1024.0, samples.back().kib / 1024.0));
+                       fmt::format("controller {}: {:.1f} MiB → {:.1f} MiB at t={:.0f}s", slot.name,
+                                   samples.front().kib / 1024.0, peak->kib / 1024.0, peak->t));
       }
     }
   }
 }
 
 std::string World::Figures() const {
-  std::string out = fmt::format("  messages produced {} (refused by the client {})\n",
-                                produced_.load(), produce_errors_.load());
+  std::string out = fmt::format(
+      "  messages produced {} (refused by the client {})\n"
+      "  writes a stopped leader had sent, delivered once it continued: {}\n",
+      produced_.load(), produce_errors_.load(), delivered_after_pause_);
   for (const ControllerSlot& slot : slots_) {
     for (size_t n = 0; n < slot.rss.size(); ++n) {
       const auto& s = slot.rss[n];

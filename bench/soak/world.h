@@ -30,10 +30,9 @@
 
 #include "demo/ledger.h"
 #include "demo/replica_set.h"
-#include "kube/kube_client.h"
 #include "soak/invariants.h"
+#include "soak/kube_side.h"
 #include "support/kafka_broker.h"
-#include "support/kube_control_plane.h"
 #include "support/subprocess.h"
 
 namespace groupscaler::soak {
@@ -67,8 +66,7 @@ struct AutoscalerState {
 
 // One of the two controller processes.
 struct ControllerSlot {
-  std::string name;             // "a", "b"
-  std::string service_account;  // its identity in the audit log
+  std::string name;  // "a", "b"
   std::filesystem::path kubeconfig;
   std::unique_ptr<testing::Subprocess> process;
   int incarnation = 0;
@@ -84,7 +82,7 @@ struct ControllerSlot {
 
 class World {
  public:
-  World(WorldOptions options, Counters* counters);
+  World(WorldOptions options, std::unique_ptr<KubeSide> kube, Counters* counters);
   ~World();
 
   // Starts everything; a Status naming what could not start.
@@ -94,7 +92,7 @@ class World {
   void Finish(std::chrono::seconds drain);
 
   // ---- executor thread ----
-  testing::KubeControlPlane& plane() { return *plane_; }
+  KubeSide& kube() { return *kube_; }
   testing::KafkaCluster& kafka() { return *kafka_; }
   void SetBrokerDown(int id, bool down);
   void SetClusterDown(bool down);
@@ -131,11 +129,12 @@ class World {
   void FinalChecks(double rss_growth_bound_mib, double stuck_bound_seconds);
   std::string Figures() const;
   std::vector<std::string> secrets() const { return {secret_}; }
+  // The soak let controller `slot`, stopped while leading, continue now.
+  void NoteContinued(size_t slot);
 
  private:
   Status StartKafka();
-  Status StartControlPlane();
-  Status InstallManifests();
+  Status StartKube();
   Status CreateWorkloads();
   Status StartController(size_t slot);
   Status MakeStaticBacklog(const std::string& topic, const std::string& group, int partitions);
@@ -145,7 +144,6 @@ class World {
   void SyncConsumers(const std::map<std::string, int>& replicas);
   TargetContext ContextOf(const AutoscalerState& a, int replicas) const;
   std::optional<double> BlindSince(const AutoscalerState& a) const;
-  StatusOr<std::string> AdminGet(const std::string& path);
   void ScanForSecrets(const std::string& where, const std::string& text);
   void ProduceLoop(std::stop_token stop);
   int Bound(const AutoscalerState& a) const;
@@ -160,9 +158,8 @@ class World {
 
   const WorldOptions options_;
   Counters* const counters_;
-  std::unique_ptr<testing::KubeControlPlane> plane_;
+  std::unique_ptr<KubeSide> kube_;
   std::unique_ptr<testing::KafkaCluster> kafka_;
-  std::unique_ptr<kube::KubeClient> admin_;
   std::string secret_;
   std::filesystem::path auth_file_;
 
@@ -181,6 +178,8 @@ class World {
   std::string last_leader_metrics_;
   double last_leader_scrape_at_ = 0;  // seconds since the epoch
   int extra_autoscalers_ = 0;
+  std::vector<Pause> pauses_;
+  int delivered_after_pause_ = 0;
 
   std::atomic<int64_t> produced_{0};
   std::atomic<int64_t> produce_errors_{0};

@@ -1065,7 +1065,8 @@ struct KubeApiServer::Impl {
       {
         std::lock_guard<std::mutex> lock(mu);
         requests.push_back({req.method, req.path, req.query, req.header("content-type"),
-                            req.header("authorization"), client_cn, req.body, 0});
+                            req.header("authorization"), client_cn, req.body, 0,
+                            std::chrono::system_clock::now()});
         index = requests.size() - 1;
       }
       auto set_code = [&](int code) {

@@ -51,7 +51,8 @@
 //   namespace/name order, metadata.continue naming the last one when more
 //   follow; the next page starts after it in the store as it is then (not a
 //   snapshot of the first page's resourceVersion, as a real server keeps).
-// * Not served: labelSelector, fieldSelector, dryRun, deletion preconditions and finalizers, watches of one
+// * Not served: labelSelector, fieldSelector, dryRun, deletion preconditions and finalizers,
+// watches of one
 //   object by name, server-side apply; fieldManager is accepted and recorded.
 //
 // Thread-safe. Destroying the server closes every connection.
@@ -77,7 +78,8 @@ struct RecordedRequest {
   // Over HTTPS with a client certificate: its subject's CN.
   std::string client_common_name;
   std::string body;
-  int response_code = 0;  // a watch's is set when its stream starts
+  int response_code = 0;                           // a watch's is set when its stream starts
+  std::chrono::system_clock::time_point received;  // when its head was read
 };
 
 // Makes the next `count` requests whose method matches (empty: any) and whose
