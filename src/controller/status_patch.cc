@@ -217,14 +217,29 @@ json WithoutMessages(json conditions) {
   return conditions;
 }
 
+// Whether the stored status is at least `age` old (or of no known time).
+bool WrittenBefore(const json& stored, Timestamp now, std::chrono::seconds age) {
+  auto it = stored.find("observedTime");
+  if (it == stored.end() || !it->is_string()) return true;
+  const StatusOr<Timestamp> at = ParseTime(it->get<std::string>());
+  return !at.ok() || *at > now || now - *at >= age;
+}
+
 // Whether the stored figures are too old to keep: older than
 // kFiguresMaxAge, of no known time (an older controller wrote them), or of
 // a time ahead of `now` (another replica's clock).
 bool FiguresStale(const json& stored, Timestamp now) {
-  auto it = stored.find("observedTime");
-  if (it == stored.end() || !it->is_string()) return true;
-  const StatusOr<Timestamp> at = ParseTime(it->get<std::string>());
-  return !at.ok() || *at > now || now - *at >= kFiguresMaxAge;
+  return WrittenBefore(stored, now, kFiguresMaxAge);
+}
+
+// Whether `patch` names another cause for a Ready that is not True than
+// `stored` does, and the stored one is kCauseMinAge old (the write rule).
+bool CauseChanged(const json& patch, const json& stored, Timestamp now) {
+  const json* ready = FindCondition(patch, kConditionReady);
+  if (ready == nullptr || ready->value("status", "") == "True") return false;
+  const json* old = FindCondition(stored, kConditionReady);
+  return old != nullptr && old->value("message", "") != ready->value("message", "") &&
+         WrittenBefore(stored, now, kCauseMinAge);
 }
 
 // Whether writing `value` as `field` changes what the write rule
@@ -243,7 +258,7 @@ bool WorthWriting(const json& patch, const json& stored, Timestamp now) {
   for (auto it = patch.begin(); it != patch.end(); ++it) {
     if (Changes(it.key(), it.value(), stored)) return true;
   }
-  return FiguresStale(stored, now);
+  return CauseChanged(patch, stored, now) || FiguresStale(stored, now);
 }
 
 }  // namespace

@@ -19,7 +19,12 @@
 //    than its floor (kLagFloor, kTimeLagFloorSeconds, kRateFloorPerSecond),
 //    or when the stored figures are kFiguresMaxAge old. A figure that
 //    becomes unknown, or known again, writes at once, as a decisive field.
-//  * Messages, the status's and the conditions': never write by themselves.
+//  * Messages, the status's and the conditions': never write by themselves,
+//    but for one: while Ready is not True, its message is the cause a user
+//    acts on (the broker refused the login, the token endpoint refused the
+//    client); a new cause writes once the stored status is kCauseMinAge old,
+//    so a cause that names changing details (librdkafka's "after 3ms") writes
+//    at most once per kCauseMinAge.
 //
 // A write carries the whole status as it is now, messages and figures
 // included, and sets observedTime to `now`: the time of the figures, whose
@@ -51,6 +56,7 @@ inline constexpr double kLagFloor = 100;           // totalLag, messages
 inline constexpr double kTimeLagFloorSeconds = 1;  // maxLagSeconds, totalLagSeconds
 inline constexpr double kRateFloorPerSecond = 1;   // produce, consume, per-replica rate
 inline constexpr std::chrono::minutes kFiguresMaxAge{5};
+inline constexpr std::chrono::seconds kCauseMinAge{15};
 
 // Condition types, in the order they are written.
 inline constexpr const char* kConditionReady = "Ready";

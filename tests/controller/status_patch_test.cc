@@ -194,6 +194,32 @@ TEST(WriteRule, MessagesAloneWriteNothing) {
   EXPECT_EQ(PatchAfter(report), nullptr);
 }
 
+// Ready False for `cause`, stored as written at kWritten.
+StatusReport NotReady(const std::string& cause) {
+  StatusReport report = Steady();
+  report.reason = "ObservationFailed";
+  report.message = "observation failed (" + cause + "); holding 3 replicas";
+  report.conditions[0] = {kConditionReady, ConditionStatus::kFalse, "KafkaUnreachable", cause};
+  return report;
+}
+
+// A new cause of a Ready that is not True writes once the stored status is
+// kCauseMinAge old; the same cause, or a new message while Ready, does not.
+TEST(WriteRule, ANewCauseOfNotReadyWritesAtItsPace) {
+  const std::string stored = StoredAt(NotReady("metadata: _TRANSPORT"), kWritten);
+  const StatusReport refused = NotReady("token endpoint: 401 invalid_client");
+  EXPECT_EQ(StatusPatch(refused, stored, kWritten + kCauseMinAge - seconds(1)), std::nullopt);
+  const std::optional<std::string> patch = StatusPatch(refused, stored, kWritten + kCauseMinAge);
+  ASSERT_TRUE(patch.has_value());
+  EXPECT_EQ(json::parse(*patch)["conditions"][0]["message"], "token endpoint: 401 invalid_client");
+  EXPECT_EQ(json::parse(*patch)["message"], refused.message);
+  EXPECT_EQ(StatusPatch(NotReady("metadata: _TRANSPORT"), stored, kWritten + minutes(1)),
+            std::nullopt);
+  StatusReport ready = Steady();
+  ready.conditions[0].message = "4 replicas";
+  EXPECT_EQ(PatchAfter(ready), nullptr);
+}
+
 TEST(WriteRule, AConditionStatusOrReasonChangeWrites) {
   StatusReport report = Steady();
   report.conditions[1] = {kConditionActive, ConditionStatus::kFalse, "LagAtActivation",
