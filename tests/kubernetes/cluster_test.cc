@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #ifndef GROUPSCALER_BINARY
@@ -118,6 +119,13 @@ void ClusterTest::SetUp() {
 }
 
 void ClusterTest::TearDown() {
+  if (HasFailure()) {
+    // What each controller did last, for a failure whose wait passed.
+    for (const auto& process : processes_) {
+      std::cout << "the end of process " << process->pid() << "'s log:\n"
+                << LastLines(process->log(), 60) << std::flush;
+    }
+  }
   processes_.clear();
   kafka_.reset();
   if (plane_ != nullptr && !ns_.empty()) {
@@ -262,13 +270,17 @@ json ClusterTest::Status(const std::string& name) {
                                                                              : json::object();
 }
 
-json ClusterTest::Condition(const std::string& name, const std::string& type) {
-  const json conditions = Status(name).value("conditions", json::array());
+json ConditionOf(const json& status, const std::string& type) {
+  const json conditions = status.value("conditions", json::array());
   if (!conditions.is_array()) return nullptr;
   for (const json& c : conditions) {
     if (c.value("type", "") == type) return c;
   }
   return nullptr;
+}
+
+json ClusterTest::Condition(const std::string& name, const std::string& type) {
+  return ConditionOf(Status(name), type);
 }
 
 std::map<std::string, std::string> ClusterTest::PrinterColumns(const std::string& name) {

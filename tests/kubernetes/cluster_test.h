@@ -39,6 +39,9 @@ RunResult Helm(const KubeControlPlane& plane, const std::vector<std::string>& ar
 // The source tree's path of `relative` ("charts/groupscaler").
 std::filesystem::path SourcePath(const std::string& relative);
 
+// Condition `type` of an autoscaler's `status` (null when absent).
+nlohmann::json ConditionOf(const nlohmann::json& status, const std::string& type);
+
 class ClusterTest : public ::testing::Test {
  protected:
   // Starts (or reuses) the control plane, makes this test's namespace

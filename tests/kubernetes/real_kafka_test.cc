@@ -108,6 +108,13 @@ bool HasEvent(const std::vector<json>& events, const std::string& reason) {
 
 class RealKafkaTest : public ClusterTest {
  protected:
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cout << "the end of the broker's log:\n" << LastLines(kafka->log(0), 40) << std::flush;
+    }
+    ClusterTest::TearDown();
+  }
+
   // A new topic with produced[p] messages on partition p.
   std::string ProducedTopic(const std::vector<int64_t>& produced) {
     const std::string topic = Unique("orders");
@@ -189,17 +196,31 @@ TEST_F(RealKafkaTest, AuthSecretReadsTheExactLagAndScales) {
       << Status("scram").dump(1) << controller->log();
   EXPECT_TRUE(WaitFor([&] { return Replicas("deployment", "mtls") == 5; }, seconds(30)))
       << Status("mtls").dump(1) << controller->log();
+  // On a loaded machine one observation can time out (Ready False for a
+  // poll, replicas held); the status is read once it is Ready again.
   for (const auto& [name, lag] :
        {std::pair{"plain", 2500}, std::pair{"scram", 1800}, std::pair{"mtls", 4200}}) {
     SCOPED_TRACE(name);
-    const json status = Status(name);
+    json status;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          status = Status(name);
+          const json ready = ConditionOf(status, "Ready");
+          return ready.is_object() && ready.value("status", "") == "True";
+        },
+        seconds(30)))
+        << status.dump(1) << controller->log();
     EXPECT_EQ(status.value("totalLag", int64_t{-1}), lag) << status.dump(1);
     EXPECT_EQ(status.value("partitions", 0), 6);
     EXPECT_EQ(status.value("ceiling", 0), 6);
-    EXPECT_EQ(ConditionField(name, "KafkaReachable", "status"), "True");
-    EXPECT_EQ(ConditionField(name, "Ready", "status"), "True");
+    const json reachable = ConditionOf(status, "KafkaReachable");
+    EXPECT_TRUE(reachable.is_object() && reachable.value("status", "") == "True") << status.dump(1);
+    // Whatever a loaded machine timed out, no broker refused the login or
+    // the certificates (the message of a refusal: the test below).
+    for (const json& event : EventsWith(name, "KafkaUnreachable")) {
+      EXPECT_THAT(event.value("message", ""), Not(HasSubstr(": refused ("))) << event.dump(1);
+    }
   }
-  EXPECT_TRUE(EventsWith("plain", "KafkaUnreachable").empty());
 }
 
 // Real consumers in separate processes, one group: the status counts them
@@ -329,7 +350,8 @@ TEST_F(RealKafkaTest, ARefusedOAuthClientHoldsTheReplicas) {
 
   // On a loaded machine the first failed observation can be the broker's
   // transport failure, before the grant's refusal is known; the refusal is
-  // named from the next poll on.
+  // named from the next poll on, and written as the new cause of a Ready
+  // that is not True within the write rule's 15 s.
   json reachable;  // one read, so that its fields agree
   EXPECT_TRUE(WaitFor(
       [&] {
@@ -337,7 +359,7 @@ TEST_F(RealKafkaTest, ARefusedOAuthClientHoldsTheReplicas) {
         return reachable.is_object() && reachable.value("status", "") == "False" &&
                reachable.value("message", "").find(oauth->token_url()) != std::string::npos;
       },
-      seconds(30)))
+      seconds(45)))
       << Status("wrong").dump(1) << controller->log();
   EXPECT_EQ(reachable.value("reason", ""), "KafkaUnreachable");
   EXPECT_THAT(reachable.value("message", ""), HasSubstr(oauth->token_url()));

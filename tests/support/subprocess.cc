@@ -171,6 +171,15 @@ std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
   return exit_code_;
 }
 
+std::string LastLines(const std::string& text, size_t n) {
+  size_t begin = text.empty() || text.back() != '\n' ? text.size() : text.size() - 1;
+  for (size_t i = 0; i < n && begin > 0; ++i) {
+    const size_t newline = text.rfind('\n', begin - 1);
+    begin = newline == std::string::npos ? 0 : newline;
+  }
+  return text.substr(begin == 0 ? 0 : begin + 1);
+}
+
 std::string Subprocess::log() const {
   if (log_path_.empty()) return "";
   std::ifstream in(log_path_);

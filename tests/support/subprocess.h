@@ -67,6 +67,9 @@ class Subprocess {
   std::optional<int> exit_code_;
 };
 
+// The last `n` lines of `text` (all of it when it has fewer).
+std::string LastLines(const std::string& text, size_t n);
+
 struct RunResult {
   int exit_code = -1;  // 128 + signal when killed
   std::string out;
