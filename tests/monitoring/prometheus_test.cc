@@ -108,6 +108,17 @@ TEST_F(PrometheusTest, EveryDashboardQueryAndAlertExpressionReturnsSeries) {
   ASSERT_NE(controller, nullptr);
   const int metrics_port = testing::PortInLog(*controller, "serving /metrics", seconds(10));
   ASSERT_GT(metrics_port, 0) << controller->log();
+  // The time lag is known once the controller has seen the log end pass the
+  // oldest unconsumed message: "app" is observed before the first message
+  // (the sanitizers can delay the first reconcile by seconds).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return HttpGet(metrics_port, "/metrics")
+                   .body.find(R"(groupscaler_last_observation_timestamp_seconds{group="app")") !=
+               std::string::npos;
+      },
+      seconds(30)))
+      << controller->log();
   const int port = StartPrometheus(metrics_port);
   ASSERT_GT(port, 0) << (prometheus_ == nullptr ? "" : prometheus_->log());
 
