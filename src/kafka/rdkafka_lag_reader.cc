@@ -207,6 +207,16 @@ constexpr char kDescribeUnsupported[] = "the broker does not describe groups";
 
 constexpr int kMaxAttempts = 3;
 constexpr milliseconds kRetryBackoff{100};
+
+// Whether a group's request that failed with `err` at its `attempts`-th
+// attempt is sent again (time allowing): a retriable error up to
+// kMaxAttempts, and a coordinator still loading the group's offsets (as one
+// is for a while after its broker starts or takes the partition over) until
+// the deadline.
+bool MayRetry(rd_kafka_resp_err_t err, int attempts) {
+  return Retriable(err) &&
+         (attempts < kMaxAttempts || err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+}
 // Each partition assigned to the fetch handle buffers a fetch of its own
 // (6,400 at once took 2.9 GiB on the mock cluster): more gaps than this are
 // counted over the next cycles, their offsets counting until then.
@@ -337,21 +347,42 @@ class RdKafkaLagReader final : public LagReader {
                                                      milliseconds timeout) override {
     std::lock_guard lock(mu_);
     const auto deadline = SteadyClock::now() + timeout;
-    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
-    ListGroupOffsetsPtr request(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr));
-    AdminOptionsPtr options =
-        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
-    rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
-    rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
-    EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
-    if (!event) {
+    StatusOr<CommittedResult> committed = AllCommitted(group, deadline);
+    if (!committed.ok()) {
       return DeadlineExceededError("kafka " + servers_ + ": committed offsets of group " + group +
                                    ": no answer within " + std::to_string(timeout.count()) + "ms");
     }
+    return TopicsOf(group, *committed);
+  }
+
+  // Every committed offset of `group`, asked again as MayRetry allows; an
+  // error when no answer came before `deadline`.
+  StatusOr<CommittedResult> AllCommitted(const std::string& group,
+                                         SteadyClock::time_point deadline) {
+    for (int attempt = 1;; ++attempt) {
+      QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+      ListGroupOffsetsPtr request(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr));
+      AdminOptionsPtr options =
+          NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+      rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
+      rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
+      EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
+      if (!event) return DeadlineExceededError("no answer");
+      CommittedResult result = ParseCommitted(event.get());
+      if (result.status.ok() || !MayRetry(last_group_err_, attempt) ||
+          RemainingMs(deadline) <= 2 * kRetryBackoff.count()) {
+        return result;
+      }
+      options_.clock->SleepFor(kRetryBackoff);
+    }
+  }
+
+  // The topics `committed` has an offset on, or why there are none.
+  StatusOr<std::vector<std::string>> TopicsOf(const std::string& group,
+                                              const CommittedResult& committed) const {
+    if (!committed.status.ok()) return committed.status;
     std::set<std::string> topics;
-    CommittedResult result = ParseCommitted(event.get());
-    if (!result.status.ok()) return result.status;
-    for (const auto& [tp, r] : result.partitions) {
+    for (const auto& [tp, r] : committed.partitions) {
       if (r.offset >= 0) topics.insert(tp.topic);
     }
     if (topics.empty()) {
@@ -886,7 +917,7 @@ class RdKafkaLagReader final : public LagReader {
       const size_t i = it->second;
       if (c.done[i]) continue;
       CommittedResult r = ParseCommitted(event.get());
-      if (!r.status.ok() && Retriable(last_group_err_) && c.attempts[i] < kMaxAttempts &&
+      if (!r.status.ok() && MayRetry(last_group_err_, c.attempts[i]) &&
           RemainingMs(c.deadline) > 2 * kRetryBackoff.count()) {
         options_.clock->SleepFor(kRetryBackoff);
         SendFetch(c, i);

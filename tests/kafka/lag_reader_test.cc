@@ -485,6 +485,22 @@ INSTANTIATE_TEST_SUITE_P(
                                    false}),
     [](const auto& info) { return info.param.name; });
 
+// A coordinator still loading its offsets (its broker just started) answers
+// COORDINATOR_LOAD_IN_PROGRESS for a while: asked again until the deadline,
+// past kMaxAttempts. (Listing a group's committed topics, `groupscaler lag`
+// without --topic, follows the same rule; the mock broker answers that
+// request, OffsetFetch for every topic, with none.)
+TEST(LagReader, ACoordinatorLoadingItsOffsetsIsAskedAgainUntilItAnswers) {
+  World w = StartWorld();
+  auto reader = NewReader(w);
+  ASSERT_TRUE(reader->Observe({{"orders", {"six"}}}, kCycle).ok());
+  const std::vector<rd_kafka_resp_err_t> loading(6, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+  w.cluster->PushRequestErrors(kApiOffsetFetch, loading);
+  auto result = reader->Observe({{"orders", {"six"}}}, kCycle);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ExpectTruth(w, (*result)[0], {"six"}, "orders");
+}
+
 TEST(LagReader, TopicErrorInMetadataIsAPerTopicError) {
   World w = StartWorld();
   rd_kafka_mock_topic_set_error(w.cluster->raw(), "twelve",
