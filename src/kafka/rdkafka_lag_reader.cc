@@ -209,13 +209,14 @@ constexpr int kMaxAttempts = 3;
 constexpr milliseconds kRetryBackoff{100};
 
 // Whether a group's request that failed with `err` at its `attempts`-th
-// attempt is sent again (time allowing): a retriable error up to
-// kMaxAttempts, and a coordinator still loading the group's offsets (as one
-// is for a while after its broker starts or takes the partition over) until
-// the deadline.
-bool MayRetry(rd_kafka_resp_err_t err, int attempts) {
+// attempt is sent again after kRetryBackoff, time before `deadline`
+// allowing: a retriable error up to kMaxAttempts, and a coordinator still
+// loading the group's offsets (as one is for a while after its broker starts
+// or takes the partition over) until the deadline.
+bool MayRetry(rd_kafka_resp_err_t err, int attempts, SteadyClock::time_point deadline) {
   return Retriable(err) &&
-         (attempts < kMaxAttempts || err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+         (attempts < kMaxAttempts || err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS) &&
+         RemainingMs(deadline) > 2 * kRetryBackoff.count();
 }
 // Each partition assigned to the fetch handle buffers a fetch of its own
 // (6,400 at once took 2.9 GiB on the mock cluster): more gaps than this are
@@ -361,18 +362,11 @@ class RdKafkaLagReader final : public LagReader {
                                          SteadyClock::time_point deadline) {
     for (int attempt = 1;; ++attempt) {
       QueuePtr queue(rd_kafka_queue_new(rk_.get()));
-      ListGroupOffsetsPtr request(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr));
-      AdminOptionsPtr options =
-          NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
-      rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
-      rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue.get());
+      AskCommitted(group, nullptr, deadline, queue.get(), nullptr);
       EventPtr event(rd_kafka_queue_poll(queue.get(), RemainingMs(deadline)));
       if (!event) return DeadlineExceededError("no answer");
       CommittedResult result = ParseCommitted(event.get());
-      if (result.status.ok() || !MayRetry(last_group_err_, attempt) ||
-          RemainingMs(deadline) <= 2 * kRetryBackoff.count()) {
-        return result;
-      }
+      if (result.status.ok() || !MayRetry(last_group_err_, attempt, deadline)) return result;
       options_.clock->SleepFor(kRetryBackoff);
     }
   }
@@ -870,13 +864,20 @@ class RdKafkaLagReader final : public LagReader {
     const uintptr_t id = ++last_offset_fetch_;
     offset_fetches_[id] = c.groups[i].group_id;
     c.sent[id] = i;
-    ListGroupOffsetsPtr request(
-        rd_kafka_ListConsumerGroupOffsets_new(c.groups[i].group_id.c_str(), c.lists[i].get()));
+    AskCommitted(c.groups[i].group_id, c.lists[i].get(), c.deadline, offsets_queue_.get(),
+                 reinterpret_cast<void*>(id));
+  }
+
+  // Sends one OffsetFetch of `group` for `partitions` (null: every
+  // partition it committed on), answered on `queue` with `opaque`.
+  void AskCommitted(const std::string& group, const rd_kafka_topic_partition_list_t* partitions,
+                    SteadyClock::time_point deadline, rd_kafka_queue_t* queue, void* opaque) {
+    ListGroupOffsetsPtr request(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), partitions));
     AdminOptionsPtr options =
-        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c.deadline);
-    rd_kafka_AdminOptions_set_opaque(options.get(), reinterpret_cast<void*>(id));
+        NewAdminOptions(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
+    rd_kafka_AdminOptions_set_opaque(options.get(), opaque);
     rd_kafka_ListConsumerGroupOffsets_t* requests[] = {request.get()};
-    rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), offsets_queue_.get());
+    rd_kafka_ListConsumerGroupOffsets(rk_.get(), requests, 1, options.get(), queue);
   }
 
   // The first request of every group that has partitions and no request of
@@ -917,8 +918,7 @@ class RdKafkaLagReader final : public LagReader {
       const size_t i = it->second;
       if (c.done[i]) continue;
       CommittedResult r = ParseCommitted(event.get());
-      if (!r.status.ok() && MayRetry(last_group_err_, c.attempts[i]) &&
-          RemainingMs(c.deadline) > 2 * kRetryBackoff.count()) {
+      if (!r.status.ok() && MayRetry(last_group_err_, c.attempts[i], c.deadline)) {
         options_.clock->SleepFor(kRetryBackoff);
         SendFetch(c, i);
         continue;
