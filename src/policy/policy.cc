@@ -345,6 +345,15 @@ Status ValidateFallback(const Spec& spec) {
   return Status::Ok();
 }
 
+// A history that has not begun begins now, the current replicas its first
+// recommendation (History::recommendations).
+History Begin(History history, int32_t current, Timestamp now) {
+  if (history.began) return history;
+  history.began = now;
+  history.recommendations.push_back({now, current});
+  return history;
+}
+
 }  // namespace
 
 Status ValidateSpec(const Spec& spec) {
@@ -468,6 +477,7 @@ std::optional<double> TimeLagSeconds(const std::vector<OffsetPoint>& end_points,
 }
 
 Decision Decide(const Observation& observation, History history, const Spec& spec, Timestamp now) {
+  history = Begin(std::move(history), observation.current_replicas, now);
   if (observation.failed) {
     return HoldForFailure(observation, std::move(history), spec, now,
                           observation.error.empty() ? "no reason given" : observation.error);

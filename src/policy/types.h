@@ -233,7 +233,13 @@ struct ScaleChange {
 };
 
 struct History {
-  // Raw recommendations, pruned to the longest stabilization window.
+  // When the history began: the first Decide of this autoscaler by this
+  // controller (a new autoscaler, a restart, a new leader).
+  std::optional<Timestamp> began;
+  // Raw recommendations, pruned to the longest stabilization window. The
+  // first is the replicas when the history began, as the HPA's
+  // recordInitialRecommendation: a controller that starts afresh scales
+  // down only after a whole scale-down window.
   std::vector<Recommendation> recommendations;
   // Replica changes, pruned to the longest policy period.
   std::vector<ScaleEvent> scale_events;

@@ -524,6 +524,12 @@ INSTANTIATE_TEST_SUITE_P(
                                {60, 2000, 6, 6, Reason::kScaleDownStabilized},
                                {299, 2000, 6, 6, Reason::kScaleDownStabilized},
                                {300, 2000, 6, 2, Reason::kScaleDown}}},
+        // As the HPA's recordInitialRecommendation: the replicas when the
+        // history began (a new leader, a restart) count as a recommendation.
+        BehaviorCase{.name = "AHistoryBegunHoldsItsReplicasForTheWindow",
+                     .steps = {{0, 2000, 6, 6, Reason::kScaleDownStabilized},
+                               {299, 2000, 6, 6, Reason::kScaleDownStabilized},
+                               {300, 2000, 6, 2, Reason::kScaleDown}}},
         BehaviorCase{.name = "DefaultScaleDownTakesMaxOfWindow",
                      .steps = {{0, 8000, 8, 8, Reason::kSteady},
                                {100, 5000, 8, 8, Reason::kScaleDownStabilized},

@@ -546,13 +546,17 @@ void PrintTo(const ThroughputCase& c, std::ostream* os) { *os << c.name; }
 class ThroughputTest : public ::testing::TestWithParam<ThroughputCase> {};
 
 // 10 partitions, 100 messages each produced in 10 s: 100/s in all.
+// The rule alone: no scale-down window (a history that begins holds its
+// first replicas for one).
 TEST_P(ThroughputTest, Decides) {
   const ThroughputCase& c = GetParam();
+  Spec spec = c.spec;
+  spec.behavior.scale_down.stabilization_window_seconds = 0;
   History history;
   if (!c.one_observation) {
-    history = Decide(Obs(Parts(10, 1000, 1000), 10), {}, c.spec, At(0)).history;
+    history = Decide(Obs(Parts(10, 1000, 1000), 10), {}, spec, At(0)).history;
   }
-  const Decision d = Decide(Obs(Parts(10, 1100, 1100 - c.lag_each), 10), history, c.spec, At(10));
+  const Decision d = Decide(Obs(Parts(10, 1100, 1100 - c.lag_each), 10), history, spec, At(10));
   EXPECT_EQ(d.raw, c.want_raw) << d.message;
   EXPECT_EQ(d.desired, c.want_desired) << d.message;
   EXPECT_EQ(d.flags.throughput_fallback, c.want_fallback) << d.message;
@@ -777,6 +781,7 @@ TEST(Throughput, BacklogOfAScaleDownsRebalanceIsDrainedNotScaledFor) {
   spec.max_replicas = 10;
   spec.target_drain_seconds = 10;
   spec.rebalance_settle_seconds = 30;
+  spec.behavior.scale_down.stabilization_window_seconds = 0;
   Decision d = Decide(Obs(Parts(10, 1'000, 1'000), 4, 4), {}, spec, At(0));
   // 100/s, 110/s with headroom: 3 replicas (4 partitions each at 11/s).
   d = Decide(Obs(Parts(10, 1'100, 1'100), 4, 4), d.history, spec, At(10));
