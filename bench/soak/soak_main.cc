@@ -456,6 +456,9 @@ int Soak(const Options& o) {
   RunSchedule(world, counters, o, schedule);
   world.Finish(seconds(o.short_run ? 20 : 60));
   world.FinalChecks(o.rss_growth_bound_mib, kStuckBoundSeconds);
+  if (counters.Total() != 0) {
+    std::cout << "the controllers' scalings and changes of leader:\n" << world.DecisionLog();
+  }
   std::cout << "counters (each must be 0):\n"
             << counters.Report() << "figures:\n"
             << world.Figures()

@@ -13,6 +13,7 @@
 #include "common/base64.h"
 #include "common/files.h"
 #include "common/host_port.h"
+#include "common/time_format.h"
 #include "metrics/scrape.h"
 #include "support/e2e.h"
 #include "support/http_get.h"
@@ -232,7 +233,7 @@ Status World::MakeStaticBacklog(const std::string& topic, const std::string& gro
 Status World::StartController(size_t i) {
   ControllerSlot& slot = slots_[i];
   ++slot.incarnation;
-  slot.log_path = options_.dir / fmt::format("controller-{}-{}.log", slot.name, slot.incarnation);
+  slot.log_path = LogOf(slot, slot.incarnation);
   auto process = testing::Subprocess::SpawnLogged(
       {GROUPSCALER_BINARY, "controller", "--kubeconfig", slot.kubeconfig.string(), "--leader-elect",
        "--leader-election-namespace", kSystemNamespace, "--log-level", "trace", "--log-format",
@@ -371,6 +372,10 @@ TargetContext World::ContextOf(const AutoscalerState& a, int) const {
 
 void World::Tick(ReplicaWatch& watch) {
   RestartExitedControllers();
+  // The replicas listed were there when the server answered, at or after t:
+  // a change the next list shows came after t (ReplicaWatch's grace counts
+  // from the sample before the change).
+  const double t = Elapsed();
   StatusOr<std::string> list = kube_->Get("/apis/apps/v1/namespaces/soak/deployments");
   if (list.ok()) {
     const json deployments = json::parse(*list, nullptr, false);
@@ -378,7 +383,6 @@ void World::Tick(ReplicaWatch& watch) {
     for (const json& d : deployments.value("items", json::array())) {
       replicas[d["metadata"].value("name", "")] = d["spec"].value("replicas", 0);
     }
-    const double t = Elapsed();
     {
       std::lock_guard lock(mu_);
       for (const AutoscalerState& a : autoscalers_) {
@@ -640,7 +644,7 @@ void World::CheckWriters() {
 void World::CheckLogsAndEvents() {
   for (const ControllerSlot& slot : slots_) {
     for (int n = 1; n <= slot.incarnation; ++n) {
-      const auto path = options_.dir / fmt::format("controller-{}-{}.log", slot.name, n);
+      const auto path = LogOf(slot, n);
       StatusOr<std::string> text = ReadFileBounded(path.string(), 1LL << 31);
       if (!text.ok()) continue;
       ScanForSecrets(path.filename().string(), *text);
@@ -688,6 +692,44 @@ std::string World::Figures() const {
           n + 1, s.front().kib / 1024.0, s.front().t, s.back().kib / 1024.0, s.back().t);
     }
   }
+  return out;
+}
+
+std::filesystem::path World::LogOf(const ControllerSlot& slot, int incarnation) const {
+  return options_.dir / fmt::format("controller-{}-{}.log", slot.name, incarnation);
+}
+
+namespace {
+
+bool IsDecision(std::string_view msg) {
+  const auto has = [&](std::string_view s) { return msg.find(s) != std::string_view::npos; };
+  return has(": scaled up ") || has(": scaled down ") || has("leadership lost") ||
+         (has("leader election: ") && !has(" waiting for "));
+}
+
+}  // namespace
+
+std::string World::DecisionLog() const {
+  const double wall_at_start = WallSeconds() - Elapsed();
+  std::vector<std::pair<double, std::string>> lines;
+  for (const ControllerSlot& slot : slots_) {
+    for (int n = 1; n <= slot.incarnation; ++n) {
+      std::ifstream in(LogOf(slot, n));
+      for (std::string line; std::getline(in, line);) {
+        if (line.find("\"level\":\"trace\"") != std::string::npos) continue;
+        const json entry = json::parse(line, nullptr, false);
+        const std::string msg = entry.is_object() ? entry.value("msg", "") : "";
+        if (!IsDecision(msg)) continue;
+        const StatusOr<Timestamp> at = ParseTime(entry.value("time", ""));
+        if (!at.ok()) continue;
+        const double wall = std::chrono::duration<double>(at->time_since_epoch()).count();
+        lines.emplace_back(wall - wall_at_start, fmt::format("{}#{} {}", slot.name, n, msg));
+      }
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& [t, text] : lines) out += fmt::format("  [{:7.1f}s] {}\n", t, text);
   return out;
 }
 

@@ -128,6 +128,9 @@ class World {
   // secrets, RSS; figures for the report.
   void FinalChecks(double rss_growth_bound_mib, double stuck_bound_seconds);
   std::string Figures() const;
+  // The controllers' scalings and changes of leader, in time order, each at
+  // the soak's t: what to read first when a counter moved.
+  std::string DecisionLog() const;
   std::vector<std::string> secrets() const { return {secret_}; }
   // The soak let controller `slot`, stopped while leading, continue now.
   void NoteContinued(size_t slot);
@@ -154,6 +157,7 @@ class World {
   static std::string Undrained(const nlohmann::json& lag);
   void CheckWriters();
   void CheckLogsAndEvents();
+  std::filesystem::path LogOf(const ControllerSlot& slot, int incarnation) const;
   void CheckRss(double bound_mib);
 
   const WorldOptions options_;
