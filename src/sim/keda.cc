@@ -56,6 +56,10 @@ int32_t KedaScaler::ChangeInPeriod(const std::vector<ScaleEvent>& events, Timest
 
 policy::Decision KedaScaler::Sync(const policy::Observation& observation, Timestamp now) {
   const int32_t current = observation.current_replicas;
+  // The HPA's recordInitialRecommendation: its first sync records the
+  // replicas it found (pkg/controller/podautoscaler/horizontal.go).
+  if (!synced_) recommendations_.push_back({now, current});
+  synced_ = true;
   const LagMetric metric = ReadMetric(observation);
   std::optional<Verdict> verdict = Activate(metric.total, current, now);
   if (!verdict) verdict = HpaSync(metric, current, now);

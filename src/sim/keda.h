@@ -141,6 +141,7 @@ class KedaScaler {
   std::vector<ScaleEvent> scale_down_events_;
   std::optional<Timestamp> last_poll_;
   std::optional<Timestamp> last_active_;
+  bool synced_ = false;
 };
 
 }  // namespace groupscaler::sim

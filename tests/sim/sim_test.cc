@@ -876,13 +876,14 @@ INSTANTIATE_TEST_SUITE_P(Keda, KedaFirstSyncTest,
                                       .replicas = 8,
                                       .desired = 12,
                                       .reason = policy::Reason::kScaleUp},
-                             // Nothing in the window yet: down at once, to minReplicaCount.
-                             KedaCase{.name = "FirstScaleDown",
+                             // The replicas the first sync finds are in the window (the
+                             // HPA's recordInitialRecommendation): held.
+                             KedaCase{.name = "FirstScaleDownHeld",
                                       .partitions = 12,
                                       .lag = 0,
                                       .replicas = 6,
-                                      .desired = 1,
-                                      .reason = policy::Reason::kScaleDown}),
+                                      .desired = 6,
+                                      .reason = policy::Reason::kScaleDownStabilized}),
                          [](const auto& info) { return info.param.name; });
 
 TEST(KedaTest, ScaleUpLimitCountsFromThePeriodStart) {
