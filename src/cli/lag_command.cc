@@ -75,7 +75,11 @@ Report MakeReport(kafka::GroupObservation observation, const LagOptions& options
   r.assumed_replicas = observation.observation.members.value_or(1);
   policy::Observation obs = observation.observation;
   obs.current_replicas = r.assumed_replicas;
-  r.decision = policy::Decide(obs, {}, spec, Timestamp{});
+  // What the rules decide, not a controller's first decision: a history
+  // begun before holds no scale-down for the window (History::began).
+  policy::History history;
+  history.began = Timestamp{};
+  r.decision = policy::Decide(obs, std::move(history), spec, Timestamp{});
   r.observation = std::move(observation);
   return r;
 }
